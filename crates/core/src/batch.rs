@@ -1,0 +1,178 @@
+//! A whole batch of Kinesis records → per-destination Firehose records and the counts
+//! that prove nothing was lost. The batcher Lambda and the CLI both call this.
+
+use crate::catalogue::{quarantine_index, DestinationKind, DESTINATIONS};
+use crate::event::{Coordinates, QuarantineEntry, Reason};
+use crate::packing::{Limits, PackedRecord, Packer};
+use crate::vendor::{decode_record, Outcome};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// One Kinesis record as the batch sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct InputRecord<'a> {
+    pub data: &'a [u8],
+    pub coords: Coordinates<'a>,
+}
+
+/// Counts for one batch. `records_in` = records that produced at least one outcome; every
+/// record produces at least one, so a record can never vanish from the counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct BatchCounts {
+    pub records_in: u64,
+    /// Events per destination name (catalogue types and `unknown_type`).
+    pub events: BTreeMap<&'static str, u64>,
+    /// Quarantine entries per reason (one entry may span several rows).
+    pub quarantined: BTreeMap<&'static str, u64>,
+    /// Quarantine rows (chunks) written.
+    pub quarantine_rows: u64,
+}
+
+impl BatchCounts {
+    pub fn routed_total(&self) -> u64 {
+        self.events
+            .iter()
+            .filter(|(k, _)| **k != "unknown_type")
+            .map(|(_, v)| v)
+            .sum()
+    }
+    pub fn unknown_type(&self) -> u64 {
+        self.events.get("unknown_type").copied().unwrap_or(0)
+    }
+    pub fn quarantined_total(&self) -> u64 {
+        self.quarantined.values().sum()
+    }
+    pub fn merge(&mut self, other: &BatchCounts) {
+        self.records_in += other.records_in;
+        for (k, v) in &other.events {
+            *self.events.entry(k).or_default() += v;
+        }
+        for (k, v) in &other.quarantined {
+            *self.quarantined.entry(k).or_default() += v;
+        }
+        self.quarantine_rows += other.quarantine_rows;
+    }
+}
+
+/// The packed output of a batch, per destination index.
+#[derive(Debug, Default)]
+pub struct PackedBatch {
+    /// (destination index, its Firehose records), destinations in catalogue order.
+    pub destinations: Vec<(usize, Vec<PackedRecord>)>,
+    pub counts: BatchCounts,
+}
+
+impl PackedBatch {
+    pub fn firehose_records(&self) -> usize {
+        self.destinations.iter().map(|(_, r)| r.len()).sum()
+    }
+    pub fn bytes(&self) -> usize {
+        self.destinations
+            .iter()
+            .flat_map(|(_, r)| r.iter())
+            .map(|r| r.data.len())
+            .sum()
+    }
+}
+
+/// Decode, route and pack a batch. `limits.max_record_bytes` must be at least
+/// [`MIN_RECORD_BYTES`] so that every quarantine row fits one record.
+pub fn pack_batch(records: &[InputRecord<'_>], limits: Limits) -> PackedBatch {
+    let limits = Limits {
+        max_record_bytes: limits.max_record_bytes.max(MIN_RECORD_BYTES),
+        ..limits
+    };
+    let mut packers: Vec<Option<Packer>> = DESTINATIONS.iter().map(|_| None).collect();
+    let mut counts = BatchCounts::default();
+    let q = quarantine_index();
+    let mut scratch = Vec::new();
+    for (index, rec) in records.iter().enumerate() {
+        let source = index as u32;
+        counts.records_in += 1;
+        for outcome in decode_record(rec.data, &rec.coords) {
+            match outcome {
+                Outcome::Event {
+                    destination, line, ..
+                } => {
+                    let packer = packers[destination].get_or_insert_with(|| Packer::new(limits));
+                    match packer.push(&line, source) {
+                        Ok(()) => {
+                            *counts
+                                .events
+                                .entry(DESTINATIONS[destination].name)
+                                .or_default() += 1
+                        }
+                        Err(e) => {
+                            let entry = QuarantineEntry::new(
+                                Reason::TooLarge,
+                                format!(
+                                    "canonical event is {} bytes; one Firehose record holds {}",
+                                    e.bytes, limits.max_record_bytes
+                                ),
+                                &rec.coords,
+                                None,
+                                line,
+                            );
+                            quarantine(
+                                &mut packers[q],
+                                &mut counts,
+                                &entry,
+                                source,
+                                limits,
+                                &mut scratch,
+                            );
+                        }
+                    }
+                }
+                Outcome::Quarantined(entry) => quarantine(
+                    &mut packers[q],
+                    &mut counts,
+                    &entry,
+                    source,
+                    limits,
+                    &mut scratch,
+                ),
+            }
+        }
+    }
+    let destinations = packers
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, p)| p.map(|p| (i, p.finish())))
+        .filter(|(_, r)| !r.is_empty())
+        .collect();
+    PackedBatch {
+        destinations,
+        counts,
+    }
+}
+
+/// Every quarantine row is at most ~360 KB (60,000 raw bytes, JSON-escaped at worst 6×).
+pub const MIN_RECORD_BYTES: usize = 400_000;
+
+fn quarantine(
+    packer: &mut Option<Packer>,
+    counts: &mut BatchCounts,
+    entry: &QuarantineEntry,
+    source: u32,
+    limits: Limits,
+    scratch: &mut Vec<u8>,
+) {
+    let packer = packer.get_or_insert_with(|| Packer::new(limits));
+    *counts.quarantined.entry(entry.reason.as_str()).or_default() += 1;
+    scratch.clear();
+    entry.write_lines(scratch);
+    for line in scratch.split_inclusive(|b| *b == b'\n') {
+        // Cannot fail: a row is far below MIN_RECORD_BYTES.
+        if packer.push(line, source).is_ok() {
+            counts.quarantine_rows += 1;
+        }
+    }
+}
+
+/// Destination kinds, for summaries.
+pub fn is_event_destination(name: &str) -> bool {
+    DESTINATIONS
+        .iter()
+        .any(|d| d.name == name && d.kind == DestinationKind::Event)
+}

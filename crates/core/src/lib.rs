@@ -1,0 +1,19 @@
+//! pushfeed core: vendor push-feedback formats → canonical events → per-type Firehose
+//! records → S3 keys → warehouse SQL. Pure: no network, no clock, no async.
+
+pub mod batch;
+pub mod catalogue;
+pub mod event;
+pub mod keys;
+pub mod metrics;
+pub mod packing;
+pub mod sql;
+pub mod timefmt;
+pub mod vendor;
+
+pub use batch::{pack_batch, BatchCounts, InputRecord, PackedBatch};
+pub use catalogue::{destination, Destination, DestinationKind, DESTINATIONS};
+pub use event::{CanonicalEvent, Coordinates, QuarantineEntry, Reason, Vendor};
+pub use keys::{decode_event_key, KeyMatch, KeyPatterns, Matched};
+pub use packing::{Limits, PackedRecord};
+pub use vendor::{canonicalize, decode_record, Outcome};

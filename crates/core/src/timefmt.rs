@@ -1,0 +1,176 @@
+//! UTC timestamps as milliseconds since the epoch: parsing vendor times, writing ISO-8601.
+
+use time::format_description::well_known::Rfc3339;
+use time::{OffsetDateTime, PrimitiveDateTime};
+
+/// Earliest accepted event time: 2000-01-01T00:00:00Z.
+pub const MIN_MS: i64 = 946_684_800_000;
+/// Latest accepted event time: 2100-01-01T00:00:00Z.
+pub const MAX_MS: i64 = 4_102_444_800_000;
+
+/// Why a vendor timestamp was rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadTime(pub String);
+
+/// Days since 1970-01-01 → (year, month, day); Howard Hinnant's civil_from_days.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// The UTC calendar parts of a millisecond timestamp: (year, month, day, hour, minute, second, millis).
+pub fn parts(ms: i64) -> (i64, u32, u32, u32, u32, u32, u32) {
+    let days = ms.div_euclid(86_400_000);
+    let rem = ms.rem_euclid(86_400_000);
+    let (y, m, d) = civil_from_days(days);
+    let secs = (rem / 1000) as u32;
+    (
+        y,
+        m,
+        d,
+        secs / 3600,
+        (secs / 60) % 60,
+        secs % 60,
+        (rem % 1000) as u32,
+    )
+}
+
+/// Append `YYYY-MM-DDTHH:MM:SS.mmmZ` (what Redshift's TIMEFORMAT 'auto' reads) to `out`.
+pub fn write_iso(out: &mut Vec<u8>, ms: i64) {
+    let (y, mo, d, h, mi, s, milli) = parts(ms);
+    let y = y.clamp(0, 9999) as u32;
+    let mut buf = *b"0000-00-00T00:00:00.000Z";
+    let mut put = |at: usize, v: u32, width: usize| {
+        let mut v = v;
+        for i in (0..width).rev() {
+            buf[at + i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, y, 4);
+    put(5, mo, 2);
+    put(8, d, 2);
+    put(11, h, 2);
+    put(14, mi, 2);
+    put(17, s, 2);
+    put(20, milli, 3);
+    out.extend_from_slice(&buf);
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` as a String.
+pub fn iso(ms: i64) -> String {
+    let mut v = Vec::with_capacity(24);
+    write_iso(&mut v, ms);
+    String::from_utf8(v).unwrap_or_default()
+}
+
+fn in_range(ms: i64, original: &str) -> Result<i64, BadTime> {
+    if (MIN_MS..MAX_MS).contains(&ms) {
+        Ok(ms)
+    } else {
+        Err(BadTime(format!(
+            "{original} is outside 2000-01-01..2100-01-01"
+        )))
+    }
+}
+
+/// Braze `time`: whole (or fractional) UNIX seconds, as a JSON number or a numeric string.
+pub fn from_unix_seconds(seconds: f64, original: &str) -> Result<i64, BadTime> {
+    if !seconds.is_finite() {
+        return Err(BadTime(format!(
+            "{original} is not a finite number of seconds"
+        )));
+    }
+    let ms = (seconds * 1000.0).round();
+    if ms.abs() > 1e17 {
+        return Err(BadTime(format!(
+            "{original} is outside 2000-01-01..2100-01-01"
+        )));
+    }
+    in_range(ms as i64, original)
+}
+
+/// ISO-8601 / RFC 3339 text. A space may stand for `T`; a time without an offset is UTC
+/// (Airship documents its times as UTC).
+pub fn parse_iso(text: &str) -> Result<i64, BadTime> {
+    let t = text.trim();
+    if t.len() > 10 && t.as_bytes()[10] == b' ' && t.is_char_boundary(10) && t.is_char_boundary(11)
+    {
+        let with_t = format!("{}T{}", &t[..10], &t[11..]);
+        return parse_iso_t(&with_t, text);
+    }
+    parse_iso_t(t, text)
+}
+
+fn parse_iso_t(s: &str, original: &str) -> Result<i64, BadTime> {
+    if let Ok(dt) = OffsetDateTime::parse(s, &Rfc3339) {
+        let ms = (dt.unix_timestamp_nanos() / 1_000_000) as i64;
+        return in_range(ms, original);
+    }
+    // No offset: read as UTC.
+    let naive = time::macros::format_description!(
+        version = 2,
+        "[year]-[month]-[day]T[hour]:[minute]:[second][optional [.[subsecond]]]"
+    );
+    if let Ok(dt) = PrimitiveDateTime::parse(s, &naive) {
+        let ms = (dt.assume_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+        return in_range(ms, original);
+    }
+    Err(BadTime(format!(
+        "{original:?} is not an ISO-8601 timestamp"
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn formats_known_instants() {
+        assert_eq!(iso(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso(1_767_225_600_000), "2026-01-01T00:00:00.000Z");
+        assert_eq!(iso(951_782_400_123), "2000-02-29T00:00:00.123Z");
+    }
+
+    #[test]
+    fn parses_vendor_forms() {
+        assert_eq!(parse_iso("2026-01-01T00:00:00Z"), Ok(1_767_225_600_000));
+        assert_eq!(parse_iso("2026-01-01T00:00:00.250Z"), Ok(1_767_225_600_250));
+        assert_eq!(
+            parse_iso("2026-01-01T01:00:00+01:00"),
+            Ok(1_767_225_600_000)
+        );
+        assert_eq!(parse_iso("2026-01-01 00:00:00"), Ok(1_767_225_600_000));
+        assert_eq!(parse_iso("2026-01-01T00:00:00.5"), Ok(1_767_225_600_500));
+        assert!(parse_iso("yesterday").is_err());
+        assert!(parse_iso("1066-10-14T09:00:00Z").is_err());
+        assert_eq!(
+            from_unix_seconds(1_767_225_600.0, "1767225600"),
+            Ok(1_767_225_600_000)
+        );
+        assert!(
+            from_unix_seconds(1_767_225_600_000.0, "ms").is_err(),
+            "milliseconds are not guessed"
+        );
+        assert!(from_unix_seconds(f64::NAN, "nan").is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn iso_round_trips(ms in MIN_MS..MAX_MS) {
+            let text = iso(ms);
+            prop_assert_eq!(parse_iso(&text), Ok(ms));
+            let dt = OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000).unwrap();
+            prop_assert_eq!(&text[..19], &dt.format(&Rfc3339).unwrap()[..19]);
+        }
+    }
+}
