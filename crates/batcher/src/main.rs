@@ -1,1 +1,48 @@
-fn main() {}
+//! The batcher Lambda binary: configuration and clients once per cold start, then the
+//! library's handler for every invocation.
+
+use aws_lambda_events::event::kinesis::KinesisEvent;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use pushfeed_batcher::{emit_metrics, handle_batch, AwsFirehose, Config};
+use pushfeed_core::metrics::BATCH_DURATION_MS;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_current_span(false)
+        .with_target(false)
+        .without_time()
+        .init();
+    let config =
+        Config::from_env().inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
+    let sink = AwsFirehose::from_env().await;
+    let (config, sink) = (&config, &sink);
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<KinesisEvent>| async move {
+            let started = std::time::Instant::now();
+            let now_ms = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0);
+            let remaining = Duration::from_millis(event.context.deadline.saturating_sub(now_ms));
+            let deadline = tokio::time::Instant::now() + remaining;
+            let mut report = handle_batch(&event.payload, sink, config, Some(deadline)).await;
+            report
+                .metrics
+                .add(BATCH_DURATION_MS, started.elapsed().as_secs_f64() * 1000.0);
+            emit_metrics(&report.metrics, &config.metrics_namespace, "batcher");
+            tracing::info!(
+                records = report.counts.records_in,
+                routed = report.counts.routed_total(),
+                unknown_type = report.counts.unknown_type(),
+                quarantined = report.counts.quarantined_total(),
+                failed_kinesis_records = report.response.batch_item_failures.len(),
+                "batch done"
+            );
+            Ok::<_, Error>(report.response)
+        },
+    ))
+    .await
+}

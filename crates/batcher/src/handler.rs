@@ -1,0 +1,253 @@
+//! The batcher's work for one invocation: Kinesis batch → core → Firehose, with retries of
+//! exactly the failed entries, and the Kinesis records that did not fully reach Firehose
+//! reported as batch item failures.
+
+use crate::config::Config;
+use crate::sink::{EntryResult, FirehoseSink, SinkError};
+use aws_lambda_events::event::kinesis::KinesisEvent;
+use aws_lambda_events::event::streams::{KinesisBatchItemFailure, KinesisEventResponse};
+use futures::stream::{self, StreamExt};
+use pushfeed_core::catalogue::{DestinationKind, DESTINATIONS};
+use pushfeed_core::event::Coordinates;
+use pushfeed_core::metrics::{self as m, MetricSet};
+use pushfeed_core::packing::{group, PackedRecord};
+use pushfeed_core::{pack_batch, BatchCounts, InputRecord};
+use std::collections::BTreeSet;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// What one invocation did.
+#[derive(Debug)]
+pub struct BatchReport {
+    pub response: KinesisEventResponse,
+    pub counts: BatchCounts,
+    pub metrics: MetricSet,
+    /// Firehose records accepted, and their bytes.
+    pub firehose_records_sent: u64,
+    pub firehose_bytes_sent: u64,
+    /// Firehose records resent after a failure.
+    pub retries: u64,
+    /// Firehose records that never got through (their Kinesis records are reported).
+    pub firehose_records_failed: u64,
+}
+
+/// The shard id of a record: the Lambda event id is `shardId-…:<sequence number>`.
+fn shard_of(event_id: Option<&str>) -> &str {
+    event_id
+        .and_then(|id| id.split(':').next())
+        .filter(|s| !s.is_empty())
+        .unwrap_or("unknown-shard")
+}
+
+struct Job {
+    destination: usize,
+    stream: String,
+    records: Vec<PackedRecord>,
+}
+
+#[derive(Default)]
+struct JobResult {
+    sent_records: u64,
+    sent_bytes: u64,
+    retries: u64,
+    failed: Vec<PackedRecord>,
+}
+
+/// Process one batch. `deadline` is when the invocation must have answered; retries stop
+/// `config.safety_margin` before it.
+pub async fn handle_batch<S: FirehoseSink>(
+    event: &KinesisEvent,
+    sink: &S,
+    config: &Config,
+    deadline: Option<Instant>,
+) -> BatchReport {
+    let inputs: Vec<InputRecord<'_>> = event
+        .records
+        .iter()
+        .map(|r| InputRecord {
+            data: &r.kinesis.data.0,
+            coords: Coordinates {
+                shard_id: shard_of(r.event_id.as_deref()),
+                sequence_number: &r.kinesis.sequence_number,
+                received_at_ms: r.kinesis.approximate_arrival_timestamp.0.timestamp_millis(),
+            },
+        })
+        .collect();
+    if let (Some(first), Some(last)) = (inputs.first(), inputs.last()) {
+        tracing::info!(
+            records = inputs.len(),
+            shard = first.coords.shard_id,
+            first_sequence = first.coords.sequence_number,
+            last_sequence = last.coords.sequence_number,
+            "batch received"
+        );
+    }
+    let packed = pack_batch(&inputs, config.limits);
+    let counts = packed.counts.clone();
+
+    let jobs: Vec<Job> = packed
+        .destinations
+        .into_iter()
+        .flat_map(|(destination, records)| {
+            let stream = config.stream_name(&DESTINATIONS[destination]);
+            group(records, config.limits)
+                .into_iter()
+                .map(move |records| Job {
+                    destination,
+                    stream: stream.clone(),
+                    records,
+                })
+        })
+        .collect();
+    let results: Vec<(usize, JobResult)> = stream::iter(jobs)
+        .map(|job| async move {
+            let destination = job.destination;
+            (
+                destination,
+                send_with_retry(sink, job, config, deadline).await,
+            )
+        })
+        .buffer_unordered(config.max_concurrency)
+        .collect()
+        .await;
+
+    let mut failed_sources = BTreeSet::new();
+    let mut report = BatchReport {
+        response: KinesisEventResponse::default(),
+        counts,
+        metrics: MetricSet::new(),
+        firehose_records_sent: 0,
+        firehose_bytes_sent: 0,
+        retries: 0,
+        firehose_records_failed: 0,
+    };
+    for (destination, r) in results {
+        report.firehose_records_sent += r.sent_records;
+        report.firehose_bytes_sent += r.sent_bytes;
+        report.retries += r.retries;
+        report.firehose_records_failed += r.failed.len() as u64;
+        for rec in &r.failed {
+            tracing::error!(
+                destination = DESTINATIONS[destination].name,
+                lines = rec.lines,
+                kinesis_records = rec.sources.len(),
+                "Firehose record not delivered; its Kinesis records are reported as failures"
+            );
+            failed_sources.extend(rec.sources.iter().copied());
+        }
+    }
+    report.response.batch_item_failures = failed_sources
+        .iter()
+        .filter_map(|i| inputs.get(*i as usize))
+        .map(|input| {
+            let mut f = KinesisBatchItemFailure::default();
+            f.item_identifier = Some(input.coords.sequence_number.to_owned());
+            f
+        })
+        .collect();
+    report.metrics = metrics_of(&report, inputs.len());
+    report
+}
+
+fn metrics_of(r: &BatchReport, records_in: usize) -> MetricSet {
+    let mut set = MetricSet::new();
+    set.add(m::RECORDS_IN, records_in as f64);
+    set.add(m::EVENTS_ROUTED, r.counts.routed_total() as f64);
+    set.add(m::UNKNOWN_TYPE_EVENTS, r.counts.unknown_type() as f64);
+    set.add(m::QUARANTINED_RECORDS, r.counts.quarantined_total() as f64);
+    set.add(m::FIREHOSE_RECORDS_SENT, r.firehose_records_sent as f64);
+    set.add(m::FIREHOSE_BYTES_SENT, r.firehose_bytes_sent as f64);
+    set.add(m::FIREHOSE_RETRIES, r.retries as f64);
+    set.add(
+        m::FAILED_KINESIS_RECORDS,
+        r.response.batch_item_failures.len() as f64,
+    );
+    for d in DESTINATIONS
+        .iter()
+        .filter(|d| d.kind == DestinationKind::Event)
+    {
+        if let Some(n) = r.counts.events.get(d.name) {
+            set.add_by(m::EVENTS_ROUTED, m::DIM_EVENT_TYPE, d.name, *n as f64);
+        }
+    }
+    for (reason, n) in &r.counts.quarantined {
+        set.add_by(m::QUARANTINED_RECORDS, m::DIM_REASON, reason, *n as f64);
+    }
+    set
+}
+
+/// Exponential backoff with full jitter.
+fn backoff(config: &Config, attempt: u32) -> Duration {
+    let cap = config
+        .base_backoff
+        .saturating_mul(1u32 << attempt.min(16))
+        .min(config.max_backoff);
+    let ms = cap.as_millis() as u64;
+    Duration::from_millis(if ms == 0 {
+        0
+    } else {
+        fastrand::u64(ms / 2..=ms)
+    })
+}
+
+async fn send_with_retry<S: FirehoseSink>(
+    sink: &S,
+    job: Job,
+    config: &Config,
+    deadline: Option<Instant>,
+) -> JobResult {
+    let mut result = JobResult::default();
+    let mut pending: Vec<usize> = (0..job.records.len()).collect();
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let data: Vec<Vec<u8>> = pending
+            .iter()
+            .map(|i| job.records[*i].data.clone())
+            .collect();
+        match sink.put_record_batch(&job.stream, data).await {
+            Ok(entries) => {
+                let mut still = Vec::new();
+                for (i, entry) in pending.iter().zip(entries) {
+                    match entry {
+                        EntryResult::Ok => {
+                            result.sent_records += 1;
+                            result.sent_bytes += job.records[*i].data.len() as u64;
+                        }
+                        EntryResult::Failed { code, message } => {
+                            tracing::warn!(stream = %job.stream, attempt, code = %code, message = %message, "Firehose entry failed");
+                            still.push(*i);
+                        }
+                    }
+                }
+                pending = still;
+            }
+            Err(e @ SinkError::Permanent { .. }) => {
+                tracing::error!(stream = %job.stream, attempt, error = %e, "PutRecordBatch failed permanently; not retried");
+                break;
+            }
+            Err(e) => {
+                tracing::warn!(stream = %job.stream, attempt, error = %e, "PutRecordBatch failed; will retry")
+            }
+        }
+        if pending.is_empty() || attempt >= config.max_attempts {
+            break;
+        }
+        let wait = backoff(config, attempt - 1);
+        if let Some(deadline) = deadline {
+            if Instant::now() + wait + config.safety_margin >= deadline {
+                tracing::warn!(stream = %job.stream, pending = pending.len(), "out of time for retries");
+                break;
+            }
+        }
+        tokio::time::sleep(wait).await;
+        result.retries += pending.len() as u64;
+    }
+    let mut records = job.records;
+    // Take the failed records out, highest index first so the others keep their place.
+    pending.sort_unstable();
+    for i in pending.into_iter().rev() {
+        result.failed.push(records.swap_remove(i));
+    }
+    result
+}

@@ -1,0 +1,143 @@
+//! Where packed records go: a Firehose delivery stream. A small trait, with the AWS SDK
+//! implementation here and in-process fakes in the tests.
+
+use std::future::Future;
+
+/// The fate of one record in a PutRecordBatch call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryResult {
+    Ok,
+    /// Firehose rejected this entry (e.g. ServiceUnavailableException); resend it.
+    Failed {
+        code: String,
+        message: String,
+    },
+}
+
+/// A whole call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SinkError {
+    /// Throttling, 5xx, timeouts, connection errors: worth another try.
+    #[error("transient Firehose error on {stream}: {message}")]
+    Transient { stream: String, message: String },
+    /// Validation, missing stream, access denied: retrying cannot help.
+    #[error("permanent Firehose error on {stream}: {message}")]
+    Permanent { stream: String, message: String },
+}
+
+pub trait FirehoseSink: Sync {
+    /// Send records to a stream; one result per record, in order.
+    fn put_record_batch(
+        &self,
+        stream: &str,
+        records: Vec<Vec<u8>>,
+    ) -> impl Future<Output = Result<Vec<EntryResult>, SinkError>> + Send;
+}
+
+/// The AWS SDK Firehose client.
+#[derive(Debug, Clone)]
+pub struct AwsFirehose {
+    client: aws_sdk_firehose::Client,
+}
+
+impl AwsFirehose {
+    pub fn new(client: aws_sdk_firehose::Client) -> Self {
+        AwsFirehose { client }
+    }
+
+    /// A client from the standard AWS configuration (`AWS_ENDPOINT_URL` and credentials
+    /// from the environment). SDK-level retries are off: the handler retries exactly the
+    /// failed entries, bounded by the invocation's remaining time.
+    pub async fn from_env() -> Self {
+        let shared = aws_config::load_from_env().await;
+        let conf = aws_sdk_firehose::config::Builder::from(&shared)
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
+            .build();
+        AwsFirehose::new(aws_sdk_firehose::Client::from_conf(conf))
+    }
+}
+
+impl FirehoseSink for AwsFirehose {
+    async fn put_record_batch(
+        &self,
+        stream: &str,
+        records: Vec<Vec<u8>>,
+    ) -> Result<Vec<EntryResult>, SinkError> {
+        use aws_sdk_firehose::error::SdkError;
+        use aws_sdk_firehose::operation::put_record_batch::PutRecordBatchError;
+        use aws_sdk_firehose::primitives::Blob;
+        use aws_sdk_firehose::types::Record;
+
+        let count = records.len();
+        let mut entries = Vec::with_capacity(count);
+        for data in records {
+            let record = Record::builder()
+                .data(Blob::new(data))
+                .build()
+                .map_err(|e| SinkError::Permanent {
+                    stream: stream.to_owned(),
+                    message: format!("building a record: {e}"),
+                })?;
+            entries.push(record);
+        }
+        let result = self
+            .client
+            .put_record_batch()
+            .delivery_stream_name(stream)
+            .set_records(Some(entries))
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let responses = out.request_responses();
+                if responses.len() != count {
+                    // Never assume success for entries Firehose did not answer for.
+                    return Err(SinkError::Transient {
+                        stream: stream.to_owned(),
+                        message: format!("{} responses for {count} records", responses.len()),
+                    });
+                }
+                Ok(responses
+                    .iter()
+                    .map(|r| match r.error_code() {
+                        None => EntryResult::Ok,
+                        Some(code) => EntryResult::Failed {
+                            code: code.to_owned(),
+                            message: r.error_message().unwrap_or_default().to_owned(),
+                        },
+                    })
+                    .collect())
+            }
+            Err(SdkError::ServiceError(e)) => {
+                let message = format!("{}", aws_sdk_firehose::error::DisplayErrorContext(e.err()));
+                let status = e.raw().status().as_u16();
+                match e.err() {
+                    PutRecordBatchError::ServiceUnavailableException(_) => {
+                        Err(SinkError::Transient {
+                            stream: stream.to_owned(),
+                            message,
+                        })
+                    }
+                    _ if status >= 500 || status == 429 => Err(SinkError::Transient {
+                        stream: stream.to_owned(),
+                        message,
+                    }),
+                    _ if e.err().meta().code().is_some_and(|c| c.contains("Throttl")) => {
+                        Err(SinkError::Transient {
+                            stream: stream.to_owned(),
+                            message,
+                        })
+                    }
+                    _ => Err(SinkError::Permanent {
+                        stream: stream.to_owned(),
+                        message,
+                    }),
+                }
+            }
+            Err(other) => Err(SinkError::Transient {
+                stream: stream.to_owned(),
+                message: format!("{}", aws_sdk_firehose::error::DisplayErrorContext(&other)),
+            }),
+        }
+    }
+}

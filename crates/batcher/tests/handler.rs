@@ -1,0 +1,368 @@
+//! The batcher handler against an in-process, scripted Firehose fake.
+
+use aws_lambda_events::event::kinesis::KinesisEvent;
+use base64::Engine as _;
+use pushfeed_batcher::{handle_batch, Config, EntryResult, FirehoseSink, SinkError};
+use pushfeed_core::metrics as m;
+use serde_json::{json, Value};
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+enum Behaviour {
+    AllOk,
+    /// Fail the entries at these positions of the call.
+    FailEntries(Vec<usize>),
+    Throttle,
+    Permanent,
+}
+
+#[derive(Default)]
+struct FakeFirehose {
+    /// Per-stream scripts; a stream with no script left answers AllOk.
+    scripts: Mutex<Vec<(String, VecDeque<Behaviour>)>>,
+    calls: Mutex<Vec<(String, Vec<Vec<u8>>)>>,
+}
+
+impl FakeFirehose {
+    fn script(self, stream: &str, steps: &[Behaviour]) -> Self {
+        self.scripts
+            .lock()
+            .unwrap()
+            .push((stream.to_owned(), steps.iter().cloned().collect()));
+        self
+    }
+    fn calls(&self) -> Vec<(String, Vec<Vec<u8>>)> {
+        self.calls.lock().unwrap().clone()
+    }
+    /// Lines delivered (accepted) per stream is not tracked by the fake; tests read calls.
+    fn lines_sent_to(&self, stream: &str) -> Vec<Value> {
+        self.calls()
+            .iter()
+            .filter(|(s, _)| s == stream)
+            .flat_map(|(_, recs)| {
+                recs.iter().flat_map(|r| {
+                    r.split(|b| *b == b'\n')
+                        .filter(|l| !l.is_empty())
+                        .map(|l| serde_json::from_slice(l).unwrap())
+                        .collect::<Vec<Value>>()
+                })
+            })
+            .collect()
+    }
+}
+
+impl FirehoseSink for FakeFirehose {
+    async fn put_record_batch(
+        &self,
+        stream: &str,
+        records: Vec<Vec<u8>>,
+    ) -> Result<Vec<EntryResult>, SinkError> {
+        assert!(records.len() <= 500, "more than 500 records in one call");
+        assert!(
+            records.iter().map(Vec::len).sum::<usize>() <= 4_000_000,
+            "more than 4 MB in one call"
+        );
+        assert!(
+            records.iter().all(|r| r.len() <= 1_024_000),
+            "a record over 1,000 KiB"
+        );
+        let n = records.len();
+        self.calls
+            .lock()
+            .unwrap()
+            .push((stream.to_owned(), records));
+        let step = {
+            let mut scripts = self.scripts.lock().unwrap();
+            scripts
+                .iter_mut()
+                .find(|(s, _)| s == stream)
+                .and_then(|(_, q)| q.pop_front())
+                .unwrap_or(Behaviour::AllOk)
+        };
+        match step {
+            Behaviour::AllOk => Ok(vec![EntryResult::Ok; n]),
+            Behaviour::FailEntries(bad) => Ok((0..n)
+                .map(|i| {
+                    if bad.contains(&i) {
+                        EntryResult::Failed {
+                            code: "ServiceUnavailableException".into(),
+                            message: "Slow down.".into(),
+                        }
+                    } else {
+                        EntryResult::Ok
+                    }
+                })
+                .collect()),
+            Behaviour::Throttle => Err(SinkError::Transient {
+                stream: stream.into(),
+                message: "ThrottlingException".into(),
+            }),
+            Behaviour::Permanent => Err(SinkError::Permanent {
+                stream: stream.into(),
+                message: "ResourceNotFoundException".into(),
+            }),
+        }
+    }
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/../../tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+/// A Lambda Kinesis event, as the event source mapping sends it (base64 data).
+fn kinesis_event(records: &[Vec<u8>]) -> KinesisEvent {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let recs: Vec<Value> = records
+        .iter()
+        .enumerate()
+        .map(|(i, data)| {
+            let seq = format!("4965{i:052}");
+            json!({
+                "kinesis": {"kinesisSchemaVersion": "1.0", "partitionKey": format!("pk-{i}"), "sequenceNumber": seq,
+                            "data": b64.encode(data), "approximateArrivalTimestamp": 1767229200.5},
+                "eventSource": "aws:kinesis", "eventVersion": "1.0", "eventID": format!("shardId-000000000007:{seq}"),
+                "eventName": "aws:kinesis:record", "invokeIdentityArn": "arn:aws:iam::123456789012:role/batcher",
+                "awsRegion": "eu-west-2", "eventSourceARN": "arn:aws:kinesis:eu-west-2:123456789012:stream/pushfeed-dev-vendor"
+            })
+        })
+        .collect();
+    serde_json::from_value(json!({ "Records": recs })).unwrap()
+}
+
+fn seq(i: usize) -> String {
+    format!("4965{i:052}")
+}
+
+fn config() -> Config {
+    Config {
+        stream_prefix: "pf-".into(),
+        base_backoff: Duration::from_millis(10),
+        ..Config::default()
+    }
+}
+
+fn failures(report: &pushfeed_batcher::BatchReport) -> Vec<String> {
+    report
+        .response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone().unwrap())
+        .collect()
+}
+
+fn mixed_records() -> Vec<Vec<u8>> {
+    vec![
+        fixture("braze_nested_send.json"), // 0: send
+        fixture("braze_batch.json"), // 1: send, open, click, open, bounce, abort, unknown + 2 quarantined
+        fixture("braze_flat_open.json"), // 2: click
+        fixture("airship_rtds.ndjson"), // 3: send, open, unknown, uninstall + 2 quarantined
+        b"not json at all".to_vec(), // 4: quarantined
+    ]
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_event_reaches_its_stream_and_bad_input_the_quarantine() {
+    let sink = FakeFirehose::default();
+    let report = handle_batch(&kinesis_event(&mixed_records()), &sink, &config(), None).await;
+    assert!(failures(&report).is_empty());
+    let ids = |stream: &str| {
+        sink.lines_sent_to(stream)
+            .iter()
+            .map(|v| v["event_id"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids("pf-send").len(), 3);
+    assert_eq!(
+        ids("pf-click"),
+        vec!["b-click-1", "a8c4e2f0-1111-4222-8333-944455556666"]
+    );
+    assert_eq!(ids("pf-open").len(), 3);
+    assert_eq!(
+        ids("pf-unknown-type"),
+        vec!["b-email-1", "7d1b6c2a-0000-4000-8000-000000000c03"]
+    );
+    let quarantine = sink.lines_sent_to("pf-quarantine");
+    let reasons: Vec<&str> = quarantine
+        .iter()
+        .map(|v| v["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons.len(), 5);
+    assert!(
+        reasons.contains(&"invalid_json")
+            && reasons.contains(&"missing_id")
+            && reasons.contains(&"bad_timestamp")
+    );
+    let whole = quarantine
+        .iter()
+        .find(|v| v["raw"] == "not json at all")
+        .unwrap();
+    assert_eq!(whole["source_sequence_number"], seq(4));
+    assert_eq!(whole["source_shard_id"], "shardId-000000000007");
+    assert_eq!(report.metrics.get(m::RECORDS_IN), 5.0);
+    assert_eq!(report.metrics.get(m::QUARANTINED_RECORDS), 5.0);
+    assert_eq!(report.metrics.get(m::UNKNOWN_TYPE_EVENTS), 2.0);
+    assert_eq!(report.metrics.get_by(m::EVENTS_ROUTED, "click"), 2.0);
+    assert_eq!(report.metrics.get(m::FAILED_KINESIS_RECORDS), 0.0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_partial_failure_resends_only_the_failed_entries() {
+    // 25 records of ~100 KB each: three Firehose records on the send stream, one call.
+    let big = |i: usize| {
+        format!(r#"{{"event_type":"users.messages.pushnotification.Send","id":"s{i}","time":1767225600,"user_id":"u","pad":"{}"}}"#, "x".repeat(100_000)).into_bytes()
+    };
+    let records: Vec<Vec<u8>> = (0..25).map(big).collect();
+    let sink = FakeFirehose::default().script("pf-send", &[Behaviour::FailEntries(vec![1])]);
+    let report = handle_batch(&kinesis_event(&records), &sink, &config(), None).await;
+    assert!(failures(&report).is_empty());
+    let calls = sink.calls();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[1].1.len(), 1, "only the failed entry is resent");
+    assert_eq!(calls[1].1[0], calls[0].1[1]);
+    assert_eq!(report.retries, 1);
+    assert_eq!(report.metrics.get(m::FIREHOSE_RETRIES), 1.0);
+    assert_eq!(report.firehose_records_sent as usize, calls[0].1.len());
+    let ids: std::collections::BTreeSet<String> = sink
+        .lines_sent_to("pf-send")
+        .iter()
+        .map(|v| v["event_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 25);
+}
+
+#[tokio::test(start_paused = true)]
+async fn throttling_then_success_loses_nothing() {
+    let sink =
+        FakeFirehose::default().script("pf-send", &[Behaviour::Throttle, Behaviour::Throttle]);
+    let report = handle_batch(
+        &kinesis_event(&[fixture("braze_nested_send.json")]),
+        &sink,
+        &config(),
+        None,
+    )
+    .await;
+    assert!(failures(&report).is_empty());
+    assert_eq!(sink.calls().len(), 3);
+    assert_eq!(report.metrics.get(m::FIREHOSE_RECORDS_SENT), 1.0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_permanent_failure_reports_exactly_the_kinesis_records_behind_it() {
+    let sink = FakeFirehose::default().script("pf-click", &[Behaviour::Permanent]);
+    let report = handle_batch(&kinesis_event(&mixed_records()), &sink, &config(), None).await;
+    // Clicks came from records 1 and 2 only.
+    assert_eq!(failures(&report), vec![seq(1), seq(2)]);
+    assert_eq!(
+        sink.calls().iter().filter(|(s, _)| s == "pf-click").count(),
+        1,
+        "validation errors are not retried"
+    );
+    assert_eq!(report.metrics.get(m::FAILED_KINESIS_RECORDS), 2.0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn entries_that_keep_failing_are_reported_after_the_last_attempt() {
+    let steps = vec![Behaviour::FailEntries(vec![0]); 20];
+    let sink = FakeFirehose::default().script("pf-uninstall", &steps);
+    let report = handle_batch(&kinesis_event(&mixed_records()), &sink, &config(), None).await;
+    assert_eq!(failures(&report), vec![seq(3)]);
+    assert_eq!(
+        sink.calls()
+            .iter()
+            .filter(|(s, _)| s == "pf-uninstall")
+            .count(),
+        config().max_attempts as usize
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_stop_before_the_deadline() {
+    let steps = vec![Behaviour::Throttle; 20];
+    let sink = FakeFirehose::default().script("pf-send", &steps);
+    let cfg = Config {
+        base_backoff: Duration::from_secs(1),
+        max_attempts: 50,
+        ..config()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let report = handle_batch(
+        &kinesis_event(&[fixture("braze_nested_send.json")]),
+        &sink,
+        &cfg,
+        Some(deadline),
+    )
+    .await;
+    assert_eq!(failures(&report), vec![seq(0)]);
+    assert!(
+        tokio::time::Instant::now() + cfg.safety_margin <= deadline,
+        "answered with the safety margin left"
+    );
+    assert!(sink.calls().len() < 10);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_empty_batch_sends_nothing() {
+    let sink = FakeFirehose::default();
+    let report = handle_batch(&kinesis_event(&[]), &sink, &config(), None).await;
+    assert!(sink.calls().is_empty() && failures(&report).is_empty());
+    assert_eq!(report.metrics.get(m::RECORDS_IN), 0.0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_batch_of_only_bad_records_goes_to_the_quarantine_only() {
+    let records = vec![
+        b"".to_vec(),
+        b"\xff\xfe".to_vec(),
+        b"[1,2]".to_vec(),
+        fixture("braze_flat_no_event_type.json"),
+    ];
+    let sink = FakeFirehose::default();
+    let report = handle_batch(&kinesis_event(&records), &sink, &config(), None).await;
+    assert!(sink.calls().iter().all(|(s, _)| s == "pf-quarantine"));
+    let reasons: Vec<String> = sink
+        .lines_sent_to("pf-quarantine")
+        .iter()
+        .map(|v| v["reason"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![
+            "empty",
+            "not_utf8",
+            "not_an_object",
+            "not_an_object",
+            "missing_event_type"
+        ]
+    );
+    assert!(failures(&report).is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn large_batches_respect_the_500_record_and_4_mb_limits() {
+    // 10,000 records (the ESM maximum) of ~2 KB: many Firehose records, several calls.
+    let records: Vec<Vec<u8>> = (0..10_000)
+        .map(|i| format!(r#"{{"event_type":"users.messages.pushnotification.Send","id":"id-{i}","time":1767225600,"user_id":"u{i}","pad":"{}"}}"#, "y".repeat(2_000)).into_bytes())
+        .collect();
+    let sink = FakeFirehose::default(); // its put_record_batch asserts every limit
+    let report = handle_batch(&kinesis_event(&records), &sink, &config(), None).await;
+    assert!(failures(&report).is_empty());
+    assert!(sink.calls().len() >= 6);
+    let lines: usize = sink
+        .calls()
+        .iter()
+        .flat_map(|(_, r)| r.iter())
+        .map(|r| r.iter().filter(|b| **b == b'\n').count())
+        .sum();
+    assert_eq!(lines, 10_000);
+    assert!(
+        report.firehose_records_sent < 30,
+        "packing: {} Firehose records for 10,000 events",
+        report.firehose_records_sent
+    );
+}
