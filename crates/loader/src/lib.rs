@@ -1,1 +1,13 @@
+//! pushfeed loader: each S3 object Firehose writes, loaded into its table exactly once.
 
+pub mod config;
+pub mod dataapi;
+pub mod handler;
+pub mod notify;
+pub mod warehouse;
+
+pub use config::Config;
+pub use dataapi::{AwsDataApi, DataApi, RedshiftWarehouse};
+pub use handler::{into_result, Loader, LoaderReport, ObjectResult};
+pub use notify::{Notifier, SnsNotifier};
+pub use warehouse::{LoadError, LoadOutcome, LoadPlan, Warehouse};

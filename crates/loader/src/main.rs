@@ -1,1 +1,49 @@
-fn main() {}
+//! The loader Lambda binary: configuration and clients once per cold start, then the
+//! library's handler for every S3 event.
+
+use aws_lambda_events::event::s3::S3Event;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use pushfeed_core::keys::KeyPatterns;
+use pushfeed_loader::{into_result, AwsDataApi, Config, Loader, RedshiftWarehouse, SnsNotifier};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_current_span(false)
+        .with_target(false)
+        .without_time()
+        .init();
+    let config =
+        Config::from_env().inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
+    let shared = aws_config::load_from_env().await;
+    let warehouse = RedshiftWarehouse::new(
+        AwsDataApi::new(aws_sdk_redshiftdata::Client::new(&shared), &config),
+        config.clone(),
+    );
+    let notifier = SnsNotifier::new(aws_sdk_sns::Client::new(&shared), &config.alert_topic_arn);
+    let patterns = KeyPatterns::from_catalogue();
+    let loader = Loader {
+        warehouse: &warehouse,
+        notifier: &notifier,
+        patterns: &patterns,
+    };
+    let (loader, namespace) = (&loader, config.metrics_namespace.as_str());
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<S3Event>| async move {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let remaining = Duration::from_millis(event.context.deadline.saturating_sub(now_ms));
+        let deadline = tokio::time::Instant::now() + remaining;
+        let report = loader
+            .handle(&event.payload, now_ms as i64, Some(deadline))
+            .await;
+        for line in report.metrics.to_emf(namespace, "loader", now_ms as i64) {
+            println!("{line}");
+        }
+        into_result(&report).map_err(Error::from)
+    }))
+    .await
+}

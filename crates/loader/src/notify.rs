@@ -1,0 +1,62 @@
+//! Alerts: a small trait, with SNS here and in-memory fakes in tests.
+
+use std::future::Future;
+
+pub trait Notifier: Sync {
+    fn notify(
+        &self,
+        subject: &str,
+        message: &str,
+    ) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+/// SNS `Publish` to the alert topic (email subscribers get it).
+#[derive(Debug, Clone)]
+pub struct SnsNotifier {
+    client: aws_sdk_sns::Client,
+    topic_arn: String,
+}
+
+impl SnsNotifier {
+    pub fn new(client: aws_sdk_sns::Client, topic_arn: impl Into<String>) -> Self {
+        SnsNotifier {
+            client,
+            topic_arn: topic_arn.into(),
+        }
+    }
+}
+
+/// SNS subjects are at most 100 printable ASCII characters.
+pub fn subject_line(s: &str) -> String {
+    let clean: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    clean.chars().take(100).collect()
+}
+
+impl Notifier for SnsNotifier {
+    async fn notify(&self, subject: &str, message: &str) -> Result<(), String> {
+        self.client
+            .publish()
+            .topic_arn(&self.topic_arn)
+            .subject(subject_line(subject))
+            .message(message)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                format!(
+                    "SNS publish to {} failed: {}",
+                    self.topic_arn,
+                    aws_sdk_sns::error::DisplayErrorContext(&e)
+                )
+            })
+    }
+}
