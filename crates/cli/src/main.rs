@@ -1,1 +1,420 @@
-fn main() {}
+//! `pushfeed`: the whole pipeline on one machine, with the Lambdas' own code.
+
+mod feed;
+mod generate;
+mod local;
+mod run;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::{BufReader, Read, Write};
+use std::path::PathBuf;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+
+#[derive(Parser)]
+#[command(
+    name = "pushfeed",
+    version,
+    about = "Push-notification feedback from a vendor's Kinesis stream into a warehouse: nothing lost, nothing doubled.",
+    long_about = "pushfeed lands push feedback events (send, open, click, bounce, …) from a marketing vendor's \
+Kinesis stream in a warehouse, one table per event type.\n\n\
+On AWS it runs as two Lambdas (batcher, loader) deployed by Terraform. This command runs the same code on one \
+machine: `pushfeed run` pushes a feed through the batcher's handler, writes the objects Firehose would write, and \
+loads them with the loader's handler into an embedded SQLite warehouse that `pushfeed sql` queries.",
+    after_help = "Start here:\n  pushfeed run                      # one synthetic day (1.5 million events) end to end\n  pushfeed sql \"SELECT event_type, COUNT(*) FROM push_open GROUP BY 1\"\n  pushfeed generate --events 1000 --bad-rate 0.01 > feed.jsonl\n  pushfeed run --input feed.jsonl   # replay a feed (also a real capture)\n  pushfeed ddl                      # the Redshift DDL Terraform applies"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write a realistic synthetic vendor feed: one Kinesis record per line.
+    #[command(
+        long_about = "Write a realistic synthetic vendor feed, deterministic for a --seed: campaigns and \
+canvases; customers with their own platform, timezone and preferred hour; sends followed (sometimes, later, \
+sometimes out of order) by opens, button taps, bounces and aborts; duplicates (the vendor delivers at least \
+once); every vendor shape (Braze nested, batch and flat, Airship RTDS, NDJSON records); and, with --bad-rate, \
+bad records.\n\nEach output line is one Kinesis record: the record's bytes when they are one line of text, \
+else a Lambda-style envelope {\"kinesis\":{\"data\":\"<base64>\"}}. `pushfeed run --input` reads both."
+    )]
+    Generate {
+        #[command(flatten)]
+        feed: FeedArgs,
+        /// Where to write the feed ('-' for stdout).
+        #[arg(long, short, default_value = "-")]
+        output: String,
+    },
+    /// Run the whole pipeline locally: feed → batcher → objects → loader → embedded warehouse.
+    #[command(
+        long_about = "Run the whole pipeline on this machine with the Lambdas' own handlers. Reads a feed \
+(--input FILE, '-' for stdin) or, without one, generates one day at today's volume (1.5 million events). Batches \
+records as the Kinesis event source mapping would (up to --batch-size records and 6 MB), runs the batcher \
+handler, writes the gzip JSON-lines objects Firehose would write under DATA_DIR/objects (same key layout), \
+and loads each with the loader handler — key matching, dedup and ledger — into DATA_DIR/warehouse.sqlite.\n\n\
+Ends with a summary and checks that counts in = counts out (exit status 3 when they do not). Running it \
+again over the same input adds no rows."
+    )]
+    Run {
+        /// Feed to read, one Kinesis record per line ('-' for stdin). Without it, a feed is generated.
+        #[arg(long, short)]
+        input: Option<String>,
+        #[command(flatten)]
+        feed: FeedArgs,
+        #[command(flatten)]
+        data: DataArgs,
+        /// Most records per batcher invocation (the event source mapping's batch size).
+        #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        batch_size: u64,
+        /// Firehose buffer per stream before an object is written, in MiB (Firehose allows 1-128).
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=128))]
+        buffer_mib: u64,
+        /// Print the summary as one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// No progress lines on stderr.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Query the local warehouse with SQL (SQLite dialect; tables as in `pushfeed ddl`).
+    #[command(
+        after_help = "Tables: push_send, push_open, push_click, push_bounce, push_abort, push_retry, …, \
+push_unknown_type, push_quarantine, pushfeed_load_ledger. `attributes` is JSON text: use json_extract(attributes, '$.key').\n\n\
+Example:\n  pushfeed sql \"SELECT platform, COUNT(*) AS opens FROM push_open GROUP BY platform\""
+    )]
+    Sql {
+        /// The SQL to run.
+        query: String,
+        #[command(flatten)]
+        data: DataArgs,
+        /// Print a JSON array of row objects instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the warehouse DDL for the catalogue.
+    Ddl {
+        #[arg(long, value_enum, default_value_t = Dialect::Redshift)]
+        dialect: Dialect,
+        /// Redshift schema to create the tables in.
+        #[arg(long, default_value = "pushfeed")]
+        schema: String,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Dialect {
+    Redshift,
+    Sqlite,
+}
+
+#[derive(clap::Args, Clone)]
+struct FeedArgs {
+    /// Seed: the same seed gives the same feed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// About how many events to generate (today's volume is 1.5 million a day).
+    #[arg(long, default_value_t = 1_500_000)]
+    events: u64,
+    /// First day (UTC), YYYY-MM-DD.
+    #[arg(long, default_value = "2026-01-05")]
+    start: String,
+    /// Days the events are spread over.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=366))]
+    days: u32,
+    /// Fraction of records that are bad (quarantine material), 0 to 1.
+    #[arg(long, default_value_t = 0.0)]
+    bad_rate: f64,
+    /// Fraction of records the vendor delivers twice, 0 to 1.
+    #[arg(long, default_value_t = 0.01)]
+    duplicate_rate: f64,
+}
+
+#[derive(clap::Args, Clone)]
+struct DataArgs {
+    /// Folder for objects and the warehouse.
+    #[arg(long, env = "PUSHFEED_DATA_DIR", default_value = "pushfeed-data")]
+    data_dir: PathBuf,
+}
+
+impl FeedArgs {
+    fn spec(&self) -> anyhow::Result<generate::GenerateSpec> {
+        for (name, v) in [
+            ("--bad-rate", self.bad_rate),
+            ("--duplicate-rate", self.duplicate_rate),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                bail!("{name} must be between 0 and 1 (a fraction of records), not {v}");
+            }
+        }
+        let start_ms = pushfeed_core::timefmt::parse_iso(&format!("{}T00:00:00Z", self.start))
+            .map_err(|_| {
+                anyhow::anyhow!("--start {:?} is not a date: use YYYY-MM-DD", self.start)
+            })?;
+        Ok(generate::GenerateSpec {
+            seed: self.seed,
+            events: self.events,
+            start_ms,
+            days: self.days,
+            bad_rate: self.bad_rate,
+            duplicate_rate: self.duplicate_rate,
+        })
+    }
+}
+
+/// Sends what is written, in chunks, to a reader on another thread.
+struct ChannelWriter {
+    tx: SyncSender<Vec<u8>>,
+    buf: Vec<u8>,
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= 1 << 20 {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.buf.is_empty() {
+            let chunk = std::mem::take(&mut self.buf);
+            self.tx.send(chunk).map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::BrokenPipe, "reader stopped")
+            })?;
+        }
+        Ok(())
+    }
+}
+
+struct ChannelReader {
+    rx: Receiver<Vec<u8>>,
+    chunk: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos >= self.chunk.len() {
+            match self.rx.recv() {
+                Ok(c) => {
+                    self.chunk = c;
+                    self.pos = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.chunk.len() - self.pos);
+        out[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+fn main() {
+    if let Err(e) = real_main() {
+        eprintln!("pushfeed: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn real_main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Generate { feed, output } => {
+            let spec = feed.spec()?;
+            let mut sink: Box<dyn Write> = if output == "-" {
+                Box::new(std::io::BufWriter::with_capacity(
+                    1 << 20,
+                    std::io::stdout().lock(),
+                ))
+            } else {
+                Box::new(std::io::BufWriter::with_capacity(
+                    1 << 20,
+                    std::fs::File::create(&output)
+                        .with_context(|| format!("cannot create {output}"))?,
+                ))
+            };
+            let stats = generate::generate(&spec, &mut sink, &mut |n| {
+                eprintln!("  generated {} records", run::fmt_n(n))
+            })?;
+            sink.flush()?;
+            eprintln!(
+                "generated {} records holding {} events ({} redelivered duplicates, {} bad records) for {} customers",
+                run::fmt_n(stats.records),
+                run::fmt_n(stats.events),
+                run::fmt_n(stats.duplicates),
+                run::fmt_n(stats.bad_records),
+                run::fmt_n(stats.customers.len() as u64)
+            );
+        }
+        Command::Run {
+            input,
+            feed,
+            data,
+            batch_size,
+            buffer_mib,
+            json,
+            quiet,
+        } => {
+            let opts = run::RunOptions {
+                data_dir: data.data_dir.clone(),
+                batch_size: batch_size as usize,
+                buffer_bytes: (buffer_mib as usize) << 20,
+                progress: !quiet,
+            };
+            let summary = match input.as_deref() {
+                Some("-") => run::run(&mut std::io::stdin().lock(), None, &opts)?,
+                Some(path) => {
+                    let file = std::fs::File::open(path)
+                        .with_context(|| format!("cannot open the feed {path}"))?;
+                    run::run(&mut BufReader::with_capacity(1 << 20, file), None, &opts)?
+                }
+                None => {
+                    let spec = feed.spec()?;
+                    if !quiet {
+                        eprintln!("no --input: generating {} events (seed {}) and running them through the pipeline", run::fmt_n(spec.events), spec.seed);
+                    }
+                    let (tx, rx) = sync_channel::<Vec<u8>>(16);
+                    let producer =
+                        std::thread::spawn(move || -> std::io::Result<generate::GenerateStats> {
+                            let mut w = ChannelWriter {
+                                tx,
+                                buf: Vec::with_capacity(1 << 20),
+                            };
+                            let stats = generate::generate(&spec, &mut w, &mut |_| {})?;
+                            w.flush()?;
+                            Ok(stats)
+                        });
+                    let mut reader = BufReader::with_capacity(
+                        1 << 20,
+                        ChannelReader {
+                            rx,
+                            chunk: Vec::new(),
+                            pos: 0,
+                        },
+                    );
+                    let summary =
+                        run::run(&mut reader, Some((feed.events as f64 / 1.1) as u64), &opts)?;
+                    drop(reader);
+                    producer
+                        .join()
+                        .map_err(|_| anyhow::anyhow!("the generator thread panicked"))??;
+                    summary
+                }
+            };
+            if json {
+                println!("{}", serde_json::to_string(&summary)?);
+            } else {
+                run::print_summary(&summary, &mut std::io::stdout().lock())?;
+            }
+            if !summary.balanced {
+                eprintln!("pushfeed: counts in and counts out differ (see the summary): some input is unaccounted for");
+                std::process::exit(3);
+            }
+        }
+        Command::Sql { query, data, json } => sql(&query, &data.data_dir, json)?,
+        Command::Ddl { dialect, schema } => match dialect {
+            Dialect::Redshift => print!("{}", pushfeed_core::sql::redshift_ddl(&schema)?),
+            Dialect::Sqlite => print!("{}", pushfeed_core::sql::sqlite_ddl()),
+        },
+    }
+    Ok(())
+}
+
+fn sql(query: &str, data_dir: &std::path::Path, json: bool) -> anyhow::Result<()> {
+    use rusqlite::types::ValueRef;
+    let path = data_dir.join("warehouse.sqlite");
+    if !path.exists() {
+        bail!(
+            "no warehouse at {}: run `pushfeed run` first (or pass --data-dir)",
+            path.display()
+        );
+    }
+    let conn =
+        rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let mut stmt = conn
+        .prepare(query)
+        .with_context(|| format!("the query does not prepare against {}", path.display()))?;
+    let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
+    let mut rows = stmt.query([])?;
+    let mut table: Vec<Vec<serde_json::Value>> = Vec::new();
+    while let Some(row) = rows.next()? {
+        let mut out = Vec::with_capacity(names.len());
+        for i in 0..names.len() {
+            out.push(match row.get_ref(i)? {
+                ValueRef::Null => serde_json::Value::Null,
+                ValueRef::Integer(n) => serde_json::json!(n),
+                ValueRef::Real(f) => serde_json::json!(f),
+                ValueRef::Text(t) => {
+                    serde_json::Value::String(String::from_utf8_lossy(t).into_owned())
+                }
+                ValueRef::Blob(b) => serde_json::Value::String(format!("<{} bytes>", b.len())),
+            });
+        }
+        table.push(out);
+    }
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    if json {
+        let objects: Vec<serde_json::Value> = table
+            .into_iter()
+            .map(|r| serde_json::Value::Object(names.iter().cloned().zip(r).collect()))
+            .collect();
+        writeln!(out, "{}", serde_json::to_string(&objects)?)?;
+        return Ok(());
+    }
+    let cell = |v: &serde_json::Value| -> String {
+        let s = match v {
+            serde_json::Value::Null => "NULL".to_owned(),
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        if s.chars().count() > 60 {
+            format!("{}…", s.chars().take(59).collect::<String>())
+        } else {
+            s
+        }
+    };
+    let cells: Vec<Vec<String>> = table.iter().map(|r| r.iter().map(cell).collect()).collect();
+    let widths: Vec<usize> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            cells
+                .iter()
+                .map(|r| r[i].chars().count())
+                .chain([n.chars().count()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |out: &mut dyn Write, vals: &[String]| -> std::io::Result<()> {
+        let parts: Vec<String> = vals
+            .iter()
+            .zip(&widths)
+            .map(|(v, w)| format!("{v:<w$}"))
+            .collect();
+        writeln!(out, "{}", parts.join(" | ").trim_end())
+    };
+    line(&mut out, &names)?;
+    writeln!(
+        out,
+        "{}",
+        widths
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .join("-+-")
+    )?;
+    for r in &cells {
+        line(&mut out, r)?;
+    }
+    writeln!(
+        out,
+        "({} row{})",
+        cells.len(),
+        if cells.len() == 1 { "" } else { "s" }
+    )?;
+    Ok(())
+}

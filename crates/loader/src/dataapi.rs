@@ -282,6 +282,7 @@ impl<D: DataApi> Warehouse for RedshiftWarehouse<D> {
                 };
                 Ok(LoadOutcome {
                     rows_inserted: inserted.unwrap_or(0),
+                    rows_in_object: if empty { Some(0) } else { rows(COPY_STATEMENT) },
                     duplicate: ledger == Some(0),
                     statement_id: Some(id),
                 })

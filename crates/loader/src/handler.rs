@@ -17,6 +17,8 @@ pub enum ObjectResult {
         key: String,
         table: String,
         rows: u64,
+        /// Rows the object held, when the warehouse reports it.
+        rows_in_object: Option<u64>,
     },
     Empty {
         key: String,
@@ -173,6 +175,7 @@ impl<W: Warehouse, N: Notifier> Loader<'_, W, N> {
                     key,
                     table,
                     rows: out.rows_inserted,
+                    rows_in_object: out.rows_in_object,
                 }
             }
             Err(e) => {

@@ -19,6 +19,8 @@ pub struct LoadPlan {
 pub struct LoadOutcome {
     /// Rows inserted into the table (new events only).
     pub rows_inserted: u64,
+    /// Rows the object held (COPY's row count), when the warehouse reports it.
+    pub rows_in_object: Option<u64>,
     /// The object was already in the ledger: nothing was loaded.
     pub duplicate: bool,
     /// The warehouse's id for the work (Data API statement id), for logs and alerts.

@@ -88,6 +88,7 @@ impl DataApi for FakeDataApi {
                 if n == 1 {
                     subs[0].result_rows = ledger_rows;
                 } else {
+                    subs[1].result_rows = rows;
                     subs[2].result_rows = if new_object { rows } else { 0 };
                     subs[3].result_rows = ledger_rows;
                 }
@@ -265,7 +266,8 @@ async fn finished_load_runs_exactly_the_core_transaction() {
         vec![ObjectResult::Loaded {
             key: KEY.into(),
             table: "push_send".into(),
-            rows: 120
+            rows: 120,
+            rows_in_object: Some(120),
         }]
     );
     let expected = pushfeed_core::sql::load_statements(&pushfeed_core::sql::LoadSpec {
