@@ -1,5 +1,6 @@
 //! `pushfeed`: the whole pipeline on one machine, with the Lambdas' own code.
 
+mod aws;
 mod feed;
 mod generate;
 mod local;
@@ -91,6 +92,48 @@ Example:\n  pushfeed sql \"SELECT platform, COUNT(*) AS opens FROM push_open GRO
         /// Print a JSON array of row objects instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// Create, on an AWS-compatible endpoint, what Terraform creates: stream, bucket, Firehose streams, topic.
+    #[command(
+        long_about = "Create, from the catalogue, the resources Terraform creates in AWS — the vendor's Kinesis \
+stream, the data bucket, one Firehose delivery stream per destination, the alert topic — on an AWS-compatible \
+endpoint (moto's server, LocalStack), so a local stack comes up in one command. Existing resources are kept.\n\n\
+Example:\n  moto_server -p 5000 &\n  pushfeed bootstrap --endpoint http://127.0.0.1:5000"
+    )]
+    Bootstrap {
+        #[command(flatten)]
+        endpoint: aws::EndpointArgs,
+        /// Shards of the vendor stream.
+        #[arg(long, default_value_t = 2)]
+        shards: i32,
+    },
+    /// Play AWS's part around the Lambdas: poll the stream, invoke the batcher, load each new object.
+    #[command(
+        long_about = "Play the parts AWS plays around the two Lambdas, against an AWS-compatible endpoint: poll \
+the vendor stream's shards like the Kinesis event source mapping (batch size, batching window, checkpoint at the \
+first failed record, retries, on-failure file), invoke the batcher handler with the real Firehose client, and \
+invoke the loader handler with a real-shaped S3 event for each new object under push/ (Redshift Data API and SNS \
+through the same endpoint). Stops after --idle-exit seconds without new records or objects."
+    )]
+    Drive {
+        #[command(flatten)]
+        args: aws::DriveArgs,
+    },
+    /// Print the statements the loader runs for one S3 object (as a JSON array), e.g. to load by hand.
+    PlanLoad {
+        /// The object, s3://bucket/key (the key decoded, as S3 shows it).
+        object: String,
+        /// The object's ETag (the ledger key).
+        #[arg(long)]
+        etag: String,
+        /// The object's size in bytes (0: ledger only, no COPY).
+        #[arg(long)]
+        size: u64,
+        /// Role Redshift assumes for COPY.
+        #[arg(long, default_value = "default")]
+        copy_role: String,
+        #[arg(long, default_value = "pushfeed")]
+        schema: String,
     },
     /// Print the warehouse DDL for the catalogue.
     Ddl {
@@ -220,6 +263,15 @@ fn main() {
 
 fn real_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // The handlers log what goes wrong (failed loads, alerts, retries) through tracing.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .init();
     match cli.command {
         Command::Generate { feed, output } => {
             let spec = feed.spec()?;
@@ -312,6 +364,63 @@ fn real_main() -> anyhow::Result<()> {
                 eprintln!("pushfeed: counts in and counts out differ (see the summary): some input is unaccounted for");
                 std::process::exit(3);
             }
+        }
+        Command::Bootstrap { endpoint, shards } => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(aws::bootstrap(&endpoint, shards))?;
+        }
+        Command::Drive { args } => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let s = rt.block_on(aws::drive(&args))?;
+            if args.json {
+                println!("{}", serde_json::to_string(&s)?);
+            } else {
+                println!(
+                    "drove {} records in {} batches ({} batch item failures, {} records retried, {} to the on-failure file); {} objects seen, {} loaded ({} rows), {} duplicate, {} unmatched, {} load failures; {:.1} s",
+                    run::fmt_n(s.records_in), s.batches, s.batch_item_failures, s.records_retried, s.records_to_dlq,
+                    s.objects_seen, s.objects_loaded, run::fmt_n(s.rows_loaded), s.duplicate_objects, s.unmatched_keys, s.load_failures, s.elapsed_s
+                );
+            }
+        }
+        Command::PlanLoad {
+            object,
+            etag,
+            size,
+            copy_role,
+            schema,
+        } => {
+            let (bucket, key) = object
+                .strip_prefix("s3://")
+                .and_then(|r| r.split_once('/'))
+                .ok_or_else(|| anyhow::anyhow!("{object:?} is not s3://bucket/key"))?;
+            let pushfeed_core::Matched::Table(hit) =
+                pushfeed_core::KeyPatterns::from_catalogue().matches(key)
+            else {
+                bail!("no key pattern matches {key:?}: the loader would not load it (see docs/catalogue.md for the key layout)");
+            };
+            let o = pushfeed_core::sql::ObjectRef {
+                bucket: bucket.into(),
+                key: key.into(),
+                etag,
+                size,
+            };
+            let statements = if size == 0 {
+                pushfeed_core::sql::empty_object_statements(&schema, hit.destination, &o)?
+            } else {
+                pushfeed_core::sql::load_statements(&pushfeed_core::sql::LoadSpec {
+                    schema: &schema,
+                    destination: hit.destination,
+                    object: &o,
+                    iam_role: &copy_role,
+                    gzip: hit.gzip,
+                    region: None,
+                })?
+            };
+            println!("{}", serde_json::to_string_pretty(&statements)?);
         }
         Command::Sql { query, data, json } => sql(&query, &data.data_dir, json)?,
         Command::Ddl { dialect, schema } => match dialect {

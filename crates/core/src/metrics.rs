@@ -161,6 +161,22 @@ impl MetricSet {
             .sum()
     }
 
+    /// Add every value of `other` into this set.
+    pub fn merge(&mut self, other: &MetricSet) {
+        for (name, dim, value) in &other.entries {
+            self.add_dim(name, dim.clone(), *value);
+        }
+    }
+
+    /// Totals of the dimensionless metrics, by name.
+    pub fn totals(&self) -> std::collections::BTreeMap<String, f64> {
+        self.entries
+            .iter()
+            .filter(|(_, d, _)| d.is_none())
+            .map(|(n, _, v)| (n.to_string(), *v))
+            .collect()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

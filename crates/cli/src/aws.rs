@@ -1,0 +1,695 @@
+//! Against an AWS-compatible endpoint (moto's server, LocalStack, or AWS itself):
+//! `bootstrap` creates what Terraform creates, from the catalogue; `drive` plays the parts
+//! AWS plays around the Lambdas — the Kinesis event source mapping and the S3 trigger —
+//! and runs the real handlers with the real SDK clients.
+
+use crate::run::s3_event;
+use anyhow::{bail, Context};
+use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
+use aws_sdk_firehose::types::{
+    BufferingHints, CompressionFormat, DeliveryStreamType, ExtendedS3DestinationConfiguration,
+};
+use aws_sdk_kinesis::types::ShardIteratorType;
+use pushfeed_batcher::{handle_batch, AwsFirehose, Config as BatcherConfig};
+use pushfeed_core::catalogue::{DATA_PREFIX, DESTINATIONS, ERROR_PREFIX};
+use pushfeed_core::keys::KeyPatterns;
+use pushfeed_core::metrics::MetricSet;
+use pushfeed_core::BatchCounts;
+use pushfeed_loader::config::Target;
+use pushfeed_loader::{
+    AwsDataApi, Config as LoaderConfig, Loader, ObjectResult, RedshiftWarehouse, SnsNotifier,
+};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, Instant};
+
+/// Names of one environment's resources (the same names Terraform gives them).
+#[derive(Debug, Clone)]
+pub struct Names {
+    pub env: String,
+}
+
+impl Names {
+    pub fn stream(&self) -> String {
+        format!("pushfeed-{}-vendor", self.env)
+    }
+    pub fn bucket(&self) -> String {
+        format!("pushfeed-{}-data", self.env)
+    }
+    pub fn firehose_prefix(&self) -> String {
+        format!("pushfeed-{}-", self.env)
+    }
+    pub fn topic(&self) -> String {
+        format!("pushfeed-{}-alerts", self.env)
+    }
+}
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct EndpointArgs {
+    /// AWS-compatible endpoint, e.g. http://127.0.0.1:5000 for moto. Without it: the standard
+    /// AWS settings (AWS_ENDPOINT_URL, AWS_PROFILE, …), i.e. real AWS.
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    pub endpoint: Option<String>,
+    /// AWS region.
+    #[arg(long, env = "AWS_REGION", default_value = "eu-west-2")]
+    pub region: String,
+    /// Environment name: resources are called pushfeed-<env>-….
+    #[arg(long = "env", default_value = "local", value_parser = parse_env_name)]
+    pub env: String,
+}
+
+fn parse_env_name(s: &str) -> Result<String, String> {
+    if !s.is_empty()
+        && s.len() <= 20
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        Ok(s.to_owned())
+    } else {
+        Err("use 1-20 characters a-z, 0-9 and -".into())
+    }
+}
+
+pub struct Clients {
+    pub kinesis: aws_sdk_kinesis::Client,
+    pub firehose: aws_sdk_firehose::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub redshift: aws_sdk_redshiftdata::Client,
+}
+
+impl EndpointArgs {
+    pub async fn clients(&self) -> Clients {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(self.region.clone()));
+        if let Some(url) = &self.endpoint {
+            loader = loader.endpoint_url(url);
+            if std::env::var_os("AWS_ACCESS_KEY_ID").is_none()
+                && std::env::var_os("AWS_PROFILE").is_none()
+            {
+                // A local stand-in accepts any credentials; spare the user from inventing some.
+                loader = loader.credentials_provider(aws_sdk_s3::config::Credentials::new(
+                    "testing",
+                    "testing",
+                    None,
+                    None,
+                    "pushfeed-local",
+                ));
+            }
+        }
+        let shared = loader.load().await;
+        let s3_conf = aws_sdk_s3::config::Builder::from(&shared)
+            .force_path_style(true)
+            .build();
+        let firehose_conf = aws_sdk_firehose::config::Builder::from(&shared)
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
+            .build();
+        Clients {
+            kinesis: aws_sdk_kinesis::Client::new(&shared),
+            firehose: aws_sdk_firehose::Client::from_conf(firehose_conf),
+            s3: aws_sdk_s3::Client::from_conf(s3_conf),
+            sns: aws_sdk_sns::Client::new(&shared),
+            redshift: aws_sdk_redshiftdata::Client::new(&shared),
+        }
+    }
+
+    pub fn names(&self) -> Names {
+        Names {
+            env: self.env.clone(),
+        }
+    }
+
+    fn where_(&self) -> String {
+        self.endpoint
+            .clone()
+            .unwrap_or_else(|| format!("AWS {}", self.region))
+    }
+}
+
+/// An SDK error with its chain of causes (the service's message is in there).
+fn sdk<E: std::error::Error>(e: &E) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    s
+}
+
+fn already_exists(msg: &str) -> bool {
+    msg.contains("AlreadyExists")
+        || msg.contains("ResourceInUse")
+        || msg.contains("BucketAlreadyOwnedByYou")
+        || msg.contains("already exists")
+}
+
+/// Create the stream, bucket, one Firehose stream per destination and the alert topic.
+pub async fn bootstrap(args: &EndpointArgs, shards: i32) -> anyhow::Result<()> {
+    let c = args.clients().await;
+    let n = args.names();
+    let hint = || {
+        format!(
+            "is the endpoint {} up? (for moto: moto_server -p 5000)",
+            args.where_()
+        )
+    };
+
+    match c
+        .kinesis
+        .create_stream()
+        .stream_name(n.stream())
+        .shard_count(shards)
+        .send()
+        .await
+    {
+        Ok(_) => println!("created Kinesis stream {} ({shards} shards)", n.stream()),
+        Err(e) if already_exists(&sdk(&e)) => println!("Kinesis stream {} exists", n.stream()),
+        Err(e) => bail!(
+            "creating Kinesis stream {}: {}\n{}",
+            n.stream(),
+            sdk(&e),
+            hint()
+        ),
+    }
+    let mut create_bucket = c.s3.create_bucket().bucket(n.bucket());
+    if args.region != "us-east-1" {
+        create_bucket = create_bucket.create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(
+                    args.region.as_str(),
+                ))
+                .build(),
+        );
+    }
+    match create_bucket.send().await {
+        Ok(_) => println!("created bucket {}", n.bucket()),
+        Err(e) if already_exists(&sdk(&e)) => println!("bucket {} exists", n.bucket()),
+        Err(e) => bail!("creating bucket {}: {}", n.bucket(), sdk(&e)),
+    }
+    for d in DESTINATIONS {
+        let name = format!("{}{}", n.firehose_prefix(), d.stream_suffix());
+        let dest = ExtendedS3DestinationConfiguration::builder()
+            .role_arn(format!(
+                "arn:aws:iam::123456789012:role/pushfeed-{}-firehose",
+                n.env
+            ))
+            .bucket_arn(format!("arn:aws:s3:::{}", n.bucket()))
+            .prefix(d.s3_prefix())
+            .error_output_prefix(format!("{ERROR_PREFIX}{}/", d.name))
+            .compression_format(CompressionFormat::Gzip)
+            .buffering_hints(
+                BufferingHints::builder()
+                    .size_in_mbs(64)
+                    .interval_in_seconds(60)
+                    .build(),
+            )
+            .build()
+            .context("building the Firehose destination")?;
+        let req = c
+            .firehose
+            .create_delivery_stream()
+            .delivery_stream_name(&name)
+            .delivery_stream_type(DeliveryStreamType::DirectPut)
+            .extended_s3_destination_configuration(dest);
+        match req.send().await {
+            Ok(_) => println!(
+                "created Firehose stream {name} → s3://{}/{}",
+                n.bucket(),
+                d.s3_prefix()
+            ),
+            Err(e) if already_exists(&sdk(&e)) => println!("Firehose stream {name} exists"),
+            Err(e) => bail!("creating Firehose stream {name}: {}", sdk(&e)),
+        }
+    }
+    let topic = c
+        .sns
+        .create_topic()
+        .name(n.topic())
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("creating SNS topic: {}", sdk(&e)))?;
+    println!("SNS topic {}", topic.topic_arn().unwrap_or_default());
+    println!(
+        "ready: put vendor records into {} and run `pushfeed drive`",
+        n.stream()
+    );
+    Ok(())
+}
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct DriveArgs {
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
+    /// Most records per batcher invocation (the event source mapping's BatchSize).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub batch_size: u64,
+    /// Batching window in milliseconds (MaximumBatchingWindowInSeconds; AWS: 60 s).
+    #[arg(long, default_value_t = 1_000)]
+    pub window_ms: u64,
+    /// Where to start reading each shard (the event source mapping's StartingPosition).
+    #[arg(long, value_enum, default_value_t = StartingPosition::TrimHorizon)]
+    pub starting_position: StartingPosition,
+    /// Retries of a batch with failed records before they go to the on-failure file.
+    #[arg(long, default_value_t = 3)]
+    pub max_retries: u32,
+    /// Stop after this many seconds with no new records and no new objects.
+    #[arg(long, default_value_t = 5.0)]
+    pub idle_exit: f64,
+    /// Stop after this many seconds in any case.
+    #[arg(long, default_value_t = 3_600.0)]
+    pub max_seconds: f64,
+    /// Redshift Serverless workgroup the loader targets.
+    #[arg(long)]
+    pub workgroup: Option<String>,
+    #[arg(long, default_value = "dev")]
+    pub database: String,
+    /// Role Redshift assumes for COPY.
+    #[arg(long)]
+    pub copy_role: Option<String>,
+    /// Where records that exhausted their retries are written (the on-failure destination).
+    #[arg(long, default_value = "pushfeed-drive-dlq.jsonl")]
+    pub dlq_file: std::path::PathBuf,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// Also print one JSON line per loaded object (key, created, loaded) for lag measurements.
+    #[arg(long)]
+    pub object_log: Option<std::path::PathBuf>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartingPosition {
+    /// The oldest record still in the stream.
+    TrimHorizon,
+    /// Only records put after the driver starts.
+    Latest,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct DriveSummary {
+    pub records_in: u64,
+    pub batches: u64,
+    pub batch_item_failures: u64,
+    pub records_retried: u64,
+    pub records_to_dlq: u64,
+    pub routed: BTreeMap<String, u64>,
+    pub quarantined: BTreeMap<String, u64>,
+    pub objects_seen: u64,
+    pub objects_loaded: u64,
+    pub empty_objects: u64,
+    pub duplicate_objects: u64,
+    pub unmatched_keys: u64,
+    pub load_failures: u64,
+    pub rows_loaded: u64,
+    /// Totals of every metric the handlers emitted (no dimensions).
+    pub metrics: BTreeMap<String, f64>,
+    pub elapsed_s: f64,
+}
+
+struct ShardState {
+    id: String,
+    iterator: Option<String>,
+}
+
+struct Pending {
+    data: Vec<u8>,
+    seq: String,
+    shard: String,
+    arrival_ms: i64,
+}
+
+fn to_event(batch: &[Pending]) -> KinesisEvent {
+    let mut event = KinesisEvent::default();
+    event.records = batch
+        .iter()
+        .map(|p| {
+            let mut r = KinesisEventRecord::default();
+            r.event_id = Some(format!("{}:{}", p.shard, p.seq));
+            r.kinesis.sequence_number = p.seq.clone();
+            r.kinesis.data.0 = p.data.clone();
+            r.kinesis.approximate_arrival_timestamp.0 =
+                chrono::DateTime::from_timestamp_millis(p.arrival_ms).unwrap_or_default();
+            r
+        })
+        .collect();
+    event
+}
+
+/// Poll the stream, invoke the batcher, invoke the loader for each new object, until idle.
+pub async fn drive(args: &DriveArgs) -> anyhow::Result<DriveSummary> {
+    let started = Instant::now();
+    let c = args.endpoint.clients().await;
+    let n = args.endpoint.names();
+    let shards = c
+        .kinesis
+        .list_shards()
+        .stream_name(n.stream())
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("listing shards of {}: {}\nIs the endpoint {} up, and did `pushfeed bootstrap` run?", n.stream(), sdk(&e), args.endpoint.where_()))?;
+    let mut states = Vec::new();
+    for s in shards.shards() {
+        let it = c
+            .kinesis
+            .get_shard_iterator()
+            .stream_name(n.stream())
+            .shard_id(s.shard_id())
+            .shard_iterator_type(match args.starting_position {
+                StartingPosition::TrimHorizon => ShardIteratorType::TrimHorizon,
+                StartingPosition::Latest => ShardIteratorType::Latest,
+            })
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("shard iterator for {}: {}", s.shard_id(), sdk(&e)))?;
+        states.push(ShardState {
+            id: s.shard_id().to_owned(),
+            iterator: it.shard_iterator().map(str::to_owned),
+        });
+    }
+    let topic_arn = c
+        .sns
+        .create_topic()
+        .name(n.topic())
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("SNS topic {}: {}", n.topic(), sdk(&e)))?
+        .topic_arn()
+        .unwrap_or_default()
+        .to_owned();
+
+    let batcher_config = BatcherConfig {
+        stream_prefix: n.firehose_prefix(),
+        ..BatcherConfig::default()
+    };
+    let sink = AwsFirehose::new(c.firehose.clone());
+    let loader_config = LoaderConfig {
+        target: Target::Serverless {
+            workgroup: args
+                .workgroup
+                .clone()
+                .unwrap_or_else(|| format!("pushfeed-{}", n.env)),
+            secret_arn: None,
+        },
+        database: args.database.clone(),
+        schema: "pushfeed".into(),
+        copy_role: args.copy_role.clone().unwrap_or_else(|| {
+            format!(
+                "arn:aws:iam::123456789012:role/pushfeed-{}-redshift-copy",
+                n.env
+            )
+        }),
+        bucket_region: None,
+        alert_topic_arn: topic_arn.clone(),
+        metrics_namespace: "pushfeed".into(),
+        safety_margin: Duration::from_secs(5),
+        first_poll: Duration::from_millis(50),
+        max_poll: Duration::from_secs(1),
+    };
+    let warehouse = RedshiftWarehouse::new(
+        AwsDataApi::new(c.redshift.clone(), &loader_config),
+        loader_config.clone(),
+    );
+    let notifier = SnsNotifier::new(c.sns.clone(), topic_arn);
+    let patterns = KeyPatterns::from_catalogue();
+    let loader = Loader {
+        warehouse: &warehouse,
+        notifier: &notifier,
+        patterns: &patterns,
+    };
+
+    let mut summary = DriveSummary::default();
+    let mut counts = BatchCounts::default();
+    let mut metrics = MetricSet::new();
+    let mut seen_objects: HashSet<String> = HashSet::new();
+    let mut pending: Vec<Pending> = Vec::new();
+    let mut retries_of_head = 0u32;
+    let mut window_start = Instant::now();
+    let mut last_activity = Instant::now();
+    let mut object_log = match &args.object_log {
+        Some(p) => Some(
+            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        ),
+        None => None,
+    };
+    loop {
+        let mut got = 0usize;
+        for st in states.iter_mut() {
+            let Some(it) = st.iterator.clone() else {
+                continue;
+            };
+            let room = (args.batch_size as usize)
+                .saturating_sub(pending.len())
+                .max(1)
+                .min(10_000);
+            let out = c
+                .kinesis
+                .get_records()
+                .shard_iterator(it)
+                .limit(room as i32)
+                .send()
+                .await
+                .map_err(|e| anyhow::anyhow!("GetRecords on {}: {}", st.id, sdk(&e)))?;
+            for r in out.records() {
+                let arrival_ms = r
+                    .approximate_arrival_timestamp()
+                    .map(|t| t.secs() * 1000 + (t.subsec_nanos() / 1_000_000) as i64)
+                    .unwrap_or(0);
+                pending.push(Pending {
+                    data: r.data().as_ref().to_vec(),
+                    seq: r.sequence_number().to_owned(),
+                    shard: st.id.clone(),
+                    arrival_ms,
+                });
+                got += 1;
+            }
+            st.iterator = out.next_shard_iterator().map(str::to_owned);
+        }
+        if got > 0 {
+            last_activity = Instant::now();
+        }
+        let payload: usize = pending
+            .iter()
+            .map(|p| p.data.len().div_ceil(3) * 4 + 420)
+            .sum();
+        let due = !pending.is_empty()
+            && (pending.len() >= args.batch_size as usize
+                || payload >= crate::run::LAMBDA_PAYLOAD_BYTES
+                || window_start.elapsed() >= Duration::from_millis(args.window_ms));
+        if due {
+            // Lambda payload limit: cut the batch where 6 MB is reached.
+            let mut take = 0;
+            let mut bytes = 0;
+            for p in pending.iter().take(args.batch_size as usize) {
+                let b = p.data.len().div_ceil(3) * 4 + 420;
+                if take > 0 && bytes + b > crate::run::LAMBDA_PAYLOAD_BYTES {
+                    break;
+                }
+                bytes += b;
+                take += 1;
+            }
+            let event = to_event(&pending[..take]);
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(900);
+            let report = handle_batch(&event, &sink, &batcher_config, Some(deadline)).await;
+            summary.batches += 1;
+            merge(&mut metrics, &report.metrics);
+            let failed: HashSet<&str> = report
+                .response
+                .batch_item_failures
+                .iter()
+                .filter_map(|f| f.item_identifier.as_deref())
+                .collect();
+            summary.batch_item_failures += failed.len() as u64;
+            // Checkpoint at the first failed record: everything before it is done.
+            let first_failed = pending[..take]
+                .iter()
+                .position(|p| failed.contains(p.seq.as_str()));
+            match first_failed {
+                None => {
+                    counts.merge(&report.counts);
+                    summary.records_in += take as u64;
+                    pending.drain(..take);
+                    retries_of_head = 0;
+                }
+                Some(i) => {
+                    // The records before the failure are acknowledged; the rest will be redelivered.
+                    summary.records_in += i as u64;
+                    counts.merge(&report.counts);
+                    pending.drain(..i);
+                    retries_of_head += 1;
+                    summary.records_retried += (take - i) as u64;
+                    if retries_of_head > args.max_retries {
+                        let dropped: Vec<Pending> = pending.drain(..(take - i)).collect();
+                        write_dlq(&args.dlq_file, &dropped)?;
+                        summary.records_to_dlq += dropped.len() as u64;
+                        summary.records_in += dropped.len() as u64;
+                        retries_of_head = 0;
+                    }
+                }
+            }
+            window_start = Instant::now();
+            last_activity = Instant::now();
+            // The S3 trigger: the loader for each new object.
+            let new_objects = load_new_objects(
+                &c,
+                &n,
+                &loader,
+                &mut seen_objects,
+                &mut summary,
+                &mut metrics,
+                object_log.as_mut(),
+            )
+            .await?;
+            if new_objects > 0 {
+                last_activity = Instant::now();
+            }
+        } else if got == 0 {
+            if pending.is_empty()
+                && load_new_objects(
+                    &c,
+                    &n,
+                    &loader,
+                    &mut seen_objects,
+                    &mut summary,
+                    &mut metrics,
+                    object_log.as_mut(),
+                )
+                .await?
+                    > 0
+            {
+                last_activity = Instant::now();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if pending.is_empty() && last_activity.elapsed().as_secs_f64() >= args.idle_exit {
+            break;
+        }
+        if started.elapsed().as_secs_f64() >= args.max_seconds {
+            eprintln!(
+                "pushfeed drive: --max-seconds reached with {} records pending",
+                pending.len()
+            );
+            break;
+        }
+    }
+    summary.routed = counts
+        .events
+        .iter()
+        .map(|(k, v)| (k.to_string(), *v))
+        .collect();
+    summary.quarantined = counts
+        .quarantined
+        .iter()
+        .map(|(k, v)| (k.to_string(), *v))
+        .collect();
+    summary.metrics = metrics.totals();
+    summary.elapsed_s = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+fn merge(into: &mut MetricSet, from: &MetricSet) {
+    into.merge(from);
+}
+
+fn write_dlq(path: &std::path::Path, records: &[Pending]) -> anyhow::Result<()> {
+    use base64::Engine as _;
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("cannot open the on-failure file {}", path.display()))?;
+    for r in records {
+        let line = serde_json::json!({"kinesis": {"data": base64::engine::general_purpose::STANDARD.encode(&r.data), "sequenceNumber": r.seq, "approximateArrivalTimestamp": r.arrival_ms as f64 / 1000.0}, "eventID": format!("{}:{}", r.shard, r.seq)});
+        writeln!(f, "{line}")?;
+    }
+    eprintln!("pushfeed drive: {} records exhausted their retries; written to {} (replay with `pushfeed run --input`)", records.len(), path.display());
+    Ok(())
+}
+
+async fn load_new_objects(
+    c: &Clients,
+    n: &Names,
+    loader: &Loader<'_, RedshiftWarehouse<AwsDataApi>, SnsNotifier>,
+    seen: &mut HashSet<String>,
+    summary: &mut DriveSummary,
+    metrics: &mut MetricSet,
+    mut object_log: Option<&mut std::fs::File>,
+) -> anyhow::Result<usize> {
+    let mut new = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let out =
+            c.s3.list_objects_v2()
+                .bucket(n.bucket())
+                .prefix(DATA_PREFIX)
+                .set_continuation_token(token.clone())
+                .send()
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!("listing s3://{}/{DATA_PREFIX}: {}", n.bucket(), sdk(&e))
+                })?;
+        for o in out.contents() {
+            let key = o.key().unwrap_or_default().to_owned();
+            if seen.insert(key.clone()) {
+                let created = o.last_modified().map(|t| t.secs() * 1000).unwrap_or(0);
+                new.push((
+                    key,
+                    o.size().unwrap_or(0) as u64,
+                    o.e_tag().unwrap_or_default().trim_matches('"').to_owned(),
+                    created,
+                ));
+            }
+        }
+        token = out.next_continuation_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
+    for (key, size, etag, created) in &new {
+        summary.objects_seen += 1;
+        let event = s3_event(&n.bucket(), key, *size, etag, *created)?;
+        // Asynchronous invocation: Lambda retries a failed event twice.
+        for attempt in 0..3 {
+            let now = crate::local::now_ms();
+            let report = loader
+                .handle(
+                    &event,
+                    now,
+                    Some(tokio::time::Instant::now() + Duration::from_secs(60)),
+                )
+                .await;
+            merge(metrics, &report.metrics);
+            let failed = report
+                .objects
+                .iter()
+                .any(|o| matches!(o, ObjectResult::Failed { .. }));
+            for o in &report.objects {
+                match o {
+                    ObjectResult::Loaded { rows, .. } => {
+                        summary.objects_loaded += 1;
+                        summary.rows_loaded += rows;
+                        if let Some(f) = object_log.as_deref_mut() {
+                            use std::io::Write;
+                            writeln!(
+                                f,
+                                "{}",
+                                serde_json::json!({"key": key, "created_ms": created, "loaded_ms": now})
+                            )?;
+                        }
+                    }
+                    ObjectResult::Empty { .. } => summary.empty_objects += 1,
+                    ObjectResult::Duplicate { .. } => summary.duplicate_objects += 1,
+                    ObjectResult::Unmatched { .. } => summary.unmatched_keys += 1,
+                    ObjectResult::Failed { .. } if attempt == 2 => summary.load_failures += 1,
+                    ObjectResult::Failed { .. } => {}
+                }
+            }
+            if !failed {
+                break;
+            }
+        }
+    }
+    Ok(new.len())
+}

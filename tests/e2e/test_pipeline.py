@@ -1,0 +1,144 @@
+"""The real handlers and the real AWS SDK calls, over HTTP against moto's server:
+bootstrap → vendor records into Kinesis (boto3) → drive (batcher + loader) → what landed."""
+
+from __future__ import annotations
+
+import base64
+import collections
+import json
+
+from conftest import feed_lines, fixture_bytes
+
+
+def vendor_records(stack) -> list[bytes]:
+    """Every fixture shape plus a generated feed with bad records and duplicates."""
+    records = [
+        fixture_bytes("braze_nested_send.json"),
+        fixture_bytes("braze_batch.json"),
+        fixture_bytes("braze_flat_open.json"),
+        fixture_bytes("braze_flat_no_event_type.json"),
+        fixture_bytes("airship_rtds.ndjson"),
+        fixture_bytes("not_utf8.bin"),
+    ]
+    stack.pushfeed("generate", "--events", "3000", "--bad-rate", "0.02", "--seed", "7", "--output", str(stack.tmp / "feed.jsonl"))
+    return records + feed_lines(stack.tmp / "feed.jsonl")
+
+
+def reference(stack, records: list[bytes]) -> tuple[dict, dict]:
+    """The embedded pipeline over the same records: the expected ids per table."""
+    path = stack.tmp / "ref.jsonl"
+    path.write_text("\n".join(json.dumps({"kinesis": {"data": base64.b64encode(r).decode()}}) for r in records))
+    out = stack.pushfeed("run", "--quiet", "--json", "--input", str(path), "--data-dir", str(stack.tmp / "ref"))
+    summary = json.loads(out.stdout)
+    ids = {}
+    for table in summary["rows_loaded"]:
+        rows = json.loads(stack.pushfeed("sql", "--json", f"SELECT event_id FROM {table}", "--data-dir", str(stack.tmp / "ref")).stdout)
+        ids[table] = {r["event_id"] for r in rows}
+    return summary, ids
+
+
+def lines_by_prefix(stack) -> dict[str, list[dict]]:
+    out = collections.defaultdict(list)
+    for key, body in stack.objects():
+        prefix = key.split("/")[1]
+        for line in body.split(b"\n"):
+            if line.strip():
+                out[prefix].append(json.loads(line))
+    return out
+
+
+def test_every_event_lands_in_its_prefix_and_every_object_loads_once(stack):
+    stack.bootstrap()
+    records = vendor_records(stack)
+    stack.put(records)
+    summary = stack.drive()
+
+    assert summary["records_in"] == len(records)
+    assert summary["batch_item_failures"] == 0
+    assert summary["load_failures"] == 0 and summary["unmatched_keys"] == 0
+    assert summary["metrics"]["RecordsIn"] == len(records)
+
+    ref_summary, ref_ids = reference(stack, records)
+    landed = lines_by_prefix(stack)
+    # Every valid event is in its type's prefix; the set of ids equals what the embedded
+    # warehouse holds for that table, and nothing is anywhere else.
+    for table, ids in ref_ids.items():
+        if table == "push_quarantine":
+            continue  # quarantine ids embed the shard and sequence number, which differ
+        prefix = table.removeprefix("push_")
+        assert {line["event_id"] for line in landed[prefix]} == ids, table
+    assert set(landed) <= {t.removeprefix("push_") for t in ref_ids}
+    assert sum(len(v) for v in landed.values()) == ref_summary["lines_written"]
+    assert summary["routed"] == {k: v for k, v in {**ref_summary["routed"], "unknown_type": ref_summary["unknown_type"]}.items() if v}
+
+    # Every bad record is in the quarantine with its reason.
+    reasons = collections.Counter(l["reason"] for l in landed["quarantine"] if l["chunk_index"] == 0)
+    assert dict(reasons) == ref_summary["quarantined"]
+    ref_raw = json.loads(stack.pushfeed("sql", "--json", "SELECT reason, raw FROM push_quarantine", "--data-dir", str(stack.tmp / "ref")).stdout)
+    assert collections.Counter((l["reason"], l["raw"]) for l in landed["quarantine"]) == collections.Counter((r["reason"], r["raw"]) for r in ref_raw)
+    not_utf8 = [l for l in landed["quarantine"] if l["reason"] == "not_utf8" and l["raw_encoding"] == "base64"]
+    assert any(base64.b64decode(l["raw"]) == fixture_bytes("not_utf8.bin") for l in not_utf8)
+
+    # One load transaction per object, naming that object.
+    objects = {key for key, body in stack.objects()}
+    copied = [b for b in stack.standin.batches if any(s.startswith("COPY ") for s in b["sqls"])]
+    copy_keys = {next(s for s in b["sqls"] if s.startswith("COPY ")).split("'")[1].split("/", 3)[3] for b in copied}
+    assert copy_keys == objects
+    assert len(stack.standin.batches) == len(objects)
+    assert summary["objects_loaded"] == len(objects)
+    assert summary["rows_loaded"] == ref_summary["lines_written"]
+
+
+def test_the_recorded_transaction_is_exactly_the_plan_and_redelivery_loads_nothing(stack):
+    stack.bootstrap()
+    stack.put([fixture_bytes("braze_nested_send.json"), fixture_bytes("braze_batch.json")])
+    first = stack.drive()
+    assert first["objects_loaded"] >= 1
+    key, body = next((k, b) for k, b in stack.objects() if k.startswith("push/send/"))
+    head = stack.s3.head_object(Bucket=stack.bucket, Key=key)
+    plan = json.loads(stack.pushfeed("plan-load", f"s3://{stack.bucket}/{key}", "--etag", head["ETag"].strip('"'),
+                                     "--size", str(head["ContentLength"]),
+                                     "--copy-role", f"arn:aws:iam::123456789012:role/pushfeed-{stack.env_name}-redshift-copy").stdout)
+    recorded = next(b for b in stack.standin.batches if any(key in s for s in b["sqls"]))
+    assert recorded["sqls"] == plan
+    assert recorded["workgroup"] == f"pushfeed-{stack.env_name}" and recorded["database"] == "dev"
+    assert not plan[1].endswith("GZIP"), "moto does not compress, so the key has no .gz and COPY no GZIP"
+
+    # A second driver (reading only new records) sees every object again, as a redelivered
+    # S3 event would: nothing loads.
+    again = stack.drive("--starting-position", "latest")
+    assert again["duplicate_objects"] == first["objects_loaded"] + first["empty_objects"]
+    assert again["rows_loaded"] == 0 and again["metrics"]["DuplicateObjects"] == again["duplicate_objects"]
+
+
+def test_a_failed_load_sends_one_alert_per_attempt_and_is_counted(stack):
+    stack.bootstrap()
+    stack.standin.mode = "fail"
+    stack.put([fixture_bytes("braze_nested_send.json")])
+    summary = stack.drive()
+    assert summary["load_failures"] == 1
+    assert summary["metrics"]["LoadFailures"] == 3, "Lambda's async invocation tries three times"
+    messages = stack.topic_messages()
+    assert len(messages) == 3
+    subject, message = messages[0]
+    assert subject == "pushfeed load failed: push_send"
+    key = next(k for k, _ in stack.objects() if k.startswith("push/send/"))
+    for needle in [f"bucket: {stack.bucket}", f"key: {key}", "table: push_send", "statement id: ", "Load into table 'pushfeed_stage' failed"]:
+        assert needle in message, needle
+    assert any("sys_load_error_detail" in sql for sql in stack.standin.executes), "the load error detail was looked up"
+
+
+def test_an_unmatched_key_is_alerted_and_the_rest_still_loads(stack):
+    stack.bootstrap()
+    stack.s3.put_object(Bucket=stack.bucket, Key="push/not-a-type/2026/01/01/00/x", Body=b"{}\n")
+    stack.put([fixture_bytes("braze_flat_open.json")])
+    summary = stack.drive()
+    assert summary["unmatched_keys"] == 1
+    assert summary["objects_loaded"] == 1
+    assert any("matches no table" in s and "push/not-a-type/2026/01/01/00/x" in m for s, m in stack.topic_messages())
+
+
+def test_drive_says_what_to_do_when_the_stack_is_missing(stack):
+    out = stack.pushfeed("drive", "--env", "nothere", "--idle-exit", "1", check=False)
+    assert out.returncode != 0
+    assert b"did `pushfeed bootstrap` run?" in out.stderr
