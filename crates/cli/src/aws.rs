@@ -441,8 +441,7 @@ pub async fn drive(args: &DriveArgs) -> anyhow::Result<DriveSummary> {
             };
             let room = (args.batch_size as usize)
                 .saturating_sub(pending.len())
-                .max(1)
-                .min(10_000);
+                .clamp(1, 10_000);
             let out = c
                 .kinesis
                 .get_records()
