@@ -69,7 +69,7 @@ again over the same input adds no rows."
         #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=10_000))]
         batch_size: u64,
         /// Firehose buffer per stream before an object is written, in MiB (Firehose allows 1-128).
-        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=128))]
+        #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=128))]
         buffer_mib: u64,
         /// Print the summary as one JSON object.
         #[arg(long)]
@@ -119,6 +119,15 @@ through the same endpoint). Stops after --idle-exit seconds without new records 
         #[command(flatten)]
         args: aws::DriveArgs,
     },
+    /// Print the catalogue: destinations, streams, prefixes, tables, columns, key patterns, metrics.
+    #[command(long_about = "Print the one catalogue everything is derived from: each destination's Firehose stream \
+suffix, S3 prefix, table and columns; the loader's key patterns; the vendor type mappings; the quarantine reasons; \
+and every metric name. With --json it is the file Terraform reads (terraform/modules/pushfeed/catalogue.json).")]
+    Catalogue {
+        /// Print JSON (the Terraform input) instead of a readable listing.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the statements the loader runs for one S3 object (as a JSON array), e.g. to load by hand.
     PlanLoad {
         /// The object, s3://bucket/key (the key decoded, as S3 shows it).
@@ -166,7 +175,7 @@ struct FeedArgs {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=366))]
     days: u32,
     /// Fraction of records that are bad (quarantine material), 0 to 1.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.001)]
     bad_rate: f64,
     /// Fraction of records the vendor delivers twice, 0 to 1.
     #[arg(long, default_value_t = 0.01)]
@@ -386,6 +395,25 @@ fn real_main() -> anyhow::Result<()> {
                 );
             }
         }
+        Command::Catalogue { json } => {
+            let c = catalogue_json();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&c)?);
+            } else {
+                for d in pushfeed_core::DESTINATIONS {
+                    println!("{:<20} table {:<26} prefix {:<28} stream <prefix>{}", d.name, d.table(), d.s3_prefix(), d.stream_suffix());
+                }
+                println!("\nvendor types:");
+                for (vendor, vendor_type, canonical) in pushfeed_core::vendor::vendor_mappings() {
+                    println!("  {vendor:<8} {vendor_type:<52} → {canonical}");
+                }
+                println!("  braze    users.messages.pushnotification.Open with button_action_type uri/deep_link → click");
+                println!("\nquarantine reasons:");
+                for r in pushfeed_core::Reason::ALL {
+                    println!("  {:<20} {}", r.as_str(), r.description());
+                }
+            }
+        }
         Command::PlanLoad {
             object,
             etag,
@@ -429,6 +457,34 @@ fn real_main() -> anyhow::Result<()> {
         },
     }
     Ok(())
+}
+
+/// The catalogue as data: what Terraform and the docs read.
+fn catalogue_json() -> serde_json::Value {
+    use serde_json::json;
+    let destinations: Vec<serde_json::Value> = pushfeed_core::DESTINATIONS
+        .iter()
+        .map(|d| {
+            json!({"name": d.name, "kind": d.kind, "description": d.description, "table": d.table(),
+                   "s3_prefix": d.s3_prefix(), "stream_suffix": d.stream_suffix(),
+                   "columns": d.columns().iter().map(|c| json!({"name": c.name, "kind": c.kind, "not_null": c.not_null})).collect::<Vec<_>>()})
+        })
+        .collect();
+    let patterns: Vec<serde_json::Value> = pushfeed_core::KeyPatterns::from_catalogue()
+        .describe()
+        .into_iter()
+        .map(|(regex, dest)| json!({"regex": regex, "destination": dest}))
+        .collect();
+    json!({
+        "generated_by": "pushfeed catalogue --json (crates/core/src/catalogue.rs); do not edit",
+        "data_prefix": pushfeed_core::catalogue::DATA_PREFIX,
+        "error_prefix": pushfeed_core::catalogue::ERROR_PREFIX,
+        "destinations": destinations,
+        "key_patterns": patterns,
+        "metrics": pushfeed_core::metrics::ALL.iter().map(|(n, u, d)| json!({"name": n, "unit": u, "description": d})).collect::<Vec<_>>(),
+        "metric_dimensions": [pushfeed_core::metrics::DIM_EVENT_TYPE, pushfeed_core::metrics::DIM_REASON],
+        "quarantine_reasons": pushfeed_core::Reason::ALL.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+    })
 }
 
 fn sql(query: &str, data_dir: &std::path::Path, json: bool) -> anyhow::Result<()> {

@@ -1,0 +1,22 @@
+variable "region" {
+  description = "AWS region of the dev environment."
+  type        = string
+  default     = "eu-west-2"
+}
+
+variable "redshift_workgroup_name" {
+  description = "Redshift Serverless workgroup the dev tables live in."
+  type        = string
+}
+
+variable "redshift_database" {
+  description = "Database of the pushfeed tables."
+  type        = string
+  default     = "dev"
+}
+
+variable "alert_emails" {
+  description = "Who gets the dev alerts."
+  type        = list(string)
+  default     = []
+}

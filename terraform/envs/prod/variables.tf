@@ -1,0 +1,22 @@
+variable "region" {
+  description = "AWS region of the prod environment."
+  type        = string
+  default     = "eu-west-2"
+}
+
+variable "redshift_workgroup_name" {
+  description = "Redshift Serverless workgroup the prod tables live in."
+  type        = string
+}
+
+variable "redshift_database" {
+  description = "Database of the pushfeed tables."
+  type        = string
+  default     = "dev"
+}
+
+variable "alert_emails" {
+  description = "Who gets the prod alerts."
+  type        = list(string)
+  default     = []
+}

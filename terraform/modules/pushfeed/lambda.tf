@@ -1,0 +1,148 @@
+# The two Lambdas (provided.al2023; zips from scripts/package), the Kinesis event source
+# mapping, the S3 trigger, and the queues that catch what exhausted its retries.
+
+resource "aws_sqs_queue" "batcher_failures" {
+  name                      = "${local.names.batcher}-failures"
+  message_retention_seconds = 1209600
+  kms_master_key_id         = aws_kms_key.pushfeed.arn
+}
+
+resource "aws_sqs_queue" "loader_failures" {
+  name                      = "${local.names.loader}-failures"
+  message_retention_seconds = 1209600
+  kms_master_key_id         = aws_kms_key.pushfeed.arn
+}
+
+resource "aws_cloudwatch_log_group" "batcher" {
+  name              = "/aws/lambda/${local.names.batcher}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.pushfeed.arn
+}
+
+resource "aws_cloudwatch_log_group" "loader" {
+  name              = "/aws/lambda/${local.names.loader}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.pushfeed.arn
+}
+
+resource "aws_lambda_function" "batcher" {
+  # checkov:skip=CKV_AWS_117:It only calls public AWS endpoints (Firehose, CloudWatch Logs); a VPC would add NAT or endpoints and cost, not isolation.
+  # checkov:skip=CKV_AWS_272:Zips are built by scripts/package in CI from the reviewed tree; code signing needs a signing profile the team does not run yet.
+  function_name                  = local.names.batcher
+  role                           = aws_iam_role.batcher.arn
+  runtime                        = "provided.al2023"
+  handler                        = "bootstrap"
+  architectures                  = [var.lambda_architecture]
+  filename                       = var.batcher_zip
+  source_code_hash               = filebase64sha256(var.batcher_zip)
+  memory_size                    = var.batcher_memory_mb
+  timeout                        = var.batcher_timeout_seconds
+  reserved_concurrent_executions = var.batcher_reserved_concurrency
+  kms_key_arn                    = aws_kms_key.pushfeed.arn
+
+  environment {
+    variables = {
+      PUSHFEED_FIREHOSE_STREAM_PREFIX = local.names.firehose_prefix
+      PUSHFEED_METRICS_NAMESPACE      = local.metrics_namespace
+      RUST_LOG                        = var.log_level
+    }
+  }
+
+  # Only asynchronous invocations use it; the event source mapping has its own destination.
+  dead_letter_config {
+    target_arn = aws_sqs_queue.batcher_failures.arn
+  }
+
+  tracing_config {
+    mode = "Active"
+  }
+
+  logging_config {
+    log_format = "Text"
+    log_group  = aws_cloudwatch_log_group.batcher.name
+  }
+}
+
+resource "aws_lambda_event_source_mapping" "vendor_stream" {
+  event_source_arn                   = aws_kinesis_stream.vendor.arn
+  function_name                      = aws_lambda_function.batcher.arn
+  starting_position                  = "TRIM_HORIZON"
+  batch_size                         = var.batch_size
+  maximum_batching_window_in_seconds = var.batching_window_seconds
+  parallelization_factor             = var.parallelization_factor
+  bisect_batch_on_function_error     = true
+  maximum_retry_attempts             = var.maximum_retry_attempts
+  maximum_record_age_in_seconds      = var.maximum_record_age_seconds
+  function_response_types            = ["ReportBatchItemFailures"]
+
+  destination_config {
+    on_failure {
+      destination_arn = aws_sqs_queue.batcher_failures.arn
+    }
+  }
+}
+
+resource "aws_lambda_function" "loader" {
+  # checkov:skip=CKV_AWS_117:It only calls public AWS endpoints (Redshift Data API, SNS); a VPC would add NAT or endpoints and cost, not isolation.
+  # checkov:skip=CKV_AWS_272:Zips are built by scripts/package in CI from the reviewed tree; code signing needs a signing profile the team does not run yet.
+  function_name                  = local.names.loader
+  role                           = aws_iam_role.loader.arn
+  runtime                        = "provided.al2023"
+  handler                        = "bootstrap"
+  architectures                  = [var.lambda_architecture]
+  filename                       = var.loader_zip
+  source_code_hash               = filebase64sha256(var.loader_zip)
+  memory_size                    = var.loader_memory_mb
+  timeout                        = var.loader_timeout_seconds
+  reserved_concurrent_executions = var.loader_reserved_concurrency
+  kms_key_arn                    = aws_kms_key.pushfeed.arn
+
+  environment {
+    variables = {
+      PUSHFEED_REDSHIFT_CLUSTER_ID = var.redshift_mode == "provisioned" ? var.redshift_cluster_identifier : ""
+      PUSHFEED_REDSHIFT_WORKGROUP  = var.redshift_mode == "serverless" ? var.redshift_workgroup_name : ""
+      PUSHFEED_REDSHIFT_DATABASE   = var.redshift_database
+      PUSHFEED_REDSHIFT_DB_USER    = var.redshift_db_user
+      PUSHFEED_REDSHIFT_SECRET_ARN = var.redshift_secret_arn
+      PUSHFEED_REDSHIFT_SCHEMA     = var.redshift_schema
+      PUSHFEED_COPY_ROLE_ARN       = aws_iam_role.redshift_copy.arn
+      PUSHFEED_ALERT_TOPIC_ARN     = aws_sns_topic.alerts.arn
+      PUSHFEED_METRICS_NAMESPACE   = local.metrics_namespace
+      RUST_LOG                     = var.log_level
+    }
+  }
+
+  dead_letter_config {
+    target_arn = aws_sqs_queue.loader_failures.arn
+  }
+
+  tracing_config {
+    mode = "Active"
+  }
+
+  logging_config {
+    log_format = "Text"
+    log_group  = aws_cloudwatch_log_group.loader.name
+  }
+}
+
+# S3 invokes the loader asynchronously: two retries, then the on-failure queue.
+resource "aws_lambda_function_event_invoke_config" "loader" {
+  function_name                = aws_lambda_function.loader.function_name
+  maximum_retry_attempts       = 2
+  maximum_event_age_in_seconds = 21600
+  destination_config {
+    on_failure {
+      destination = aws_sqs_queue.loader_failures.arn
+    }
+  }
+}
+
+resource "aws_lambda_permission" "s3_invokes_loader" {
+  statement_id   = "AllowS3ObjectCreated"
+  action         = "lambda:InvokeFunction"
+  function_name  = aws_lambda_function.loader.function_name
+  principal      = "s3.amazonaws.com"
+  source_arn     = aws_s3_bucket.data.arn
+  source_account = local.account
+}

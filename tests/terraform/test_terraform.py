@@ -1,0 +1,186 @@
+"""Terraform, checked without AWS: it parses, and its wiring agrees with the code."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import hcl2
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TF = ROOT / "terraform"
+MODULE = TF / "modules" / "pushfeed"
+ENVS = [TF / "envs" / "dev", TF / "envs" / "prod"]
+
+
+def pushfeed(*args: str) -> str:
+    bin_dir = os.environ.get("PUSHFEED_BIN_DIR") or str(Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug")
+    return subprocess.run([str(Path(bin_dir) / "pushfeed"), *args], check=True, capture_output=True, text=True).stdout
+
+
+def unquote(v):
+    """python-hcl2 7 keeps HCL's quotes in keys and strings; compare plain values."""
+    if isinstance(v, dict):
+        return {unquote(k): unquote(x) for k, x in v.items() if k != "__is_block__"}
+    if isinstance(v, list):
+        return [unquote(x) for x in v]
+    if isinstance(v, str) and len(v) >= 2 and v[0] == v[-1] == '"':
+        return v[1:-1]
+    return v
+
+
+def parse_dir(d: Path) -> dict[str, dict]:
+    out = {}
+    for f in sorted(d.glob("*.tf")):
+        with f.open() as fh:
+            out[f.name] = unquote(hcl2.load(fh))
+    return out
+
+
+def text_of(d: Path) -> str:
+    return "\n".join(f.read_text() for f in sorted(d.glob("*.tf")))
+
+
+def blocks(parsed: dict[str, dict], kind: str) -> list:
+    return [b for doc in parsed.values() for b in doc.get(kind, [])]
+
+
+def resources(parsed: dict[str, dict], rtype: str) -> dict[str, dict]:
+    out = {}
+    for block in blocks(parsed, "resource"):
+        for t, named in block.items():
+            if t == rtype:
+                out.update(named)
+    return out
+
+
+CATALOGUE = json.loads((MODULE / "catalogue.json").read_text())
+
+
+def test_every_tf_file_parses():
+    files = list(TF.rglob("*.tf"))
+    assert len(files) >= 15
+    for f in files:
+        with f.open() as fh:
+            hcl2.load(fh)
+
+
+def test_the_catalogue_and_ddl_terraform_reads_are_the_codes():
+    assert json.loads(pushfeed("catalogue", "--json")) == CATALOGUE, "run: pushfeed catalogue --json > terraform/modules/pushfeed/catalogue.json"
+    assert pushfeed("ddl") == (MODULE / "sql" / "redshift.sql").read_text(), "run: pushfeed ddl > terraform/modules/pushfeed/sql/redshift.sql"
+
+
+def test_one_firehose_stream_per_catalogue_destination_named_as_the_batcher_names_them():
+    module = parse_dir(MODULE)
+    streams = resources(module, "aws_kinesis_firehose_delivery_stream")
+    assert list(streams) == ["per_type"], "Firehose streams come from the catalogue, not a hand-written list"
+    per_type = streams["per_type"]
+    assert per_type["for_each"] == "${local.destinations}"
+    assert per_type["name"] == "${local.names.firehose_prefix}${each.value.stream_suffix}"
+    s3 = per_type["extended_s3_configuration"][0]
+    assert s3["prefix"] == "${each.value.s3_prefix}"
+    assert s3["compression_format"] == "GZIP"
+    assert s3["error_output_prefix"].startswith("${local.catalogue.error_prefix}")
+    # The batcher builds <PUSHFEED_FIREHOSE_STREAM_PREFIX><stream_suffix>: the same names.
+    batcher = resources(module, "aws_lambda_function")["batcher"]
+    env = batcher["environment"][0]["variables"]
+    assert env["PUSHFEED_FIREHOSE_STREAM_PREFIX"] == "${local.names.firehose_prefix}"
+    assert "destinations = { for d in local.catalogue.destinations : d.name => d }" in text_of(MODULE)
+
+
+def test_every_prefix_a_stream_writes_is_matched_by_a_loader_pattern_and_errors_are_not():
+    patterns = [(re.compile(p["regex"]), p["destination"]) for p in CATALOGUE["key_patterns"]]
+    for d in CATALOGUE["destinations"]:
+        for suffix in (".gz", ""):  # AWS compresses, moto does not
+            key = f"{d['s3_prefix']}2026/01/05/13/pushfeed-prod-{d['stream_suffix']}-1-2026-01-05-13-05-00-0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0{suffix}"
+            hits = [dest for rx, dest in patterns if rx.search(key)]
+            assert hits[:1] == [d["name"]], key
+        error_key = f"{CATALOGUE['error_prefix']}{d['name']}/processing-failed/2026/01/05/13/x"
+        assert not any(rx.search(error_key) for rx, _ in patterns)
+    notification = resources(parse_dir(MODULE), "aws_s3_bucket_notification")["data"]
+    lam = notification["lambda_function"][0]
+    assert lam["filter_prefix"] == "${local.catalogue.data_prefix}" and lam["events"] == ["s3:ObjectCreated:*"]
+    assert not CATALOGUE["error_prefix"].startswith(CATALOGUE["data_prefix"])
+
+
+def test_every_metric_the_alarms_and_dashboard_name_is_one_the_code_emits():
+    code_metrics = {m["name"] for m in CATALOGUE["metrics"]}
+    text = text_of(MODULE)
+    alarm_metrics = set(re.findall(r'metric\s*=\s*"(\w+)"', text.split("lambda_alarms")[0]))
+    dashboard_metrics = set(re.findall(r'\[local\.ns, "(\w+)"', text))
+    assert alarm_metrics and dashboard_metrics
+    assert alarm_metrics <= code_metrics, alarm_metrics - code_metrics
+    assert dashboard_metrics <= code_metrics, dashboard_metrics - code_metrics
+    for dim in re.findall(r'\[local\.ns, "\w+", "(\w+)"', text):
+        assert dim in CATALOGUE["metric_dimensions"]
+    # Every failure metric is alarmed on.
+    for failure in ["LoadFailures", "UnmatchedKeys", "QuarantinedRecords", "FailedKinesisRecords", "UnknownTypeEvents"]:
+        assert failure in alarm_metrics
+
+
+def test_every_alarm_notifies_the_topic():
+    alarms = resources(parse_dir(MODULE), "aws_cloudwatch_metric_alarm")
+    assert {"pushfeed", "lambda", "iterator_age", "dlq_depth", "firehose_delivery"} <= set(alarms)
+    for name, alarm in alarms.items():
+        assert alarm["alarm_actions"] == "${local.alarm_actions}", name
+    assert "alarm_actions = [aws_sns_topic.alerts.arn]" in text_of(MODULE)
+
+
+def rust_env_names(path: Path) -> set[str]:
+    return set(re.findall(r'pub const ENV_\w+: &str = "(PUSHFEED_\w+)"', path.read_text()))
+
+
+def test_lambda_environment_variables_are_the_ones_the_code_reads():
+    functions = resources(parse_dir(MODULE), "aws_lambda_function")
+    for name, config in [("batcher", "crates/batcher/src/config.rs"), ("loader", "crates/loader/src/config.rs")]:
+        tf_vars = {k for k in functions[name]["environment"][0]["variables"] if k.startswith("PUSHFEED_")}
+        code_vars = rust_env_names(ROOT / config)
+        assert tf_vars <= code_vars, f"{name}: Terraform sets variables the code never reads: {tf_vars - code_vars}"
+    assert "PUSHFEED_FIREHOSE_STREAM_PREFIX" in rust_env_names(ROOT / "crates/batcher/src/config.rs")
+
+
+def test_event_source_mapping_is_configured_for_nothing_lost():
+    esm = resources(parse_dir(MODULE), "aws_lambda_event_source_mapping")["vendor_stream"]
+    assert esm["function_response_types"] == ["ReportBatchItemFailures"]
+    assert esm["bisect_batch_on_function_error"] is True
+    assert esm["maximum_batching_window_in_seconds"] == "${var.batching_window_seconds}"
+    assert esm["destination_config"][0]["on_failure"][0]["destination_arn"] == "${aws_sqs_queue.batcher_failures.arn}"
+    variables = {k: v for b in blocks(parse_dir(MODULE), "variable") for k, v in b.items()}
+    assert variables["batching_window_seconds"]["default"] == 60
+    assert variables["batch_size"]["default"] == 10000
+
+
+@pytest.mark.parametrize("root", [MODULE, *ENVS], ids=lambda p: p.name)
+def test_every_variable_used_is_declared_and_described(root: Path):
+    declared = {k: v for b in blocks(parse_dir(root), "variable") for k, v in b.items()}
+    used = set(re.findall(r"\bvar\.(\w+)", text_of(root)))
+    assert used <= set(declared), used - set(declared)
+    for name, v in declared.items():
+        assert v.get("description") and v.get("type"), f"variable {name} needs a description and a type"
+
+
+@pytest.mark.parametrize("env", ENVS, ids=lambda p: p.name)
+def test_each_environment_passes_every_required_module_input(env: Path):
+    module_vars = {k: v for b in blocks(parse_dir(MODULE), "variable") for k, v in b.items()}
+    required = {k for k, v in module_vars.items() if "default" not in v}
+    calls = [m for b in blocks(parse_dir(env), "module") for m in b.values()]
+    assert len(calls) == 1
+    call = calls[0]
+    assert call["source"] == "../../modules/pushfeed"
+    assert required <= set(call), required - set(call)
+    assert set(call) - {"source"} <= set(module_vars), set(call) - {"source"} - set(module_vars)
+    backend = [b for t in blocks(parse_dir(env), "terraform") for b in t.get("backend", [])]
+    assert backend and "s3" in backend[0], "a remote-state backend block"
+    assert (env / "backend.hcl").exists()
+
+
+def test_lambda_architecture_is_the_one_packaging_builds():
+    arch = (ROOT / "packaging" / "architecture").read_text().strip()
+    assert arch in ("x86_64", "arm64")
+    for env in ENVS:
+        assert 'lambda_architecture = trimspace(file("${path.root}/../../../packaging/architecture"))' in text_of(env)
+    assert "packaging/architecture" in (ROOT / "scripts" / "package").read_text()
