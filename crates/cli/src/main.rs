@@ -120,9 +120,11 @@ through the same endpoint). Stops after --idle-exit seconds without new records 
         args: aws::DriveArgs,
     },
     /// Print the catalogue: destinations, streams, prefixes, tables, columns, key patterns, metrics.
-    #[command(long_about = "Print the one catalogue everything is derived from: each destination's Firehose stream \
+    #[command(
+        long_about = "Print the one catalogue everything is derived from: each destination's Firehose stream \
 suffix, S3 prefix, table and columns; the loader's key patterns; the vendor type mappings; the quarantine reasons; \
-and every metric name. With --json it is the file Terraform reads (terraform/modules/pushfeed/catalogue.json).")]
+and every metric name. With --json it is the file Terraform reads (terraform/modules/pushfeed/catalogue.json)."
+    )]
     Catalogue {
         /// Print JSON (the Terraform input) instead of a readable listing.
         #[arg(long)]
@@ -356,7 +358,7 @@ fn real_main() -> anyhow::Result<()> {
                         },
                     );
                     let summary =
-                        run::run(&mut reader, Some((feed.events as f64 / 1.1) as u64), &opts)?;
+                        run::run(&mut reader, Some((feed.events as f64 * 0.66) as u64), &opts)?; // ~0.66 records per event
                     drop(reader);
                     producer
                         .join()
@@ -401,7 +403,13 @@ fn real_main() -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&c)?);
             } else {
                 for d in pushfeed_core::DESTINATIONS {
-                    println!("{:<20} table {:<26} prefix {:<28} stream <prefix>{}", d.name, d.table(), d.s3_prefix(), d.stream_suffix());
+                    println!(
+                        "{:<20} table {:<26} prefix {:<28} stream <prefix>{}",
+                        d.name,
+                        d.table(),
+                        d.s3_prefix(),
+                        d.stream_suffix()
+                    );
                 }
                 println!("\nvendor types:");
                 for (vendor, vendor_type, canonical) in pushfeed_core::vendor::vendor_mappings() {

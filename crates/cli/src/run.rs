@@ -192,7 +192,12 @@ pub fn run(
             last_report = Instant::now();
             let done = seq + batch.len() as u64;
             let pct = total_hint
-                .map(|t| format!(" (~{:.0}%)", 100.0 * done as f64 / t.max(1) as f64))
+                .map(|t| {
+                    format!(
+                        " (~{:.0}%)",
+                        (100.0 * done as f64 / t.max(1) as f64).min(99.0)
+                    )
+                })
                 .unwrap_or_default();
             eprintln!(
                 "  read {} records{pct}, {:.0} records/s",
