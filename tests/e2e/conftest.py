@@ -93,6 +93,9 @@ class Stack:
 
 @pytest.fixture(scope="session")
 def moto_endpoint():
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
     standin = RedshiftStandin()
     standin.install()
     port = free_port()

@@ -184,3 +184,15 @@ def test_lambda_architecture_is_the_one_packaging_builds():
     for env in ENVS:
         assert 'lambda_architecture = trimspace(file("${path.root}/../../../packaging/architecture"))' in text_of(env)
     assert "packaging/architecture" in (ROOT / "scripts" / "package").read_text()
+
+
+def test_the_catalogue_page_names_every_destination_reason_and_mapping():
+    page = (ROOT / "docs" / "catalogue.md").read_text()
+    for d in CATALOGUE["destinations"]:
+        assert f"| `{d['name']}` | `{d['table']}` |" in page, d["name"]
+    for reason in CATALOGUE["quarantine_reasons"]:
+        assert f"| `{reason}` |" in page, reason
+    for line in pushfeed("catalogue").splitlines():
+        parts = line.split()
+        if len(parts) == 4 and parts[0] in ("braze", "airship") and parts[2] == "→":
+            assert f"`{parts[1]}`" in page, parts[1]

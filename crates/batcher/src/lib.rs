@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod handler;
+pub mod sample;
 pub mod sink;
 
 pub use config::Config;

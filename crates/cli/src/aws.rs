@@ -294,6 +294,8 @@ pub struct DriveSummary {
     pub batch_item_failures: u64,
     pub records_retried: u64,
     pub records_to_dlq: u64,
+    /// S3 listings that failed (retried on the next scan).
+    pub s3_list_errors: u64,
     pub routed: BTreeMap<String, u64>,
     pub quarantined: BTreeMap<String, u64>,
     pub objects_seen: u64,
@@ -425,6 +427,7 @@ pub async fn drive(args: &DriveArgs) -> anyhow::Result<DriveSummary> {
     let mut seen_objects: HashSet<String> = HashSet::new();
     let mut pending: Vec<Pending> = Vec::new();
     let mut retries_of_head = 0u32;
+    let mut list_errors = 0u64;
     let mut window_start = Instant::now();
     let mut last_activity = Instant::now();
     let mut object_log = match &args.object_log {
@@ -530,22 +533,8 @@ pub async fn drive(args: &DriveArgs) -> anyhow::Result<DriveSummary> {
             window_start = Instant::now();
             last_activity = Instant::now();
             // The S3 trigger: the loader for each new object.
-            let new_objects = load_new_objects(
-                &c,
-                &n,
-                &loader,
-                &mut seen_objects,
-                &mut summary,
-                &mut metrics,
-                object_log.as_mut(),
-            )
-            .await?;
-            if new_objects > 0 {
-                last_activity = Instant::now();
-            }
-        } else if got == 0 {
-            if pending.is_empty()
-                && load_new_objects(
+            let new_objects = scan(
+                load_new_objects(
                     &c,
                     &n,
                     &loader,
@@ -554,8 +543,27 @@ pub async fn drive(args: &DriveArgs) -> anyhow::Result<DriveSummary> {
                     &mut metrics,
                     object_log.as_mut(),
                 )
-                .await?
-                    > 0
+                .await,
+                &mut list_errors,
+            );
+            if new_objects > 0 {
+                last_activity = Instant::now();
+            }
+        } else if got == 0 {
+            if pending.is_empty()
+                && scan(
+                    load_new_objects(
+                        &c,
+                        &n,
+                        &loader,
+                        &mut seen_objects,
+                        &mut summary,
+                        &mut metrics,
+                        object_log.as_mut(),
+                    )
+                    .await,
+                    &mut list_errors,
+                ) > 0
             {
                 last_activity = Instant::now();
             }
@@ -572,6 +580,7 @@ pub async fn drive(args: &DriveArgs) -> anyhow::Result<DriveSummary> {
             break;
         }
     }
+    summary.s3_list_errors = list_errors;
     summary.routed = counts
         .events
         .iter()
@@ -585,6 +594,19 @@ pub async fn drive(args: &DriveArgs) -> anyhow::Result<DriveSummary> {
     summary.metrics = metrics.totals();
     summary.elapsed_s = started.elapsed().as_secs_f64();
     Ok(summary)
+}
+
+/// A failed scan of the bucket is retried on the next loop; it must not end the drive,
+/// and it counts as activity so the driver does not go idle before a scan succeeds.
+fn scan(result: anyhow::Result<usize>, errors: &mut u64) -> usize {
+    match result {
+        Ok(n) => n,
+        Err(e) => {
+            *errors += 1;
+            tracing::warn!(error = %format!("{e:#}"), "listing new objects failed; will retry");
+            1
+        }
+    }
 }
 
 fn merge(into: &mut MetricSet, from: &MetricSet) {
@@ -631,7 +653,9 @@ async fn load_new_objects(
                 })?;
         for o in out.contents() {
             let key = o.key().unwrap_or_default().to_owned();
-            if seen.insert(key.clone()) {
+            // Marked seen only after the whole listing succeeded (below): a failed page
+            // must not hide objects from the next scan.
+            if !seen.contains(&key) {
                 let created = o.last_modified().map(|t| t.secs() * 1000).unwrap_or(0);
                 new.push((
                     key,
@@ -645,6 +669,9 @@ async fn load_new_objects(
         if token.is_none() {
             break;
         }
+    }
+    for (key, _, _, _) in &new {
+        seen.insert(key.clone());
     }
     for (key, size, etag, created) in &new {
         summary.objects_seen += 1;
