@@ -10,10 +10,12 @@ pub mod packing;
 pub mod sql;
 pub mod timefmt;
 pub mod vendor;
+#[cfg(test)]
+mod vendor_reference;
 
 pub use batch::{pack_batch, BatchCounts, InputRecord, PackedBatch};
 pub use catalogue::{destination, Destination, DestinationKind, DESTINATIONS};
 pub use event::{CanonicalEvent, Coordinates, QuarantineEntry, Reason, Vendor};
 pub use keys::{decode_event_key, KeyMatch, KeyPatterns, Matched};
 pub use packing::{Limits, PackedRecord};
-pub use vendor::{canonicalize, decode_record, Outcome};
+pub use vendor::{decode_record, Outcome};

@@ -1,11 +1,24 @@
 //! Vendor formats → canonical events: decides the shape of each Kinesis record and never
 //! guesses silently — what it cannot classify is quarantined with a reason.
+//!
+//! Built for throughput: a record is parsed into ordered `(key, raw JSON)` members
+//! borrowed from the input, only the fields that decide something (id, type, time, button
+//! action) are read, and every other value's raw JSON is copied straight into the output
+//! line. `vendor_reference.rs` (tests only) is the straightforward `Value`-tree decoder
+//! this one is checked against.
 
-use crate::catalogue::{destination_index, unknown_type_index, DESTINATIONS};
-use crate::event::{CanonicalEvent, Coordinates, QuarantineEntry, Reason, Vendor};
+use crate::catalogue::{
+    destination_index, unknown_type_index, ColumnKind, DestinationKind, DESTINATIONS,
+};
+use crate::event::{Coordinates, QuarantineEntry, Reason};
 use crate::timefmt;
-use serde_json::{Map, Value};
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::io::Read;
+use std::sync::OnceLock;
 
 /// One canonical JSON line may be at most this long, newline included: one Firehose record.
 pub const MAX_LINE_BYTES: usize = 1_024_000;
@@ -40,7 +53,7 @@ fn reject(reason: Reason, detail: impl Into<String>) -> Rejection {
     }
 }
 
-const BRAZE_TYPES: &[(&str, &str)] = &[
+pub(crate) const BRAZE_TYPES: &[(&str, &str)] = &[
     ("users.messages.pushnotification.Send", "send"),
     ("users.messages.pushnotification.Open", "open"),
     ("users.messages.pushnotification.Bounce", "bounce"),
@@ -60,7 +73,7 @@ const BRAZE_TYPES: &[(&str, &str)] = &[
     ),
 ];
 
-const AIRSHIP_TYPES: &[(&str, &str)] = &[
+pub(crate) const AIRSHIP_TYPES: &[(&str, &str)] = &[
     ("SEND", "send"),
     ("OPEN", "open"),
     ("UNINSTALL", "uninstall"),
@@ -70,6 +83,16 @@ const AIRSHIP_TYPES: &[(&str, &str)] = &[
 /// Braze button actions that take the user somewhere: such an Open is a `click`.
 pub const CLICK_BUTTON_ACTIONS: &[&str] = &["uri", "deep_link"];
 
+const AIRSHIP_CHANNELS: &[(&str, &str)] = &[
+    ("ios_channel", "ios"),
+    ("android_channel", "android"),
+    ("amazon_channel", "amazon"),
+    ("web_channel", "web"),
+    ("sms_channel", "sms"),
+    ("email_channel", "email"),
+    ("open_channel", "open"),
+];
+
 /// The vendor-type mapping tables, for docs and tests: (vendor, vendor type, canonical type).
 pub fn vendor_mappings() -> Vec<(&'static str, &'static str, &'static str)> {
     BRAZE_TYPES
@@ -78,6 +101,184 @@ pub fn vendor_mappings() -> Vec<(&'static str, &'static str, &'static str)> {
         .chain(AIRSHIP_TYPES.iter().map(|(v, c)| ("airship", *v, *c)))
         .collect()
 }
+
+// ---------------------------------------------------------------------------------------
+// Column table: which vendor field names map to which text column, per destination.
+
+/// Columns written by the decoder itself, never taken from a vendor field of that name.
+const RESERVED: &[&str] = &[
+    "event_id",
+    "event_type",
+    "vendor",
+    "vendor_event_type",
+    "source_shard_id",
+    "source_sequence_number",
+];
+
+struct ColumnTable {
+    /// Text column name → global id. Ids follow catalogue order, so for every destination
+    /// ascending id is the order its columns are written in.
+    ids: HashMap<&'static str, u8>,
+    names: Vec<&'static str>,
+    /// Per destination: bit `id` set when the destination has that column.
+    masks: Vec<u64>,
+}
+
+fn columns() -> &'static ColumnTable {
+    static TABLE: OnceLock<ColumnTable> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut t = ColumnTable {
+            ids: HashMap::new(),
+            names: Vec::new(),
+            masks: Vec::new(),
+        };
+        for d in DESTINATIONS
+            .iter()
+            .filter(|d| d.kind != DestinationKind::Quarantine)
+        {
+            for c in d.columns() {
+                if matches!(c.kind, ColumnKind::Text(_))
+                    && !RESERVED.contains(&c.name)
+                    && !t.ids.contains_key(c.name)
+                {
+                    t.ids.insert(c.name, t.names.len() as u8);
+                    t.names.push(c.name);
+                }
+            }
+        }
+        for d in DESTINATIONS {
+            let mask = d
+                .columns()
+                .iter()
+                .filter_map(|c| t.ids.get(c.name))
+                .fold(0u64, |m, id| m | (1u64 << id));
+            t.masks.push(if d.kind == DestinationKind::Quarantine {
+                0
+            } else {
+                mask
+            });
+        }
+        t
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Borrowed JSON members.
+
+/// An object key, borrowed from the input unless it had escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// An object's members in input order: keys and the raw JSON of their values.
+struct Members<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for Members<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members<'de>, A::Error> {
+                let mut out: Vec<(Cow<'de, str>, &'de RawValue)> =
+                    Vec::with_capacity(map.size_hint().unwrap_or(16));
+                while let Some((k, v)) = map.next_entry::<Key<'de>, &'de RawValue>()? {
+                    // A repeated key keeps its first position and its last value, as a JSON
+                    // object read into a map does.
+                    match out.iter_mut().find(|(have, _)| *have == k.0) {
+                        Some(slot) => slot.1 = v,
+                        None => out.push((k.0, v)),
+                    }
+                }
+                Ok(Members(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+impl<'a> Members<'a> {
+    fn get(&self, key: &str) -> Option<&'a RawValue> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
+    }
+    fn has(&self, key: &str) -> bool {
+        self.0.iter().any(|(k, _)| k == key)
+    }
+}
+
+fn first_byte(raw: &RawValue) -> u8 {
+    raw.get().as_bytes().first().copied().unwrap_or(b' ')
+}
+
+fn members(raw: &RawValue) -> Option<Members<'_>> {
+    if first_byte(raw) != b'{' {
+        return None;
+    }
+    serde_json::from_str(raw.get()).ok()
+}
+
+fn elements(raw: &RawValue) -> Option<Vec<&RawValue>> {
+    if first_byte(raw) != b'[' {
+        return None;
+    }
+    serde_json::from_str(raw.get()).ok()
+}
+
+/// The text of a JSON string value (unescaped only when it has escapes).
+fn string(raw: &RawValue) -> Option<Cow<'_, str>> {
+    let s = raw.get();
+    if !s.starts_with('"') {
+        return None;
+    }
+    let inner = &s[1..s.len() - 1];
+    if !inner.contains('\\') {
+        return Some(Cow::Borrowed(inner));
+    }
+    serde_json::from_str::<String>(s).ok().map(Cow::Owned)
+}
+
+fn kind_of(raw: &RawValue) -> &'static str {
+    match first_byte(raw) {
+        b'n' => "null",
+        b't' | b'f' => "a boolean",
+        b'"' => "a string",
+        b'[' => "an array",
+        b'{' => "an object",
+        _ => "a number",
+    }
+}
+
+/// A JSON number's text, normalised as serde_json writes numbers.
+fn number_text(raw: &RawValue) -> Option<String> {
+    serde_json::from_str::<serde_json::Number>(raw.get())
+        .ok()
+        .map(|n| n.to_string())
+}
+
+// ---------------------------------------------------------------------------------------
+// Decoding a record.
 
 /// Decode one Kinesis record into outcomes. Never panics, whatever the bytes.
 pub fn decode_record(data: &[u8], coords: &Coordinates<'_>) -> Vec<Outcome> {
@@ -108,28 +309,28 @@ pub fn decode_record(data: &[u8], coords: &Coordinates<'_>) -> Vec<Outcome> {
             format!("record of {} bytes holds no data", data.len()),
         );
     }
-
-    // Whole-record parse first: one object, a batch, NDJSON, or concatenated/pretty JSON.
-    let candidates: Vec<(Value, Option<&[u8]>)> = match std::str::from_utf8(bytes) {
+    match std::str::from_utf8(bytes) {
         Ok(text) => match parse_stream(text) {
-            Ok(values) => values.into_iter().map(|v| (v, None)).collect(),
+            Ok(values) => {
+                let mut candidates = Vec::with_capacity(values.len());
+                for v in values {
+                    expand_into(v, &mut candidates);
+                }
+                finish(candidates, coords, data, false)
+            }
             Err(err) => match split_lines(bytes) {
-                LineSplit::Single => return whole(Reason::InvalidJson, err),
-                LineSplit::Lines(items) => return finish_lines(items, coords),
+                Some(items) => finish(items, coords, data, true),
+                None => whole(Reason::InvalidJson, err),
             },
         },
         Err(e) => match split_lines(bytes) {
-            LineSplit::Single => {
-                return whole(
-                    Reason::NotUtf8,
-                    format!("invalid UTF-8 at byte {}", e.valid_up_to()),
-                )
-            }
-            LineSplit::Lines(items) => return finish_lines(items, coords),
+            Some(items) => finish(items, coords, data, true),
+            None => whole(
+                Reason::NotUtf8,
+                format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+            ),
         },
-    };
-    let events = expand(candidates);
-    finish(events, coords, data)
+    }
 }
 
 fn inflate(bytes: &[u8]) -> Result<Vec<u8>, String> {
@@ -147,10 +348,10 @@ fn inflate(bytes: &[u8]) -> Result<Vec<u8>, String> {
     }
 }
 
-/// Parse whitespace-separated JSON values; an error says where.
-fn parse_stream(text: &str) -> Result<Vec<Value>, String> {
+/// Whitespace-separated JSON values, borrowed; an error says where.
+fn parse_stream(text: &str) -> Result<Vec<&RawValue>, String> {
     let mut out = Vec::new();
-    for item in serde_json::Deserializer::from_str(text).into_iter::<Value>() {
+    for item in serde_json::Deserializer::from_str(text).into_iter::<&RawValue>() {
         match item {
             Ok(v) => out.push(v),
             Err(e) => return Err(format!("invalid JSON: {e}")),
@@ -159,97 +360,70 @@ fn parse_stream(text: &str) -> Result<Vec<Value>, String> {
     Ok(out)
 }
 
-/// A candidate event: its JSON value (or why it has none) and its raw bytes when known.
+/// A candidate event: its raw JSON, or why it has none, and its raw bytes.
 enum Candidate<'a> {
-    Value(Value, Option<&'a [u8]>),
+    Value(&'a RawValue),
     Bad(Reason, String, &'a [u8]),
 }
 
-enum LineSplit<'a> {
-    /// The record is a single line: quarantine it whole.
-    Single,
-    Lines(Vec<Candidate<'a>>),
-}
-
-/// Line mode: each non-blank line is parsed on its own, so one bad line spoils only itself.
-fn split_lines(bytes: &[u8]) -> LineSplit<'_> {
+/// Line mode: each non-blank line parsed on its own, so one bad line spoils only itself.
+/// `None` when the record is a single line (then it is quarantined whole).
+fn split_lines(bytes: &[u8]) -> Option<Vec<Candidate<'_>>> {
     let lines: Vec<&[u8]> = bytes
         .split(|b| *b == b'\n')
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
         .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
         .collect();
     if lines.len() <= 1 {
-        return LineSplit::Single;
+        return None;
     }
-    let items = lines
-        .into_iter()
-        .map(|line| match std::str::from_utf8(line) {
-            Err(e) => Candidate::Bad(
+    let mut out = Vec::with_capacity(lines.len());
+    for line in lines {
+        match std::str::from_utf8(line) {
+            Err(e) => out.push(Candidate::Bad(
                 Reason::NotUtf8,
                 format!("invalid UTF-8 at byte {} of the line", e.valid_up_to()),
                 line,
-            ),
+            )),
             Ok(text) => match parse_stream(text) {
-                Ok(mut values) if values.len() == 1 => {
-                    Candidate::Value(values.remove(0), Some(line))
-                }
-                Ok(_) => Candidate::Bad(
+                Ok(values) if values.len() == 1 => expand_into(values[0], &mut out),
+                Ok(_) => out.push(Candidate::Bad(
                     Reason::InvalidJson,
                     "a line holds more than one JSON value".into(),
                     line,
-                ),
-                Err(e) => Candidate::Bad(Reason::InvalidJson, e, line),
+                )),
+                Err(e) => out.push(Candidate::Bad(Reason::InvalidJson, e, line)),
             },
-        })
-        .collect();
-    LineSplit::Lines(items)
-}
-
-fn finish_lines(items: Vec<Candidate<'_>>, coords: &Coordinates<'_>) -> Vec<Outcome> {
-    let mut expanded = Vec::new();
-    for item in items {
-        match item {
-            Candidate::Value(v, raw) => expand_into(v, raw, &mut expanded),
-            bad => expanded.push(bad),
         }
     }
-    // A multi-line record always gives positions, even when one event survives.
-    finish_with(expanded, coords, &[], true)
+    Some(out)
 }
 
 /// Expand batches (`{"events":[…]}` and top-level arrays) into single candidates.
-fn expand(values: Vec<(Value, Option<&[u8]>)>) -> Vec<Candidate<'_>> {
-    let mut out = Vec::new();
-    for (v, raw) in values {
-        expand_into(v, raw, &mut out);
-    }
-    out
-}
-
-fn is_batch(map: &Map<String, Value>) -> bool {
-    matches!(map.get("events"), Some(Value::Array(_)))
-        && !map.contains_key("event_type")
-        && !map.contains_key("type")
-        && !map.contains_key("id")
-}
-
-fn expand_into<'a>(v: Value, raw: Option<&'a [u8]>, out: &mut Vec<Candidate<'a>>) {
-    match v {
-        Value::Object(mut map) if is_batch(&map) => {
-            if let Some(Value::Array(events)) = map.remove("events") {
-                out.extend(events.into_iter().map(|e| Candidate::Value(e, None)));
+fn expand_into<'a>(v: &'a RawValue, out: &mut Vec<Candidate<'a>>) {
+    match first_byte(v) {
+        b'[' => match elements(v) {
+            Some(items) => out.extend(items.into_iter().map(Candidate::Value)),
+            None => out.push(Candidate::Value(v)),
+        },
+        b'{' => {
+            if let Some(m) = members(v) {
+                if let Some(events) = m.get("events") {
+                    if !m.has("event_type") && !m.has("type") && !m.has("id") {
+                        if let Some(items) = elements(events) {
+                            out.extend(items.into_iter().map(Candidate::Value));
+                            return;
+                        }
+                    }
+                }
             }
+            out.push(Candidate::Value(v));
         }
-        Value::Array(items) => out.extend(items.into_iter().map(|e| Candidate::Value(e, None))),
-        other => out.push(Candidate::Value(other, raw)),
+        _ => out.push(Candidate::Value(v)),
     }
 }
 
-fn finish(items: Vec<Candidate<'_>>, coords: &Coordinates<'_>, data: &[u8]) -> Vec<Outcome> {
-    finish_with(items, coords, data, false)
-}
-
-fn finish_with(
+fn finish(
     items: Vec<Candidate<'_>>,
     coords: &Coordinates<'_>,
     data: &[u8],
@@ -269,80 +443,269 @@ fn finish_with(
     let mut out = Vec::with_capacity(items.len());
     for (i, item) in items.into_iter().enumerate() {
         let position = if single { None } else { Some(i) };
-        let quarantine = |reason: Reason, detail: String, raw: Vec<u8>| {
+        let quarantine = |reason: Reason, detail: String, raw: &[u8]| {
             let detail = match position {
                 Some(p) => format!("event {p}: {detail}"),
                 None => detail,
             };
+            let raw = if single { data.to_vec() } else { raw.to_vec() };
             Outcome::Quarantined(QuarantineEntry::new(reason, detail, coords, position, raw))
         };
-        let raw_of = |v: &Value, raw: Option<&[u8]>| -> Vec<u8> {
-            match (single, raw) {
-                (true, _) => data.to_vec(),
-                (false, Some(r)) => r.to_vec(),
-                (false, None) => serde_json::to_vec(v).unwrap_or_default(),
-            }
-        };
         match item {
-            Candidate::Bad(reason, detail, raw) => {
-                out.push(quarantine(reason, detail, raw.to_vec()))
-            }
-            Candidate::Value(v, raw) => match canonicalize(&v, coords) {
-                Ok(event) => {
-                    let line = event.to_line();
-                    if line.len() > MAX_LINE_BYTES {
-                        let detail = format!("canonical event is {} bytes; one Firehose record holds {MAX_LINE_BYTES}", line.len());
-                        out.push(quarantine(Reason::TooLarge, detail, raw_of(&v, raw)));
-                    } else {
-                        out.push(Outcome::Event {
-                            destination: event.destination,
-                            event_id: event.event_id,
-                            line,
-                        });
-                    }
+            Candidate::Bad(reason, detail, raw) => out.push(quarantine(reason, detail, raw)),
+            Candidate::Value(v) => match event_line(v, coords) {
+                Ok((destination, event_id, line)) if line.len() <= MAX_LINE_BYTES => {
+                    out.push(Outcome::Event {
+                        destination,
+                        event_id,
+                        line,
+                    })
                 }
-                Err(r) => out.push(quarantine(r.reason, r.detail, raw_of(&v, raw))),
+                Ok((_, _, line)) => out.push(quarantine(
+                    Reason::TooLarge,
+                    format!(
+                        "canonical event is {} bytes; one Firehose record holds {MAX_LINE_BYTES}",
+                        line.len()
+                    ),
+                    v.get().as_bytes(),
+                )),
+                Err(r) => out.push(quarantine(r.reason, r.detail, v.get().as_bytes())),
             },
         }
     }
     out
 }
 
-/// Turn one JSON value into a canonical event, or say why not.
-pub fn canonicalize(v: &Value, coords: &Coordinates<'_>) -> Result<CanonicalEvent, Rejection> {
-    let map = match v {
-        Value::Object(m) => m,
-        other => {
-            return Err(reject(
-                Reason::NotAnObject,
-                format!("expected a JSON object, found {}", kind_of(other)),
-            ))
+// ---------------------------------------------------------------------------------------
+// One event → one canonical line.
+
+/// A column's value: raw JSON string text to copy, or text to write as a JSON string.
+#[derive(Clone)]
+enum Text<'a> {
+    Raw(&'a str),
+    Owned(String),
+}
+
+/// The fixed head of a canonical line.
+#[derive(Clone, Copy)]
+struct Header<'a> {
+    id: &'a str,
+    id_raw: &'a RawValue,
+    event_type: &'a str,
+    vendor: &'a str,
+    vendor_type: &'a RawValue,
+    occurred_ms: i64,
+}
+
+/// An attribute's value: raw JSON to copy, or JSON text built here.
+enum Json<'a> {
+    Raw(&'a str),
+    Built(String),
+}
+
+struct Event<'a> {
+    destination: usize,
+    mask: u64,
+    /// (column id, value), first value wins; written in ascending id order.
+    columns: Vec<(u8, Text<'a>)>,
+    attributes: Vec<(Cow<'a, str>, Json<'a>)>,
+}
+
+impl<'a> Event<'a> {
+    fn new(destination: usize) -> Self {
+        Event {
+            destination,
+            mask: columns().masks[destination],
+            columns: Vec::with_capacity(16),
+            attributes: Vec::with_capacity(8),
         }
+    }
+
+    fn column_id(&self, name: &str) -> Option<u8> {
+        columns()
+            .ids
+            .get(name)
+            .copied()
+            .filter(|id| self.mask & (1u64 << id) != 0)
+    }
+
+    fn has_value(&self, id: u8) -> bool {
+        self.columns.iter().any(|(c, _)| *c == id)
+    }
+
+    /// A vendor field: into its column when the destination has one and the value is a
+    /// scalar (null leaves the column null), else into attributes under `attr_key`.
+    fn field(&mut self, column: &str, attr_key: Cow<'a, str>, v: &'a RawValue) {
+        if let Some(id) = self.column_id(column) {
+            let text = match first_byte(v) {
+                b'"' => Some(Some(Text::Raw(v.get()))),
+                b't' | b'f' => Some(Some(Text::Owned(v.get().to_owned()))),
+                b'n' => Some(None),
+                b'{' | b'[' => None,
+                _ => number_text(v).map(|n| Some(Text::Owned(n))),
+            };
+            match text {
+                Some(Some(t)) if !self.has_value(id) => {
+                    self.columns.push((id, t));
+                    return;
+                }
+                Some(None) => return,
+                _ => {}
+            }
+        }
+        self.attributes.push((attr_key, Json::Raw(v.get())));
+    }
+
+    fn set(&mut self, column: &str, value: Text<'a>) -> bool {
+        match self.column_id(column) {
+            Some(id) if !self.has_value(id) => {
+                self.columns.push((id, value));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn write(mut self, h: &Header<'_>, coords: &Coordinates<'_>) -> (usize, Vec<u8>) {
+        let Header {
+            id,
+            id_raw,
+            event_type,
+            vendor,
+            vendor_type,
+            occurred_ms,
+        } = *h;
+        let mut out = Vec::with_capacity(1024);
+        out.extend_from_slice(b"{\"event_id\":");
+        if first_byte(id_raw) == b'"' {
+            out.extend_from_slice(id_raw.get().as_bytes());
+        } else {
+            json_str(&mut out, id);
+        }
+        out.extend_from_slice(b",\"event_type\":");
+        json_str(&mut out, event_type);
+        out.extend_from_slice(b",\"vendor\":");
+        json_str(&mut out, vendor);
+        out.extend_from_slice(b",\"vendor_event_type\":");
+        out.extend_from_slice(vendor_type.get().as_bytes());
+        out.extend_from_slice(b",\"occurred_at\":\"");
+        timefmt::write_iso(&mut out, occurred_ms);
+        out.extend_from_slice(b"\",\"received_at\":\"");
+        timefmt::write_iso(&mut out, coords.received_at_ms);
+        out.push(b'"');
+        self.columns.sort_by_key(|(id, _)| *id);
+        let names = &columns().names;
+        for (id, value) in &self.columns {
+            out.extend_from_slice(b",\"");
+            out.extend_from_slice(names[*id as usize].as_bytes());
+            out.extend_from_slice(b"\":");
+            match value {
+                Text::Raw(raw) => out.extend_from_slice(raw.as_bytes()),
+                Text::Owned(s) => json_str(&mut out, s),
+            }
+        }
+        out.extend_from_slice(b",\"source_shard_id\":");
+        json_str(&mut out, coords.shard_id);
+        out.extend_from_slice(b",\"source_sequence_number\":");
+        json_str(&mut out, coords.sequence_number);
+        out.extend_from_slice(b",\"attributes\":");
+        write_object(&mut out, &self.attributes);
+        out.extend_from_slice(b"}\n");
+        (self.destination, out)
+    }
+}
+
+fn json_str(out: &mut Vec<u8>, s: &str) {
+    // Writing a &str to a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// Copy raw JSON; when it spans lines (pretty-printed objects or arrays), drop the
+/// whitespace between tokens so the canonical event stays one line. Strings cannot hold a
+/// raw line break, so this only ever touches structural white space.
+fn write_raw(out: &mut Vec<u8>, raw: &str) {
+    let bytes = raw.as_bytes();
+    if !bytes.iter().any(|b| *b == b'\n' || *b == b'\r') {
+        out.extend_from_slice(bytes);
+        return;
+    }
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in bytes {
+        if in_string {
+            out.push(b);
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+        } else if b == b'"' {
+            in_string = true;
+            out.push(b);
+        } else if !b.is_ascii_whitespace() {
+            out.push(b);
+        }
+    }
+}
+
+fn write_object(out: &mut Vec<u8>, members: &[(Cow<'_, str>, Json<'_>)]) {
+    out.push(b'{');
+    for (i, (k, v)) in members.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        json_str(out, k);
+        out.push(b':');
+        match v {
+            Json::Raw(raw) => write_raw(out, raw),
+            Json::Built(text) => out.extend_from_slice(text.as_bytes()),
+        }
+    }
+    out.push(b'}');
+}
+
+fn object_text(members: &[(Cow<'_, str>, Json<'_>)]) -> String {
+    let mut out = Vec::new();
+    write_object(&mut out, members);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// One JSON value → (destination, event id, canonical line), or why not.
+fn event_line(
+    v: &RawValue,
+    coords: &Coordinates<'_>,
+) -> Result<(usize, String, Vec<u8>), Rejection> {
+    let Some(m) = members(v) else {
+        return Err(reject(
+            Reason::NotAnObject,
+            format!("expected a JSON object, found {}", kind_of(v)),
+        ));
     };
-    if let Some(t) = map.get("event_type") {
-        return match t {
-            Value::String(s) if !s.trim().is_empty() => braze(map, s, coords),
-            other => Err(reject(
+    if let Some(t) = m.get("event_type") {
+        return match string(t) {
+            Some(s) if !s.trim().is_empty() => braze(&m, t, &s, coords),
+            _ => Err(reject(
                 Reason::MissingEventType,
-                format!("event_type is {}", kind_of(other)),
+                format!("event_type is {}", kind_of(t)),
             )),
         };
     }
-    if let Some(Value::String(t)) = map.get("type") {
-        if !t.trim().is_empty() {
-            return airship(map, t, coords);
+    if let Some(t) = m.get("type") {
+        if let Some(s) = string(t).filter(|s| !s.trim().is_empty()) {
+            return airship(&m, t, &s, coords);
         }
     }
     if ["id", "user_id", "time", "user", "properties"]
         .iter()
-        .any(|k| map.contains_key(*k))
+        .any(|k| m.has(k))
     {
         return Err(reject(
             Reason::MissingEventType,
             "a Braze-like record without event_type cannot be classified",
         ));
     }
-    let keys: Vec<&str> = map.keys().take(8).map(String::as_str).collect();
+    let keys: Vec<&str> = m.0.iter().take(8).map(|(k, _)| k.as_ref()).collect();
     Err(reject(
         Reason::UnrecognisedShape,
         format!(
@@ -352,31 +715,23 @@ pub fn canonicalize(v: &Value, coords: &Coordinates<'_>) -> Result<CanonicalEven
     ))
 }
 
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-fn event_id(map: &Map<String, Value>) -> Result<String, Rejection> {
-    let id = match map.get("id") {
-        None | Some(Value::Null) => return Err(reject(Reason::MissingId, "no id")),
-        Some(Value::String(s)) if s.trim().is_empty() => {
-            return Err(reject(Reason::MissingId, "id is empty"))
-        }
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Number(n)) => n.to_string(),
-        Some(other) => {
-            return Err(reject(
-                Reason::InvalidId,
-                format!("id is {}", kind_of(other)),
-            ))
-        }
+fn event_id<'a>(m: &Members<'a>) -> Result<(Cow<'a, str>, &'a RawValue), Rejection> {
+    let raw = match m.get("id") {
+        None => return Err(reject(Reason::MissingId, "no id")),
+        Some(r) => r,
+    };
+    let id = match first_byte(raw) {
+        b'n' => return Err(reject(Reason::MissingId, "no id")),
+        b'"' => match string(raw) {
+            Some(s) if s.trim().is_empty() => return Err(reject(Reason::MissingId, "id is empty")),
+            Some(s) => s,
+            None => return Err(reject(Reason::InvalidId, "id is not a valid string")),
+        },
+        b'-' | b'0'..=b'9' => match number_text(raw) {
+            Some(n) => Cow::Owned(n),
+            None => return Err(reject(Reason::InvalidId, "id is not a number")),
+        },
+        _ => return Err(reject(Reason::InvalidId, format!("id is {}", kind_of(raw)))),
     };
     if id.len() > MAX_ID_BYTES {
         return Err(reject(
@@ -384,155 +739,70 @@ fn event_id(map: &Map<String, Value>) -> Result<String, Rejection> {
             format!("id is {} bytes; at most {MAX_ID_BYTES}", id.len()),
         ));
     }
-    Ok(id)
+    Ok((id, raw))
 }
 
-/// Text for a text column: strings as they are, numbers and booleans as text, null as
-/// absent; objects and arrays are not column values (they stay in attributes).
-fn column_text(v: &Value) -> Option<Option<String>> {
-    match v {
-        Value::Null => Some(None),
-        Value::String(s) => Some(Some(s.clone())),
-        Value::Number(n) => Some(Some(n.to_string())),
-        Value::Bool(b) => Some(Some(b.to_string())),
-        _ => None,
-    }
-}
-
-struct Builder {
-    destination: usize,
-    columns: Vec<(&'static str, String)>,
-    attributes: Map<String, Value>,
-}
-
-impl Builder {
-    fn new(destination: usize) -> Self {
-        Builder {
-            destination,
-            columns: Vec::new(),
-            attributes: Map::new(),
-        }
-    }
-
-    /// Set a catalogue column if the destination has it and the value is scalar; otherwise
-    /// keep the field in attributes under `attr_key`.
-    fn field(&mut self, column: &str, attr_key: &str, v: &Value) {
-        let dest = &DESTINATIONS[self.destination];
-        if let Some(col) = dest
-            .columns()
-            .iter()
-            .find(|c| c.name == column)
-            .map(|c| c.name)
-        {
-            if !matches!(
-                col,
-                "event_id"
-                    | "event_type"
-                    | "vendor"
-                    | "vendor_event_type"
-                    | "occurred_at"
-                    | "received_at"
-                    | "attributes"
-                    | "source_shard_id"
-                    | "source_sequence_number"
-            ) {
-                if let Some(text) = column_text(v) {
-                    if let Some(text) = text {
-                        if !self.columns.iter().any(|(n, _)| *n == col) {
-                            self.columns.push((col, text));
-                            return;
-                        }
-                    } else {
-                        return; // null: the column stays null, nothing is lost
-                    }
-                }
+fn braze_time(m: &Members<'_>) -> Result<i64, Rejection> {
+    let bad = |e: timefmt::BadTime| reject(Reason::BadTimestamp, format!("time: {}", e.0));
+    let Some(raw) = m.get("time") else {
+        return Err(reject(Reason::MissingTimestamp, "no time"));
+    };
+    match first_byte(raw) {
+        b'n' => Err(reject(Reason::MissingTimestamp, "no time")),
+        b'"' => {
+            let s = string(raw).unwrap_or_default();
+            match s.trim().parse::<f64>() {
+                Ok(f) => timefmt::from_unix_seconds(f, &s).map_err(bad),
+                Err(_) => timefmt::parse_iso(&s).map_err(bad),
             }
         }
-        self.attributes.insert(attr_key.to_owned(), v.clone());
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn build(
-        mut self,
-        event_id: String,
-        event_type: String,
-        vendor: Vendor,
-        vendor_event_type: &str,
-        occurred_at_ms: i64,
-        coords: &Coordinates<'_>,
-    ) -> CanonicalEvent {
-        // Columns in catalogue order, so lines are stable and readable.
-        let order = DESTINATIONS[self.destination].columns();
-        self.columns.sort_by_key(|(n, _)| {
-            order
-                .iter()
-                .position(|c| c.name == *n)
-                .unwrap_or(usize::MAX)
-        });
-        CanonicalEvent {
-            destination: self.destination,
-            event_id,
-            event_type,
-            vendor,
-            vendor_event_type: vendor_event_type.to_owned(),
-            occurred_at_ms,
-            received_at_ms: coords.received_at_ms,
-            columns: self.columns,
-            attributes: self.attributes,
-            source_shard_id: coords.shard_id.to_owned(),
-            source_sequence_number: coords.sequence_number.to_owned(),
-        }
-    }
-}
-
-fn braze_time(map: &Map<String, Value>) -> Result<i64, Rejection> {
-    let bad = |e: timefmt::BadTime| reject(Reason::BadTimestamp, format!("time: {}", e.0));
-    match map.get("time") {
-        None | Some(Value::Null) => Err(reject(Reason::MissingTimestamp, "no time")),
-        Some(Value::Number(n)) => match n.as_f64() {
-            Some(f) => timefmt::from_unix_seconds(f, &n.to_string()).map_err(bad),
-            None => Err(reject(
-                Reason::BadTimestamp,
-                format!("time {n} is not a number of seconds"),
-            )),
+        b'-' | b'0'..=b'9' => match serde_json::from_str::<serde_json::Number>(raw.get()) {
+            Ok(n) => match n.as_f64() {
+                Some(f) => timefmt::from_unix_seconds(f, &n.to_string()).map_err(bad),
+                None => Err(reject(
+                    Reason::BadTimestamp,
+                    format!("time {n} is not a number of seconds"),
+                )),
+            },
+            Err(_) => Err(reject(Reason::BadTimestamp, "time is not a number")),
         },
-        Some(Value::String(s)) => match s.trim().parse::<f64>() {
-            Ok(f) => timefmt::from_unix_seconds(f, s).map_err(bad),
-            Err(_) => timefmt::parse_iso(s).map_err(bad),
-        },
-        Some(other) => Err(reject(
+        _ => Err(reject(
             Reason::BadTimestamp,
-            format!("time is {}", kind_of(other)),
+            format!("time is {}", kind_of(raw)),
         )),
     }
 }
 
-fn braze(
-    map: &Map<String, Value>,
+fn braze<'a>(
+    m: &Members<'a>,
+    type_raw: &'a RawValue,
     vendor_type: &str,
     coords: &Coordinates<'_>,
-) -> Result<CanonicalEvent, Rejection> {
-    let id = event_id(map)?;
-    let occurred = braze_time(map)?;
+) -> Result<(usize, String, Vec<u8>), Rejection> {
+    let (id, id_raw) = event_id(m)?;
+    let occurred = braze_time(m)?;
 
     // Nested (HTTP connector) records carry `user` and `properties` objects; flatten them
-    // so that both shapes map the same way. A key that also exists at the top is kept
-    // in attributes under `user.<key>` / `properties.<key>`.
-    let mut flat: Vec<(String, &Value)> = Vec::with_capacity(map.len() + 16);
-    for (k, v) in map {
-        match (k.as_str(), v) {
-            ("id" | "event_type" | "time", _) => {}
-            ("user" | "properties", Value::Object(_)) => {}
-            _ => flat.push((k.clone(), v)),
+    // so both shapes map the same way. A key also present at the top (or already taken)
+    // is kept in attributes as `user.<key>` / `properties.<key>`.
+    let user = m.get("user").and_then(members);
+    let properties = m.get("properties").and_then(members);
+    let mut flat: Vec<(Cow<'a, str>, &'a RawValue)> = Vec::with_capacity(m.0.len() + 24);
+    for (k, v) in &m.0 {
+        match k.as_ref() {
+            "id" | "event_type" | "time" => {}
+            "user" if user.is_some() => {}
+            "properties" if properties.is_some() => {}
+            _ => flat.push((k.clone(), *v)),
         }
     }
-    for outer in ["user", "properties"] {
-        if let Some(Value::Object(inner)) = map.get(outer) {
-            for (k, v) in inner {
-                if map.contains_key(k) || flat.iter().any(|(f, _)| f == k) {
-                    flat.push((format!("{outer}.{k}"), v));
+    for (outer, inner) in [("user", &user), ("properties", &properties)] {
+        if let Some(inner) = inner {
+            for (k, v) in &inner.0 {
+                if m.has(k) || flat.iter().any(|(f, _)| f == k) {
+                    flat.push((Cow::Owned(format!("{outer}.{k}")), *v));
                 } else {
-                    flat.push((k.clone(), v));
+                    flat.push((k.clone(), *v));
                 }
             }
         }
@@ -547,8 +817,8 @@ fn braze(
             let action = flat
                 .iter()
                 .find(|(k, _)| k == "button_action_type")
-                .and_then(|(_, v)| v.as_str());
-            if action.is_some_and(|a| CLICK_BUTTON_ACTIONS.contains(&a)) {
+                .and_then(|(_, v)| string(v));
+            if action.is_some_and(|a| CLICK_BUTTON_ACTIONS.contains(&a.as_ref())) {
                 "click"
             } else {
                 "open"
@@ -561,55 +831,56 @@ fn braze(
     } else {
         destination_index(canonical).unwrap_or_else(unknown_type_index)
     };
-    let mut b = Builder::new(destination);
-    for (k, v) in &flat {
+    let mut e = Event::new(destination);
+    for (k, v) in flat {
         if k == "message_extras" {
-            // A JSON string: keep it parsed when it parses, as text when it does not.
-            let parsed = v
-                .as_str()
-                .and_then(|s| serde_json::from_str::<Value>(s).ok());
-            b.attributes
-                .insert(k.clone(), parsed.unwrap_or_else(|| (*v).clone()));
+            // A JSON string: kept parsed when it parses, as text when it does not.
+            let parsed = string(v).and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok());
+            e.attributes.push((
+                k,
+                parsed
+                    .map(|p| Json::Built(p.to_string()))
+                    .unwrap_or(Json::Raw(v.get())),
+            ));
             continue;
         }
-        b.field(k, k, v);
+        let column = k.clone();
+        e.field(&column, k, v);
     }
-    Ok(b.build(
-        id,
-        canonical.to_owned(),
-        Vendor::Braze,
-        vendor_type,
-        occurred,
-        coords,
-    ))
+    let header = Header {
+        id: &id,
+        id_raw,
+        event_type: canonical,
+        vendor: "braze",
+        vendor_type: type_raw,
+        occurred_ms: occurred,
+    };
+    let (destination, line) = e.write(&header, coords);
+    Ok((destination, id.into_owned(), line))
 }
 
-const AIRSHIP_CHANNELS: &[(&str, &str)] = &[
-    ("ios_channel", "ios"),
-    ("android_channel", "android"),
-    ("amazon_channel", "amazon"),
-    ("web_channel", "web"),
-    ("sms_channel", "sms"),
-    ("email_channel", "email"),
-    ("open_channel", "open"),
-];
-
-fn airship(
-    map: &Map<String, Value>,
+fn airship<'a>(
+    m: &Members<'a>,
+    type_raw: &'a RawValue,
     vendor_type: &str,
     coords: &Coordinates<'_>,
-) -> Result<CanonicalEvent, Rejection> {
-    let id = event_id(map)?;
-    let occurred = match map.get("occurred") {
-        None | Some(Value::Null) => return Err(reject(Reason::MissingTimestamp, "no occurred")),
-        Some(Value::String(s)) => timefmt::parse_iso(s)
-            .map_err(|e| reject(Reason::BadTimestamp, format!("occurred: {}", e.0)))?,
-        Some(other) => {
-            return Err(reject(
-                Reason::BadTimestamp,
-                format!("occurred is {}", kind_of(other)),
-            ))
+) -> Result<(usize, String, Vec<u8>), Rejection> {
+    let (id, id_raw) = event_id(m)?;
+    let occurred = match m.get("occurred") {
+        None => return Err(reject(Reason::MissingTimestamp, "no occurred")),
+        Some(r) if first_byte(r) == b'n' => {
+            return Err(reject(Reason::MissingTimestamp, "no occurred"))
         }
+        Some(r) => match string(r) {
+            Some(s) => timefmt::parse_iso(&s)
+                .map_err(|e| reject(Reason::BadTimestamp, format!("occurred: {}", e.0)))?,
+            None => {
+                return Err(reject(
+                    Reason::BadTimestamp,
+                    format!("occurred is {}", kind_of(r)),
+                ))
+            }
+        },
     };
     let canonical = AIRSHIP_TYPES
         .iter()
@@ -621,101 +892,246 @@ fn airship(
     } else {
         destination_index(canonical).unwrap_or_else(unknown_type_index)
     };
-    let mut b = Builder::new(destination);
-    for (k, v) in map {
-        match k.as_str() {
+    let mut e = Event::new(destination);
+    for (k, v) in &m.0 {
+        match k.as_ref() {
             "id" | "type" | "occurred" => {}
-            "device" => airship_device(&mut b, v),
-            "body" => airship_body(&mut b, v),
-            _ => b.field(k, k, v),
+            "device" => airship_device(&mut e, v),
+            "body" => airship_body(&mut e, v),
+            _ => {
+                let column = k.clone();
+                e.field(&column, k.clone(), v);
+            }
         }
     }
-    Ok(b.build(
-        id,
-        canonical.to_owned(),
-        Vendor::Airship,
-        vendor_type,
-        occurred,
-        coords,
-    ))
+    let header = Header {
+        id: &id,
+        id_raw,
+        event_type: canonical,
+        vendor: "airship",
+        vendor_type: type_raw,
+        occurred_ms: occurred,
+    };
+    let (destination, line) = e.write(&header, coords);
+    Ok((destination, id.into_owned(), line))
 }
 
-fn airship_device(b: &mut Builder, v: &Value) {
-    let Value::Object(device) = v else {
-        b.attributes.insert("device".into(), v.clone());
+fn airship_device<'a>(e: &mut Event<'a>, v: &'a RawValue) {
+    let Some(device) = members(v) else {
+        e.attributes
+            .push((Cow::Borrowed("device"), Json::Raw(v.get())));
         return;
     };
-    let mut rest = Map::new();
+    let mut rest: Vec<(Cow<'a, str>, Json<'a>)> = Vec::new();
     let mut platform_set = false;
-    for (k, val) in device {
+    for (k, val) in &device.0 {
         if let Some((_, platform)) = AIRSHIP_CHANNELS.iter().find(|(c, _)| c == k) {
-            if let (Value::String(_), false) = (val, platform_set) {
-                b.field("device_id", &format!("device.{k}"), val);
-                b.field(
-                    "platform",
-                    "device.platform",
-                    &Value::String((*platform).to_owned()),
-                );
+            if first_byte(val) == b'"' && !platform_set {
+                e.field("device_id", Cow::Owned(format!("device.{k}")), val);
+                if !e.set("platform", Text::Owned((*platform).to_owned())) {
+                    e.attributes.push((
+                        Cow::Borrowed("device.platform"),
+                        Json::Built(serde_json::Value::from(*platform).to_string()),
+                    ));
+                }
                 platform_set = true;
                 continue;
             }
         }
-        if k == "named_user_id" && val.is_string() {
-            b.field("external_user_id", "device.named_user_id", val);
-            b.field("user_id", "device.named_user_id", val);
+        if k == "named_user_id" && first_byte(val) == b'"' {
+            e.field(
+                "external_user_id",
+                Cow::Borrowed("device.named_user_id"),
+                val,
+            );
+            e.field("user_id", Cow::Borrowed("device.named_user_id"), val);
             continue;
         }
-        rest.insert(k.clone(), val.clone());
+        rest.push((k.clone(), Json::Raw(val.get())));
     }
-    if b.columns.iter().all(|(n, _)| *n != "user_id") {
-        // No named user: the channel is the only identity there is.
-        if let Some((_, ch)) = b.columns.iter().find(|(n, _)| *n == "device_id").cloned() {
-            b.columns.push(("user_id", ch));
+    let user_id = e.column_id("user_id");
+    let device_id = e.column_id("device_id");
+    if let (Some(uid), Some(did)) = (user_id, device_id) {
+        if !e.has_value(uid) {
+            // No named user: the channel is the only identity there is.
+            if let Some(ch) = e
+                .columns
+                .iter()
+                .find(|(c, _)| *c == did)
+                .map(|(_, t)| t.clone())
+            {
+                e.columns.push((uid, ch));
+            }
         }
     }
     if !rest.is_empty() {
-        b.attributes.insert("device".into(), Value::Object(rest));
+        e.attributes
+            .push((Cow::Borrowed("device"), Json::Built(object_text(&rest))));
     }
 }
 
-fn airship_body(b: &mut Builder, v: &Value) {
-    let Value::Object(body) = v else {
-        b.attributes.insert("body".into(), v.clone());
+fn airship_body<'a>(e: &mut Event<'a>, v: &'a RawValue) {
+    let Some(body) = members(v) else {
+        e.attributes
+            .push((Cow::Borrowed("body"), Json::Raw(v.get())));
         return;
     };
-    let mut rest = Map::new();
-    for (k, val) in take_push_ids(b, body, "body.") {
-        if let ("triggering_push", Value::Object(tp)) = (k.as_str(), &val) {
-            let left = take_push_ids(b, tp, "body.triggering_push.");
-            if !left.is_empty() {
-                rest.insert(k, Value::Object(left));
+    let mut rest: Vec<(Cow<'a, str>, Json<'a>)> = Vec::new();
+    for (k, val) in take_push_ids(e, &body, "body.") {
+        if k == "triggering_push" {
+            if let Some(tp) = members(val) {
+                let left = take_push_ids(e, &tp, "body.triggering_push.");
+                if !left.is_empty() {
+                    let left: Vec<(Cow<'a, str>, Json<'a>)> = left
+                        .into_iter()
+                        .map(|(k, v)| (k, Json::Raw(v.get())))
+                        .collect();
+                    rest.push((k, Json::Built(object_text(&left))));
+                }
+                continue;
             }
-            continue;
         }
-        rest.insert(k, val);
+        rest.push((k, Json::Raw(val.get())));
     }
     if !rest.is_empty() {
-        b.attributes.insert("body".into(), Value::Object(rest));
+        e.attributes
+            .push((Cow::Borrowed("body"), Json::Built(object_text(&rest))));
     }
 }
 
 /// Map an Airship push reference (`push_id`, `group_id`, `variant_id`) to columns; return
 /// what is left.
-fn take_push_ids(b: &mut Builder, push: &Map<String, Value>, prefix: &str) -> Map<String, Value> {
-    let mut left = Map::new();
-    for (k, val) in push {
-        let column = match k.as_str() {
+fn take_push_ids<'a>(
+    e: &mut Event<'a>,
+    push: &Members<'a>,
+    prefix: &str,
+) -> Vec<(Cow<'a, str>, &'a RawValue)> {
+    let mut left = Vec::new();
+    for (k, val) in &push.0 {
+        let column = match k.as_ref() {
             "push_id" => Some("dispatch_id"),
             "group_id" => Some("campaign_id"),
             "variant_id" => Some("message_variation_id"),
             _ => None,
         };
         match column {
-            Some(c) if val.is_string() => b.field(c, &format!("{prefix}{k}"), val),
-            _ => {
-                left.insert(k.clone(), val.clone());
+            Some(c) if first_byte(val) == b'"' => {
+                e.field(c, Cow::Owned(format!("{prefix}{k}")), val)
             }
+            _ => left.push((k.clone(), *val)),
         }
     }
     left
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vendor_reference;
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    const COORDS: Coordinates<'static> = Coordinates {
+        shard_id: "shardId-000000000001",
+        sequence_number: "77",
+        received_at_ms: 1_767_229_200_000,
+    };
+
+    fn fixtures() -> Vec<Vec<u8>> {
+        [
+            "braze_nested_send.json",
+            "braze_batch.json",
+            "braze_flat_open.json",
+            "airship_rtds.ndjson",
+            "braze_flat_no_event_type.json",
+        ]
+        .iter()
+        .map(|n| {
+            std::fs::read(format!(
+                "{}/../../tests/fixtures/{n}",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .unwrap()
+        })
+        .collect()
+    }
+
+    /// Fast and reference agree: same outcomes, same destinations and ids, lines equal as
+    /// JSON, quarantine reasons and positions equal.
+    fn same(data: &[u8]) -> Result<(), TestCaseError> {
+        let fast = decode_record(data, &COORDS);
+        let slow = vendor_reference::decode_record(data, &COORDS);
+        prop_assert_eq!(
+            fast.len(),
+            slow.len(),
+            "outcome count for {:?}",
+            String::from_utf8_lossy(data)
+        );
+        for (f, s) in fast.iter().zip(&slow) {
+            match (f, s) {
+                (
+                    Outcome::Event {
+                        destination: d1,
+                        event_id: i1,
+                        line: l1,
+                    },
+                    Outcome::Event {
+                        destination: d2,
+                        event_id: i2,
+                        line: l2,
+                    },
+                ) => {
+                    prop_assert_eq!(d1, d2);
+                    prop_assert_eq!(i1, i2);
+                    prop_assert!(
+                        l1.ends_with(b"\n") && l1.iter().filter(|b| **b == b'\n').count() == 1,
+                        "one line per event"
+                    );
+                    let a: Value = serde_json::from_slice(l1).unwrap();
+                    let b: Value = serde_json::from_slice(l2).unwrap();
+                    prop_assert_eq!(a, b);
+                }
+                (Outcome::Quarantined(a), Outcome::Quarantined(b)) => {
+                    prop_assert_eq!(a.reason, b.reason, "{} / {}", a.detail, b.detail);
+                    prop_assert_eq!(a.position, b.position);
+                }
+                _ => prop_assert!(
+                    false,
+                    "different outcome kinds for {:?}: {:?} vs {:?}",
+                    String::from_utf8_lossy(data),
+                    f,
+                    s
+                ),
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn agrees_with_the_reference_on_every_fixture() {
+        for f in fixtures() {
+            same(&f).unwrap();
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+        #[test]
+        fn agrees_with_the_reference_on_mutated_records(
+            i in 0..5usize,
+            edits in proptest::collection::vec((any::<u16>(), any::<u8>(), 0..3u8), 0..4),
+        ) {
+            let mut data = fixtures()[i].clone();
+            for (at, byte, op) in edits {
+                if data.is_empty() { break; }
+                let at = at as usize % data.len();
+                match op {
+                    0 => data[at] = byte,
+                    1 => data.insert(at, byte),
+                    _ => { data.remove(at); }
+                }
+            }
+            same(&data)?;
+        }
+    }
 }

@@ -1,0 +1,55 @@
+//! Where a full 6 MB batch's time goes, phase by phase (median of 15 runs):
+//!   cargo run --release -p pushfeed-batcher --example phases
+//! payload: the Lambda payload JSON → KinesisEvent (base64 decoded), what the runtime does;
+//! decode: every record → canonical lines; pack: decode + packing into Firehose records.
+
+use aws_lambda_events::event::kinesis::KinesisEvent;
+use pushfeed_batcher::sample::{lambda_payload, LAMBDA_PAYLOAD_BYTES};
+use pushfeed_core::event::Coordinates;
+use pushfeed_core::{decode_record, pack_batch, InputRecord, Limits};
+use std::time::Instant;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let (payload, n) = lambda_payload(usize::MAX, LAMBDA_PAYLOAD_BYTES);
+    let (mut parse, mut decode, mut pack) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..15 {
+        let t = Instant::now();
+        let event: KinesisEvent = serde_json::from_slice(&payload).expect("payload");
+        parse.push(t.elapsed().as_secs_f64() * 1e3);
+        let inputs: Vec<InputRecord<'_>> = event
+            .records
+            .iter()
+            .map(|r| InputRecord {
+                data: &r.kinesis.data.0,
+                coords: Coordinates {
+                    shard_id: "shardId-000000000003",
+                    sequence_number: &r.kinesis.sequence_number,
+                    received_at_ms: 0,
+                },
+            })
+            .collect();
+        let t = Instant::now();
+        let outcomes: usize = inputs
+            .iter()
+            .map(|i| decode_record(i.data, &i.coords).len())
+            .sum();
+        decode.push(t.elapsed().as_secs_f64() * 1e3);
+        assert_eq!(outcomes, n);
+        let t = Instant::now();
+        let packed = pack_batch(&inputs, Limits::FIREHOSE);
+        pack.push(t.elapsed().as_secs_f64() * 1e3);
+        assert_eq!(packed.counts.records_in as usize, n);
+    }
+    println!(
+        "{{\"records\":{n},\"payload_bytes\":{},\"payload_parse_ms\":{:.2},\"decode_ms\":{:.2},\"decode_and_pack_ms\":{:.2}}}",
+        payload.len(),
+        median(parse),
+        median(decode),
+        median(pack)
+    );
+}
