@@ -2,7 +2,6 @@
 //! decode (Lambda payload JSON, base64) → classify (canonical events) → pack (Firehose
 //! records and PutRecordBatch calls). No network. Also a 1,000-record batch.
 
-use aws_lambda_events::event::kinesis::KinesisEvent;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use pushfeed_batcher::sample::{lambda_payload, LAMBDA_PAYLOAD_BYTES};
 use pushfeed_core::event::Coordinates;
@@ -10,16 +9,16 @@ use pushfeed_core::packing::group;
 use pushfeed_core::{pack_batch, InputRecord, Limits};
 
 fn one_batch(payload: &[u8]) -> usize {
-    let event: KinesisEvent = serde_json::from_slice(payload).expect("payload");
+    let event: pushfeed_batcher::KinesisBatch = serde_json::from_slice(payload).expect("payload");
     let inputs: Vec<InputRecord<'_>> = event
         .records
         .iter()
         .map(|r| InputRecord {
-            data: &r.kinesis.data.0,
+            data: &r.kinesis.data,
             coords: Coordinates {
                 shard_id: "shardId-000000000003",
                 sequence_number: &r.kinesis.sequence_number,
-                received_at_ms: r.kinesis.approximate_arrival_timestamp.0.timestamp_millis(),
+                received_at_ms: r.kinesis.arrival_ms,
             },
         })
         .collect();

@@ -2,7 +2,6 @@
 //!   cargo run --release -p pushfeed-batcher --example one_batch [RECORDS]
 //! Prints one JSON line: records, payload bytes, ms (median of 15 runs), peak RSS MiB.
 
-use aws_lambda_events::event::kinesis::KinesisEvent;
 use pushfeed_batcher::sample::{lambda_payload, LAMBDA_PAYLOAD_BYTES};
 use pushfeed_batcher::{handle_batch, Config, EntryResult, FirehoseSink, SinkError};
 
@@ -50,7 +49,8 @@ fn main() {
     for _ in 0..15 {
         let start = std::time::Instant::now();
         // What the runtime does (deserialize the payload) and what the handler does.
-        let event: KinesisEvent = serde_json::from_slice(&payload).expect("payload");
+        let event: pushfeed_batcher::KinesisBatch =
+            serde_json::from_slice(&payload).expect("payload");
         let report = rt.block_on(handle_batch(&event, &NullFirehose, &config, None));
         times.push(start.elapsed().as_secs_f64() * 1000.0);
         events = report.counts.events.values().sum::<u64>();

@@ -1,9 +1,8 @@
 //! Where a full 6 MB batch's time goes, phase by phase (median of 15 runs):
 //!   cargo run --release -p pushfeed-batcher --example phases
-//! payload: the Lambda payload JSON → KinesisEvent (base64 decoded), what the runtime does;
+//! payload: the Lambda payload JSON → pushfeed_batcher::KinesisBatch (base64 decoded), what the runtime does;
 //! decode: every record → canonical lines; pack: decode + packing into Firehose records.
 
-use aws_lambda_events::event::kinesis::KinesisEvent;
 use pushfeed_batcher::sample::{lambda_payload, LAMBDA_PAYLOAD_BYTES};
 use pushfeed_core::event::Coordinates;
 use pushfeed_core::{decode_record, pack_batch, InputRecord, Limits};
@@ -19,13 +18,14 @@ fn main() {
     let (mut parse, mut decode, mut pack) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..15 {
         let t = Instant::now();
-        let event: KinesisEvent = serde_json::from_slice(&payload).expect("payload");
+        let event: pushfeed_batcher::KinesisBatch =
+            serde_json::from_slice(&payload).expect("payload");
         parse.push(t.elapsed().as_secs_f64() * 1e3);
         let inputs: Vec<InputRecord<'_>> = event
             .records
             .iter()
             .map(|r| InputRecord {
-                data: &r.kinesis.data.0,
+                data: &r.kinesis.data,
                 coords: Coordinates {
                     shard_id: "shardId-000000000003",
                     sequence_number: &r.kinesis.sequence_number,

@@ -3,8 +3,8 @@
 //! reported as batch item failures.
 
 use crate::config::Config;
+use crate::event::KinesisBatch;
 use crate::sink::{EntryResult, FirehoseSink, SinkError};
-use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::event::streams::{KinesisBatchItemFailure, KinesisEventResponse};
 use futures::stream::{self, StreamExt};
 use pushfeed_core::catalogue::{DestinationKind, DESTINATIONS};
@@ -56,7 +56,7 @@ struct JobResult {
 /// Process one batch. `deadline` is when the invocation must have answered; retries stop
 /// `config.safety_margin` before it.
 pub async fn handle_batch<S: FirehoseSink>(
-    event: &KinesisEvent,
+    event: &KinesisBatch,
     sink: &S,
     config: &Config,
     deadline: Option<Instant>,
@@ -65,11 +65,11 @@ pub async fn handle_batch<S: FirehoseSink>(
         .records
         .iter()
         .map(|r| InputRecord {
-            data: &r.kinesis.data.0,
+            data: &r.kinesis.data,
             coords: Coordinates {
                 shard_id: shard_of(r.event_id.as_deref()),
                 sequence_number: &r.kinesis.sequence_number,
-                received_at_ms: r.kinesis.approximate_arrival_timestamp.0.timestamp_millis(),
+                received_at_ms: r.kinesis.arrival_ms,
             },
         })
         .collect();

@@ -1,11 +1,13 @@
 //! pushfeed batcher: a Kinesis batch → one Firehose stream per event type, nothing lost.
 
 pub mod config;
+pub mod event;
 pub mod handler;
 pub mod sample;
 pub mod sink;
 
 pub use config::Config;
+pub use event::{KinesisBatch, KinesisBatchRecord};
 pub use handler::{handle_batch, BatchReport};
 pub use sink::{AwsFirehose, EntryResult, FirehoseSink, SinkError};
 

@@ -1,9 +1,8 @@
 //! The batcher Lambda binary: configuration and clients once per cold start, then the
 //! library's handler for every invocation.
 
-use aws_lambda_events::event::kinesis::KinesisEvent;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use pushfeed_batcher::{emit_metrics, handle_batch, AwsFirehose, Config};
+use pushfeed_batcher::{emit_metrics, handle_batch, AwsFirehose, Config, KinesisBatch};
 use pushfeed_core::metrics::BATCH_DURATION_MS;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -20,7 +19,7 @@ async fn main() -> Result<(), Error> {
     let sink = AwsFirehose::from_env().await;
     let (config, sink) = (&config, &sink);
     lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<KinesisEvent>| async move {
+        move |event: LambdaEvent<KinesisBatch>| async move {
             let started = std::time::Instant::now();
             let now_ms = SystemTime::now()
                 .duration_since(UNIX_EPOCH)

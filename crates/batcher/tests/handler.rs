@@ -1,8 +1,7 @@
 //! The batcher handler against an in-process, scripted Firehose fake.
 
-use aws_lambda_events::event::kinesis::KinesisEvent;
 use base64::Engine as _;
-use pushfeed_batcher::{handle_batch, Config, EntryResult, FirehoseSink, SinkError};
+use pushfeed_batcher::{handle_batch, Config, EntryResult, FirehoseSink, KinesisBatch, SinkError};
 use pushfeed_core::metrics as m;
 use serde_json::{json, Value};
 use std::collections::VecDeque;
@@ -116,7 +115,7 @@ fn fixture(name: &str) -> Vec<u8> {
 }
 
 /// A Lambda Kinesis event, as the event source mapping sends it (base64 data).
-fn kinesis_event(records: &[Vec<u8>]) -> KinesisEvent {
+fn kinesis_event(records: &[Vec<u8>]) -> KinesisBatch {
     let b64 = base64::engine::general_purpose::STANDARD;
     let recs: Vec<Value> = records
         .iter()

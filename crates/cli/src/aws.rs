@@ -5,12 +5,13 @@
 
 use crate::run::s3_event;
 use anyhow::{bail, Context};
-use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use aws_sdk_firehose::types::{
     BufferingHints, CompressionFormat, DeliveryStreamType, ExtendedS3DestinationConfiguration,
 };
 use aws_sdk_kinesis::types::ShardIteratorType;
-use pushfeed_batcher::{handle_batch, AwsFirehose, Config as BatcherConfig};
+use pushfeed_batcher::{
+    handle_batch, AwsFirehose, Config as BatcherConfig, KinesisBatch, KinesisBatchRecord,
+};
 use pushfeed_core::catalogue::{DATA_PREFIX, DESTINATIONS, ERROR_PREFIX};
 use pushfeed_core::keys::KeyPatterns;
 use pushfeed_core::metrics::MetricSet;
@@ -322,21 +323,13 @@ struct Pending {
     arrival_ms: i64,
 }
 
-fn to_event(batch: &[Pending]) -> KinesisEvent {
-    let mut event = KinesisEvent::default();
-    event.records = batch
-        .iter()
-        .map(|p| {
-            let mut r = KinesisEventRecord::default();
-            r.event_id = Some(format!("{}:{}", p.shard, p.seq));
-            r.kinesis.sequence_number = p.seq.clone();
-            r.kinesis.data.0 = p.data.clone();
-            r.kinesis.approximate_arrival_timestamp.0 =
-                chrono::DateTime::from_timestamp_millis(p.arrival_ms).unwrap_or_default();
-            r
-        })
-        .collect();
-    event
+fn to_event(batch: &[Pending]) -> KinesisBatch {
+    KinesisBatch {
+        records: batch
+            .iter()
+            .map(|p| KinesisBatchRecord::new(&p.shard, &p.seq, p.data.clone(), p.arrival_ms))
+            .collect(),
+    }
 }
 
 /// Poll the stream, invoke the batcher, invoke the loader for each new object, until idle.

@@ -1,6 +1,7 @@
 //! `pushfeed`: the whole pipeline on one machine, with the Lambdas' own code.
 
 mod aws;
+mod bench;
 mod feed;
 mod generate;
 mod local;
@@ -145,6 +146,18 @@ and every metric name. With --json it is the file Terraform reads (terraform/mod
         copy_role: String,
         #[arg(long, default_value = "pushfeed")]
         schema: String,
+    },
+    /// Time the batcher's in-process work on one Lambda payload file (used by scripts/bench).
+    #[command(hide = true)]
+    BenchBatch {
+        /// A Lambda Kinesis event (JSON) file.
+        #[arg(long)]
+        payload: PathBuf,
+        #[arg(long, default_value_t = 15)]
+        runs: usize,
+        /// Write every produced line as {"dest":…,"line":…} here.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Print the warehouse DDL for the catalogue.
     Ddl {
@@ -459,6 +472,9 @@ fn real_main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&statements)?);
         }
         Command::Sql { query, data, json } => sql(&query, &data.data_dir, json)?,
+        Command::BenchBatch { payload, runs, out } => {
+            bench::bench_batch(&payload, runs, out.as_deref())?
+        }
         Command::Ddl { dialect, schema } => match dialect {
             Dialect::Redshift => print!("{}", pushfeed_core::sql::redshift_ddl(&schema)?),
             Dialect::Sqlite => print!("{}", pushfeed_core::sql::sqlite_ddl()),

@@ -8,9 +8,8 @@ use crate::local::{
     CollectingNotifier, LocalFirehose, SqliteWarehouse, WrittenObject, LOCAL_BUCKET,
 };
 use anyhow::{bail, Context};
-use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use aws_lambda_events::event::s3::S3Event;
-use pushfeed_batcher::{handle_batch, Config as BatcherConfig};
+use pushfeed_batcher::{handle_batch, Config as BatcherConfig, KinesisBatch, KinesisBatchRecord};
 use pushfeed_core::catalogue::{DestinationKind, DESTINATIONS};
 use pushfeed_core::keys::{encode_event_key, KeyPatterns};
 use pushfeed_core::BatchCounts;
@@ -62,9 +61,8 @@ pub struct Summary {
 }
 
 /// Build a Lambda Kinesis event for a batch, the way the event source mapping does.
-fn kinesis_event(batch: &[FeedRecord], first_seq: u64, now_ms: i64) -> KinesisEvent {
-    let mut event = KinesisEvent::default();
-    event.records = batch
+fn kinesis_event(batch: &[FeedRecord], first_seq: u64, now_ms: i64) -> KinesisBatch {
+    let records = batch
         .iter()
         .enumerate()
         .map(|(i, r)| {
@@ -72,18 +70,15 @@ fn kinesis_event(batch: &[FeedRecord], first_seq: u64, now_ms: i64) -> KinesisEv
                 .sequence_number
                 .clone()
                 .unwrap_or_else(|| format!("{:056}", first_seq + i as u64));
-            let mut rec = KinesisEventRecord::default();
-            rec.event_id = Some(format!("shardId-000000000000:{seq}"));
-            rec.kinesis.sequence_number = seq;
-            rec.kinesis.partition_key = "local".into();
-            rec.kinesis.data.0 = r.data.clone();
-            let ms = r.arrival_ms.unwrap_or(now_ms);
-            rec.kinesis.approximate_arrival_timestamp.0 =
-                chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
-            rec
+            KinesisBatchRecord::new(
+                "shardId-000000000000",
+                &seq,
+                r.data.clone(),
+                r.arrival_ms.unwrap_or(now_ms),
+            )
         })
         .collect();
-    event
+    KinesisBatch { records }
 }
 
 /// An S3 ObjectCreated event for one object, as S3 would send it (key URL-encoded).

@@ -1,0 +1,104 @@
+//! `pushfeed bench-batch` (hidden; used by scripts/bench): the batcher's work on one Lambda
+//! payload in-process — payload JSON → Kinesis records → canonical events → packed
+//! PutRecordBatch bodies — timed, with its output written for comparison.
+
+use pushfeed_batcher::{handle_batch, Config, EntryResult, FirehoseSink, SinkError};
+use std::io::Write;
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// Keeps what would have been sent.
+#[derive(Default)]
+struct Capture {
+    records: Mutex<Vec<(String, Vec<u8>)>>,
+}
+
+impl FirehoseSink for Capture {
+    async fn put_record_batch(
+        &self,
+        stream: &str,
+        records: Vec<Vec<u8>>,
+    ) -> Result<Vec<EntryResult>, SinkError> {
+        let n = records.len();
+        if let Ok(mut all) = self.records.lock() {
+            all.extend(records.into_iter().map(|r| (stream.to_owned(), r)));
+        }
+        Ok(vec![EntryResult::Ok; n])
+    }
+}
+
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|k| k.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+pub fn bench_batch(
+    payload_path: &std::path::Path,
+    runs: usize,
+    out_path: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let payload = std::fs::read(payload_path)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()?;
+    let config = Config {
+        stream_prefix: "pushfeed-bench-".into(),
+        ..Config::default()
+    };
+    let mut times = Vec::with_capacity(runs);
+    let mut last = Capture::default();
+    let mut events = 0u64;
+    for _ in 0..runs.max(1) {
+        let sink = Capture::default();
+        let start = Instant::now();
+        let event: pushfeed_batcher::KinesisBatch = serde_json::from_slice(&payload)?;
+        let report = rt.block_on(handle_batch(&event, &sink, &config, None));
+        times.push(start.elapsed().as_secs_f64() * 1000.0);
+        anyhow::ensure!(
+            report.response.batch_item_failures.is_empty(),
+            "the capture sink never fails"
+        );
+        events = report.counts.events.values().sum::<u64>() + report.counts.quarantine_rows;
+        last = sink;
+    }
+    times.sort_by(f64::total_cmp);
+    let records = last
+        .records
+        .into_inner()
+        .map_err(|_| anyhow::anyhow!("lock poisoned"))?;
+    if let Some(path) = out_path {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+        for (stream, data) in &records {
+            let dest = stream.strip_prefix("pushfeed-bench-").unwrap_or(stream);
+            for line in data.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                f.write_all(
+                    format!("{{\"dest\":{},\"line\":", serde_json::to_string(dest)?).as_bytes(),
+                )?;
+                f.write_all(line)?;
+                f.write_all(b"}\n")?;
+            }
+        }
+    }
+    let sizes: Vec<usize> = records.iter().map(|(_, d)| d.len()).collect();
+    println!(
+        "{}",
+        serde_json::json!({
+            "ms_per_batch": times[times.len() / 2],
+            "ms_min": times[0],
+            "runs": times.len(),
+            "payload_bytes": payload.len(),
+            "events": events,
+            "firehose_record_sizes": sizes,
+            "peak_rss_mib": peak_rss_mib(),
+        })
+    );
+    Ok(())
+}

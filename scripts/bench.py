@@ -1,0 +1,200 @@
+"""scripts/bench: see the header of scripts/bench."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import collections
+import json
+import math
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import lambda_harness  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+LAMBDA_PAYLOAD = 6 * 1024 * 1024
+FIREHOSE_UNIT = 5 * 1024  # Firehose bills each record in 5 KB increments
+# List prices, US East (N. Virginia), as published by AWS and read on 2026-11-26:
+# Lambda duration per GB-second and requests; Firehose Direct PUT ingestion, first 500 TB/month.
+PRICES = {"date": "2026-11-26", "region": "us-east-1",
+          "lambda_gb_s": {"x86_64": 0.0000166667, "arm64": 0.0000133334},
+          "lambda_per_million_requests": 0.20, "firehose_per_gb": 0.029}
+BATCHER_MEMORY_GB = 0.5  # terraform batcher_memory_mb default
+
+
+def payload_from_feed(feed: Path, max_records: int) -> tuple[bytes, int]:
+    """A Lambda Kinesis event of the feed's records, up to max_records and 6 MB."""
+    parts, size, n = [], 12, 0
+    for line in feed.read_bytes().split(b"\n"):
+        if not line:
+            continue
+        data = base64.b64decode(json.loads(line)["kinesis"]["data"]) if line.startswith(b'{"kinesis"') else line
+        seq = f"49650000000000000000000000000000000000000000{n:012d}"
+        rec = json.dumps({"kinesis": {"kinesisSchemaVersion": "1.0", "partitionKey": f"pk-{n}", "sequenceNumber": seq,
+                                      "data": base64.b64encode(data).decode(), "approximateArrivalTimestamp": 1767229200.5},
+                          "eventSource": "aws:kinesis", "eventVersion": "1.0", "eventID": f"shardId-000000000003:{seq}",
+                          "eventName": "aws:kinesis:record", "invokeIdentityArn": "arn:aws:iam::123456789012:role/batcher",
+                          "awsRegion": "eu-west-2", "eventSourceARN": "arn:aws:kinesis:eu-west-2:123456789012:stream/pushfeed-prod-vendor"},
+                         separators=(",", ":")).encode()
+        if n >= max_records or size + len(rec) + 1 > LAMBDA_PAYLOAD:
+            break
+        parts.append(rec)
+        size += len(rec) + 1
+        n += 1
+    return b'{"Records":[' + b",".join(parts) + b"]}", n
+
+
+def canonical_lines(path: Path) -> collections.Counter:
+    out = collections.Counter()
+    for line in path.read_text().splitlines():
+        rec = json.loads(line)
+        out[(rec["dest"], json.dumps(rec["line"], sort_keys=True))] += 1
+    return out
+
+
+def run_json(cmd: list[str]) -> dict:
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def billed(sizes: list[int]) -> int:
+    return sum(max(1, math.ceil(s / FIREHOSE_UNIT)) * FIREHOSE_UNIT for s in sizes)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin-dir", required=True)
+    ap.add_argument("--quick", action="store_true", help="small batches and few runs (CI)")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    bins = Path(args.bin_dir)
+    pushfeed = str(bins / "pushfeed")
+    work = Path(tempfile.mkdtemp(prefix="pushfeed-bench-"))
+    runs = 3 if args.quick else 15
+    catalogue = work / "catalogue.json"
+    catalogue.write_text(subprocess.run([pushfeed, "catalogue", "--json"], check=True, capture_output=True, text=True).stdout)
+    feed = work / "feed.jsonl"
+    subprocess.run([pushfeed, "generate", "--events", "9000", "--seed", "3", "--bad-rate", "0", "--output", str(feed)],
+                   check=True, capture_output=True)
+
+    sizes = [("1000_records", 200 if args.quick else 1000), ("full_6mb", 300 if args.quick else 10_000)]
+    results, rows = {}, []
+    for name, limit in sizes:
+        payload, n = payload_from_feed(feed, limit)
+        path = work / f"{name}.json"
+        path.write_bytes(payload)
+        res = {"records": n, "bytes": len(payload)}
+        rust = run_json([pushfeed, "bench-batch", "--payload", str(path), "--runs", str(runs), "--out", str(work / f"{name}.rust.jsonl")])
+        fast = run_json([sys.executable, str(ROOT / "scripts" / "bench_python.py"), "fast", str(catalogue), str(path), str(runs), str(work / f"{name}.fast.jsonl")])
+        typical = run_json([sys.executable, str(ROOT / "scripts" / "bench_python.py"), "powertools", str(catalogue), str(path), str(runs), str(work / f"{name}.powertools.jsonl")])
+        expected = canonical_lines(work / f"{name}.rust.jsonl")
+        for impl in ("fast", "powertools"):
+            got = canonical_lines(work / f"{name}.{impl}.jsonl")
+            if got != expected:
+                missing = list((expected - got).elements())[:2]
+                extra = list((got - expected).elements())[:2]
+                print(f"OUTPUT DIFFERS: Python {impl} vs Rust on {name}\n  only Rust: {missing}\n  only Python: {extra}", file=sys.stderr)
+                return 1
+        res.update(rust=rust, fast=fast, powertools=typical, events=rust["events"])
+        results[name] = res
+        mb = len(payload) / 1e6
+        for label, r in (("Rust (pushfeed)", rust), ("Python, orjson", fast), ("Python, powertools", typical)):
+            rows.append(f"  {name:<13} {label:<20} {r['ms_per_batch']:9.2f} ms/batch {res['events'] / r['ms_per_batch'] * 1000:12,.0f} events/s "
+                        f"{mb / r['ms_per_batch'] * 1000:8.1f} MB/s  peak {r['peak_rss_mib']:6.1f} MiB")
+        rows.append(f"  {name:<13} Python (fastest) ÷ Rust = {fast['ms_per_batch'] / rust['ms_per_batch']:.1f}×, powertools ÷ Rust = {typical['ms_per_batch'] / rust['ms_per_batch']:.1f}×; outputs equal ({len(expected):,} lines)")
+
+    # The real binaries under a local Runtime API: cold start and the full batch.
+    one, _ = payload_from_feed(feed, 1)
+    full = (work / "full_6mb.json").read_bytes()
+    batcher_env = {"PUSHFEED_FIREHOSE_STREAM_PREFIX": "pushfeed-bench-"}
+    loader_env = {"PUSHFEED_REDSHIFT_WORKGROUP": "analytics", "PUSHFEED_REDSHIFT_DATABASE": "dev",
+                  "PUSHFEED_COPY_ROLE_ARN": "arn:aws:iam::123456789012:role/copy", "PUSHFEED_ALERT_TOPIC_ARN": "arn:aws:sns:eu-west-2:123456789012:alerts"}
+    s3_event = json.dumps({"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "eu-west-2", "eventTime": "2026-01-01T00:00:00.000Z",
+                                        "eventName": "ObjectCreated:Put", "userIdentity": {"principalId": "x"}, "requestParameters": {"sourceIPAddress": "1.1.1.1"},
+                                        "responseElements": {}, "s3": {"s3SchemaVersion": "1.0", "configurationId": "c",
+                                        "bucket": {"name": "pushfeed-prod-data", "ownerIdentity": {"principalId": "x"}, "arn": "arn:aws:s3:::pushfeed-prod-data"},
+                                        "object": {"key": "push/send/2026/01/01/00/pushfeed-prod-send-1-2026-01-01-00-00-00-abc.gz", "size": 1000, "eTag": "e", "sequencer": "1"}}}]}).encode()
+    cold = {
+        "batcher": lambda_harness.invoke(str(bins / "pushfeed-batcher"), one, batcher_env),
+        "batcher_full_batch": lambda_harness.invoke(str(bins / "pushfeed-batcher"), full, batcher_env),
+        "loader": lambda_harness.invoke(str(bins / "pushfeed-loader"), s3_event, loader_env),
+    }
+    for k, v in cold.items():
+        if v["error"] or v["ms"] is None:
+            print(f"the {k} binary failed under the local Runtime API: {v['error']}", file=sys.stderr)
+            return 1
+    if cold["batcher_full_batch"]["response"].get("batchItemFailures"):
+        print("the batcher reported failures on the full batch", file=sys.stderr)
+        return 1
+    zips = {}
+    for fn in ("batcher", "loader"):
+        z = ROOT / "dist" / f"pushfeed-{fn}.zip"
+        if z.exists():
+            zips[fn] = z.stat().st_size
+        else:  # not packaged yet: the size the zip would have
+            zpath = work / f"{fn}.zip"
+            with zipfile.ZipFile(zpath, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+                zf.write(bins / f"pushfeed-{fn}", "bootstrap")
+            zips[fn] = zpath.stat().st_size
+
+    full_res = results["full_6mb"]
+    rust_sizes = full_res["rust"]["firehose_record_sizes"]
+    lines = [json.loads(l)["line"] for l in (work / "full_6mb.rust.jsonl").read_text().splitlines()]
+    per_line = [len(json.dumps(l, separators=(",", ":")).encode()) + 1 for l in lines]
+    billed_packed = billed(rust_sizes) / full_res["events"]
+    billed_single = billed(per_line) / full_res["events"]
+    ms_per_event = full_res["rust"]["ms_per_batch"] / full_res["events"]
+    gb_s_per_million = ms_per_event / 1000 * 1e6 * BATCHER_MEMORY_GB
+    cost = {
+        "lambda_gb_s_per_million_events": round(gb_s_per_million, 3),
+        "lambda_usd_per_million_events": {a: round(gb_s_per_million * p + PRICES["lambda_per_million_requests"] * 1e6 / full_res["records"] / 1e6, 5)
+                                          for a, p in PRICES["lambda_gb_s"].items()},
+        "firehose_billed_gb_per_million_events": {"packed": round(billed_packed * 1e6 / 1e9, 3), "one_per_record": round(billed_single * 1e6 / 1e9, 3)},
+        "firehose_usd_per_million_events": {"packed": round(billed_packed * 1e6 / 1e9 * PRICES["firehose_per_gb"], 4),
+                                            "one_per_record": round(billed_single * 1e6 / 1e9 * PRICES["firehose_per_gb"], 4)},
+        "prices": PRICES,
+    }
+
+    print(f"\npushfeed performance — batches from a generated feed, {runs} runs each (median)")
+    print("\n".join(rows))
+    print(f"\n  Lambda binaries under a local Runtime API (process start → first invocation completed):")
+    print(f"    batcher: {cold['batcher']['ms']} ms cold start (1 record), peak {cold['batcher']['peak_rss_mib']} MiB; "
+          f"full batch ({full_res['records']:,} records) {cold['batcher_full_batch']['ms']} ms, peak {cold['batcher_full_batch']['peak_rss_mib']} MiB")
+    print(f"    loader:  {cold['loader']['ms']} ms cold start (one object), peak {cold['loader']['peak_rss_mib']} MiB")
+    print(f"    zips: batcher {zips['batcher']:,} bytes, loader {zips['loader']:,} bytes")
+    print(f"\n  Firehose billed bytes per event: packed {billed_packed:,.0f}, one event per record {billed_single:,.0f} "
+          f"({billed_single / billed_packed:.0f}× more)")
+    print(f"  Cost per million events ({PRICES['region']} list prices read {PRICES['date']}; batcher at {BATCHER_MEMORY_GB * 1024:.0f} MB, compute only):")
+    print(f"    Lambda: {cost['lambda_gb_s_per_million_events']} GB-s → ${cost['lambda_usd_per_million_events']['arm64']} arm64, "
+          f"${cost['lambda_usd_per_million_events']['x86_64']} x86_64 (requests included)")
+    print(f"    Firehose: {cost['firehose_billed_gb_per_million_events']['packed']} GB billed → ${cost['firehose_usd_per_million_events']['packed']} packed; "
+          f"{cost['firehose_billed_gb_per_million_events']['one_per_record']} GB → ${cost['firehose_usd_per_million_events']['one_per_record']} one per record")
+    if args.json:
+        print(json.dumps({
+            "batch_records": full_res["records"], "batch_bytes": full_res["bytes"], "batch_events": full_res["events"],
+            "rust_ms_per_batch": round(full_res["rust"]["ms_per_batch"], 3),
+            "python_ms_per_batch": round(full_res["fast"]["ms_per_batch"], 3),
+            "python_powertools_ms_per_batch": round(full_res["powertools"]["ms_per_batch"], 3),
+            "ratio": round(full_res["fast"]["ms_per_batch"] / full_res["rust"]["ms_per_batch"], 2),
+            "ratio_powertools": round(full_res["powertools"]["ms_per_batch"] / full_res["rust"]["ms_per_batch"], 2),
+            "rust_peak_rss_mib": cold["batcher_full_batch"]["peak_rss_mib"],
+            "rust_in_process_peak_rss_mib": full_res["rust"]["peak_rss_mib"],
+            "python_peak_rss_mib": full_res["fast"]["peak_rss_mib"],
+            "python_powertools_peak_rss_mib": full_res["powertools"]["peak_rss_mib"],
+            "batch_1000": {k: round(results["1000_records"][k]["ms_per_batch"], 3) for k in ("rust", "fast", "powertools")},
+            "cold_start_ms": {"batcher": cold["batcher"]["ms"], "loader": cold["loader"]["ms"]},
+            "zip_bytes": zips,
+            "firehose_billed_bytes_per_event": {"packed": round(billed_packed, 1), "one_per_record": round(billed_single, 1)},
+            "cost_per_million_events": cost,
+            "outputs_equal": True,
+        }))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

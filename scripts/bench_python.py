@@ -1,0 +1,296 @@
+"""The batcher's work in Python, for scripts/bench: the same input and the same output as
+pushfeed's Rust batcher (payload → records → canonical events → packed Firehose records),
+written twice:
+
+* ``powertools``: as a typical team would for the Python stack — aws-lambda-powertools'
+  BatchProcessor and Logger, the standard json module;
+* ``fast``: as fast as a Python expert can make it — orjson, no per-record logging, no
+  needless copies.
+
+It covers the vendor shapes `pushfeed generate` writes (Braze nested, flat and batches,
+Airship, NDJSON records); columns come from `pushfeed catalogue --json`.
+
+    python scripts/bench_python.py IMPL CATALOGUE.json PAYLOAD.json RUNS [OUT.jsonl]
+prints one JSON line: ms_per_batch (median), events, peak_rss_mib, firehose_record_sizes.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import resource
+import statistics
+import sys
+import time
+from datetime import datetime, timezone
+
+MAX_RECORD = 1_024_000
+MAX_CALL_RECORDS = 500
+MAX_CALL_BYTES = 4_000_000
+RESERVED = {"event_id", "event_type", "vendor", "vendor_event_type", "source_shard_id", "source_sequence_number"}
+BRAZE = {
+    "users.messages.pushnotification.Send": "send", "users.messages.pushnotification.Open": "open",
+    "users.messages.pushnotification.Bounce": "bounce", "users.messages.pushnotification.Abort": "abort",
+    "users.messages.pushnotification.Retry": "retry", "users.messages.pushnotification.InfluencedOpen": "influenced_open",
+    "users.messages.pushnotification.IosForeground": "ios_foreground",
+    "users.behaviors.pushnotification.TokenStateChange": "token_state_change",
+}
+AIRSHIP = {"SEND": "send", "OPEN": "open", "UNINSTALL": "uninstall", "CONTROL": "control"}
+CHANNELS = {"ios_channel": "ios", "android_channel": "android", "amazon_channel": "amazon", "web_channel": "web",
+            "sms_channel": "sms", "email_channel": "email", "open_channel": "open"}
+PUSH_IDS = {"push_id": "dispatch_id", "group_id": "campaign_id", "variant_id": "message_variation_id"}
+
+
+def load_catalogue(path: str) -> dict[str, list[str]]:
+    """Destination → its text columns a vendor field may fill, in catalogue order."""
+    cat = json.load(open(path))
+    return {d["name"]: [c["name"] for c in d["columns"] if isinstance(c["kind"], dict) and "text" in c["kind"] and c["name"] not in RESERVED]
+            for d in cat["destinations"] if d["kind"] != "quarantine"}
+
+
+def iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms // 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") + f".{ms % 1000:03d}Z"
+
+
+class Canonical:
+    def __init__(self, columns: dict[str, list[str]], loads):
+        self.columns = {d: set(c) for d, c in columns.items()}
+        self.order = columns
+        self.loads = loads
+
+    def field(self, dest, cols, attrs, column, key, v):
+        if column in self.columns[dest]:
+            if v is None:
+                return
+            if isinstance(v, bool):
+                text = "true" if v else "false"
+            elif isinstance(v, (str, int, float)):
+                text = v if isinstance(v, str) else json.dumps(v)
+            else:
+                text = None
+            if text is not None and column not in cols:
+                cols[column] = text
+                return
+        attrs[key] = v
+
+    def event(self, e: dict, shard: str, seq: str, received_ms: int):
+        if "event_type" in e:
+            return self.braze(e, shard, seq, received_ms)
+        return self.airship(e, shard, seq, received_ms)
+
+    def line(self, dest, event_id, event_type, vendor, vendor_type, occurred_ms, received_ms, cols, attrs, shard, seq):
+        out = {"event_id": event_id, "event_type": event_type, "vendor": vendor, "vendor_event_type": vendor_type,
+               "occurred_at": iso(occurred_ms), "received_at": iso(received_ms)}
+        for c in self.order[dest]:
+            if c in cols:
+                out[c] = cols[c]
+        out["source_shard_id"] = shard
+        out["source_sequence_number"] = seq
+        out["attributes"] = attrs
+        return dest, out
+
+    def braze(self, e, shard, seq, received_ms):
+        user, props = e.get("user"), e.get("properties")
+        flat = [(k, v) for k, v in e.items() if k not in ("id", "event_type", "time")
+                and not (k == "user" and isinstance(user, dict)) and not (k == "properties" and isinstance(props, dict))]
+        seen = {k for k, _ in flat}
+        for outer, inner in (("user", user), ("properties", props)):
+            if isinstance(inner, dict):
+                for k, v in inner.items():
+                    if k in e or k in seen:
+                        flat.append((f"{outer}.{k}", v))
+                    else:
+                        flat.append((k, v))
+                    seen.add(flat[-1][0])
+        canonical = BRAZE.get(e["event_type"], "unknown")
+        if canonical == "open" and dict(flat).get("button_action_type") in ("uri", "deep_link"):
+            canonical = "click"
+        dest = "unknown_type" if canonical == "unknown" else canonical
+        cols, attrs = {}, {}
+        for k, v in flat:
+            if k == "message_extras":
+                try:
+                    attrs[k] = self.loads(v) if isinstance(v, str) else v
+                except ValueError:
+                    attrs[k] = v
+                continue
+            self.field(dest, cols, attrs, k, k, v)
+        return self.line(dest, e["id"], canonical, "braze", e["event_type"], int(round(e["time"] * 1000)), received_ms, cols, attrs, shard, seq)
+
+    def airship(self, e, shard, seq, received_ms):
+        occurred = int(datetime.fromisoformat(e["occurred"].replace("Z", "+00:00")).timestamp() * 1000)
+        canonical = AIRSHIP.get(e["type"], "unknown")
+        dest = "unknown_type" if canonical == "unknown" else canonical
+        cols, attrs = {}, {}
+        for k, v in e.items():
+            if k in ("id", "type", "occurred"):
+                continue
+            if k == "device" and isinstance(v, dict):
+                rest, platform_set = {}, False
+                for dk, dv in v.items():
+                    if dk in CHANNELS and isinstance(dv, str) and not platform_set:
+                        self.field(dest, cols, attrs, "device_id", f"device.{dk}", dv)
+                        if "platform" in self.columns[dest] and "platform" not in cols:
+                            cols["platform"] = CHANNELS[dk]
+                        platform_set = True
+                    elif dk == "named_user_id" and isinstance(dv, str):
+                        self.field(dest, cols, attrs, "external_user_id", "device.named_user_id", dv)
+                        self.field(dest, cols, attrs, "user_id", "device.named_user_id", dv)
+                    else:
+                        rest[dk] = dv
+                if "user_id" not in cols and "device_id" in cols:
+                    cols["user_id"] = cols["device_id"]
+                if rest:
+                    attrs["device"] = rest
+            elif k == "body" and isinstance(v, dict):
+                rest = {}
+                for bk, bv in self.push_ids(dest, cols, attrs, v, "body.").items():
+                    if bk == "triggering_push" and isinstance(bv, dict):
+                        left = self.push_ids(dest, cols, attrs, bv, "body.triggering_push.")
+                        if left:
+                            rest[bk] = left
+                    else:
+                        rest[bk] = bv
+                if rest:
+                    attrs["body"] = rest
+            else:
+                self.field(dest, cols, attrs, k, k, v)
+        return self.line(dest, e["id"], canonical, "airship", e["type"], occurred, received_ms, cols, attrs, shard, seq)
+
+    def push_ids(self, dest, cols, attrs, push, prefix):
+        left = {}
+        for k, v in push.items():
+            if k in PUSH_IDS and isinstance(v, str):
+                self.field(dest, cols, attrs, PUSH_IDS[k], f"{prefix}{k}", v)
+            else:
+                left[k] = v
+        return left
+
+
+def events_of(text: bytes, loads) -> list:
+    try:
+        values = [loads(text)]
+    except ValueError:
+        values = [loads(line) for line in text.split(b"\n") if line.strip()]
+    out = []
+    for v in values:
+        if isinstance(v, dict) and isinstance(v.get("events"), list) and not ({"event_type", "type", "id"} & v.keys()):
+            out.extend(v["events"])
+        elif isinstance(v, list):
+            out.extend(v)
+        else:
+            out.append(v)
+    return out
+
+
+def pack(lines_by_dest: dict[str, list[bytes]]) -> list[tuple[str, list[bytes]]]:
+    """Lines → Firehose records (≤ 1,000 KiB) → PutRecordBatch calls (≤ 500, ≤ 4 MB)."""
+    calls = []
+    for dest, lines in lines_by_dest.items():
+        records, current, size = [], [], 0
+        for line in lines:
+            if size + len(line) > MAX_RECORD and current:
+                records.append(b"".join(current))
+                current, size = [], 0
+            current.append(line)
+            size += len(line)
+        if current:
+            records.append(b"".join(current))
+        call, call_bytes = [], 0
+        for r in records:
+            if call and (len(call) == MAX_CALL_RECORDS or call_bytes + len(r) > MAX_CALL_BYTES):
+                calls.append((dest, call))
+                call, call_bytes = [], 0
+            call.append(r)
+            call_bytes += len(r)
+        if call:
+            calls.append((dest, call))
+    return calls
+
+
+def run_fast(payload: bytes, canon: Canonical):
+    import orjson
+
+    event = orjson.loads(payload)
+    lines: dict[str, list[bytes]] = {}
+    dumps, loads, b64 = orjson.dumps, orjson.loads, base64.b64decode
+    for r in event["Records"]:
+        k = r["kinesis"]
+        shard = r["eventID"].split(":", 1)[0]
+        seq = k["sequenceNumber"]
+        received = int(k["approximateArrivalTimestamp"] * 1000)
+        for e in events_of(b64(k["data"]), loads):
+            dest, line = canon.event(e, shard, seq, received)
+            lines.setdefault(dest, []).append(dumps(line) + b"\n")
+    return pack(lines)
+
+
+def make_powertools_handler(canon: Canonical):
+    from aws_lambda_powertools import Logger
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
+    logger = Logger(service="pushfeed-batcher", level="INFO")
+    processor = BatchProcessor(event_type=EventType.KinesisDataStreams)
+    lines: dict[str, list[bytes]] = {}
+
+    def record_handler(record):
+        data = record.kinesis.data_as_bytes()
+        shard = record.event_id.split(":", 1)[0]
+        received = int(record.kinesis.approximate_arrival_timestamp * 1000)
+        for e in events_of(data, json.loads):
+            dest, line = canon.event(e, shard, record.kinesis.sequence_number, received)
+            logger.debug("routed event", extra={"event_id": line["event_id"], "destination": dest})
+            lines.setdefault(dest, []).append((json.dumps(line, separators=(",", ":"), ensure_ascii=False) + "\n").encode())
+
+    class Context:
+        function_name, memory_limit_in_mb, invoked_function_arn, aws_request_id = "bench", 512, "arn:aws:lambda:eu-west-2:123456789012:function:bench", "req"
+
+        @staticmethod
+        def get_remaining_time_in_millis():
+            return 60_000
+
+    def handler(payload: bytes):
+        lines.clear()
+        event = json.loads(payload)
+        response = process_partial_response(event=event, record_handler=record_handler, processor=processor, context=Context())
+        assert not response["batchItemFailures"], response
+        return pack(lines)
+
+    return handler
+
+
+def peak_rss_mib() -> float:
+    """This process's own peak (VmHWM). ru_maxrss would not do: on Linux it survives
+    execve, so a child reports its parent's peak when its own is lower."""
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    impl, catalogue, payload_path, runs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    out_path = sys.argv[5] if len(sys.argv) > 5 else None
+    canon = Canonical(load_catalogue(catalogue), json.loads if impl == "powertools" else __import__("orjson").loads)
+    payload = open(payload_path, "rb").read()
+    work = make_powertools_handler(canon) if impl == "powertools" else (lambda p: run_fast(p, canon))
+    times, calls = [], []
+    for _ in range(max(1, runs)):
+        start = time.perf_counter()
+        calls = work(payload)
+        times.append((time.perf_counter() - start) * 1000)
+    records = [r for _, call in calls for r in call]
+    if out_path:
+        with open(out_path, "w") as f:
+            for dest, call in calls:
+                for r in call:
+                    for line in r.split(b"\n"):
+                        if line:
+                            f.write('{"dest":' + json.dumps(dest) + ',"line":' + line.decode() + "}\n")
+    print(json.dumps({"ms_per_batch": statistics.median(times), "ms_min": min(times), "runs": len(times),
+                      "events": sum(r.count(b"\n") for r in records), "firehose_record_sizes": [len(r) for r in records],
+                      "peak_rss_mib": peak_rss_mib()}))
+
+
+if __name__ == "__main__":
+    main()
