@@ -196,3 +196,16 @@ def test_the_catalogue_page_names_every_destination_reason_and_mapping():
         parts = line.split()
         if len(parts) == 4 and parts[0] in ("braze", "airship") and parts[2] == "→":
             assert f"`{parts[1]}`" in page, parts[1]
+
+
+def test_every_analyst_view_is_in_the_ddl_terraform_applies():
+    ddl = (MODULE / "sql" / "redshift.sql").read_text()
+    statements = [s.strip() for s in ddl.split(";\n") if s.strip()]
+    for view in ("v_push_touchpoints", "v_push_funnel_daily", "v_push_preferred_time", "v_push_engagement"):
+        matching = [s for s in statements if s.startswith(f"CREATE OR REPLACE VIEW pushfeed.{view} AS")]
+        assert len(matching) == 1, view
+        assert matching[0].endswith("WITH NO SCHEMA BINDING")
+    # Views come after the tables they read.
+    first_view = next(i for i, s in enumerate(statements) if "CREATE OR REPLACE VIEW" in s)
+    assert all("CREATE TABLE" not in s for s in statements[first_view:])
+    assert 'ddl_statements = [for s in split(";\\n", file("${path.module}/sql/redshift.sql"))' in text_of(MODULE)

@@ -34,7 +34,7 @@ pub struct GenerateStats {
     pub customers: Vec<Customer>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Customer {
     pub braze_id: String,
     pub external_id: String,
@@ -531,7 +531,8 @@ impl RecordWriter<'_> {
         } else {
             "android_channel"
         };
-        let device = json!({channel_key: c.channel, "named_user_id": c.external_id});
+        let device = json!({channel_key: c.channel, "named_user_id": c.external_id,
+                            "attributes": {"iana_timezone": c.timezone, "locale_country": "GB", "app_version": "5.12.0"}});
         let push = json!({"push_id": p.dispatch, "group_id": campaign_ids[p.campaign]});
         let (kind, body) = match p.kind {
             Kind::Send => ("SEND", push),

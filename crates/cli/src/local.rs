@@ -171,6 +171,36 @@ pub struct SqliteWarehouse {
     objects_root: PathBuf,
 }
 
+/// SQL functions the views need that SQLite lacks: `pf_local_time(ts, tz)` — a UTC
+/// timestamp in an IANA timezone, as `YYYY-MM-DD HH:MM:SS` (Redshift: CONVERT_TIMEZONE).
+/// An unknown zone is read as the default (Europe/London); NULL in, NULL out.
+pub fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    conn.create_scalar_function(
+        "pf_local_time",
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let ts: Option<String> = ctx.get(0)?;
+            let tz: Option<String> = ctx.get(1)?;
+            Ok(ts.and_then(|ts| local_time(&ts, tz.as_deref())))
+        },
+    )
+}
+
+fn local_time(ts: &str, tz: Option<&str>) -> Option<String> {
+    let ms = pushfeed_core::timefmt::parse_iso(ts).ok()?;
+    let utc = chrono::DateTime::from_timestamp_millis(ms)?;
+    let zone: chrono_tz::Tz = tz
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(chrono_tz::Europe::London);
+    Some(
+        utc.with_timezone(&zone)
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string(),
+    )
+}
+
 pub fn open_db(data_dir: &Path) -> anyhow::Result<Connection> {
     std::fs::create_dir_all(data_dir)
         .map_err(|e| anyhow::anyhow!("cannot create data dir {}: {e}", data_dir.display()))?;
@@ -178,6 +208,7 @@ pub fn open_db(data_dir: &Path) -> anyhow::Result<Connection> {
     let conn = Connection::open(&path)
         .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
     conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")?;
+    register_functions(&conn)?;
     conn.execute_batch(&sqlite_ddl())?;
     Ok(conn)
 }
@@ -365,6 +396,23 @@ impl Notifier for CollectingNotifier {
 mod tests {
     use super::*;
     use pushfeed_core::destination;
+
+    #[test]
+    fn local_time_uses_the_customers_zone() {
+        assert_eq!(
+            local_time("2026-07-01T12:00:00.000Z", Some("Europe/London")).as_deref(),
+            Some("2026-07-01 13:00:00")
+        );
+        assert_eq!(
+            local_time("2026-01-05T12:00:00.000Z", Some("Australia/Sydney")).as_deref(),
+            Some("2026-01-05 23:00:00")
+        );
+        assert_eq!(
+            local_time("2026-07-01T12:00:00.000Z", Some("Not/AZone")).as_deref(),
+            Some("2026-07-01 13:00:00")
+        );
+        assert_eq!(local_time("garbage", None), None);
+    }
 
     #[test]
     fn copy_row_maps_like_copy_json_auto_ignorecase() {

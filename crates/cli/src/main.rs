@@ -5,6 +5,7 @@ mod bench;
 mod feed;
 mod generate;
 mod local;
+mod report;
 mod run;
 
 use anyhow::{bail, Context};
@@ -47,6 +48,9 @@ else a Lambda-style envelope {\"kinesis\":{\"data\":\"<base64>\"}}. `pushfeed ru
         /// Where to write the feed ('-' for stdout).
         #[arg(long, short, default_value = "-")]
         output: String,
+        /// Also write the planted truth (each customer's timezone and preferred hour) as JSON here.
+        #[arg(long)]
+        truth: Option<PathBuf>,
     },
     /// Run the whole pipeline locally: feed → batcher → objects → loader → embedded warehouse.
     #[command(
@@ -158,6 +162,19 @@ and every metric name. With --json it is the file Terraform reads (terraform/mod
         /// Write every produced line as {"dest":…,"line":…} here.
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// Write a static HTML report from the local warehouse (opens offline, no scripts).
+    #[command(
+        long_about = "Write one static HTML file from the local warehouse's views: events per hour by type, \
+the funnel per campaign, a heatmap of opens by the customer's local hour and weekday, and the distribution of \
+preferred hours. Inline SVG only: it opens in any browser with no network.\n\nExample:\n  pushfeed run && pushfeed report --output report.html"
+    )]
+    Report {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Where to write the HTML.
+        #[arg(long, short, default_value = "pushfeed-report.html")]
+        output: PathBuf,
     },
     /// Print the warehouse DDL for the catalogue.
     Ddl {
@@ -297,7 +314,11 @@ fn real_main() -> anyhow::Result<()> {
         .with_target(false)
         .init();
     match cli.command {
-        Command::Generate { feed, output } => {
+        Command::Generate {
+            feed,
+            output,
+            truth,
+        } => {
             let spec = feed.spec()?;
             let mut sink: Box<dyn Write> = if output == "-" {
                 Box::new(std::io::BufWriter::with_capacity(
@@ -315,6 +336,10 @@ fn real_main() -> anyhow::Result<()> {
                 eprintln!("  generated {} records", run::fmt_n(n))
             })?;
             sink.flush()?;
+            if let Some(path) = truth {
+                std::fs::write(&path, serde_json::to_vec(&stats.customers)?)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
             eprintln!(
                 "generated {} records holding {} events ({} redelivered duplicates, {} bad records) for {} customers",
                 run::fmt_n(stats.records),
@@ -475,6 +500,30 @@ fn real_main() -> anyhow::Result<()> {
         Command::BenchBatch { payload, runs, out } => {
             bench::bench_batch(&payload, runs, out.as_deref())?
         }
+        Command::Report { data, output } => {
+            let path = data.data_dir.join("warehouse.sqlite");
+            if !path.exists() {
+                bail!(
+                    "no warehouse at {}: run `pushfeed run` first (or pass --data-dir)",
+                    path.display()
+                );
+            }
+            let conn = rusqlite::Connection::open_with_flags(
+                &path,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )?;
+            local::register_functions(&conn)?;
+            let html = report::render(
+                &conn,
+                &format!(
+                    "pushfeed — push feedback report ({})",
+                    data.data_dir.display()
+                ),
+            )?;
+            std::fs::write(&output, html)
+                .with_context(|| format!("cannot write {}", output.display()))?;
+            eprintln!("wrote {}", output.display());
+        }
         Command::Ddl { dialect, schema } => match dialect {
             Dialect::Redshift => print!("{}", pushfeed_core::sql::redshift_ddl(&schema)?),
             Dialect::Sqlite => print!("{}", pushfeed_core::sql::sqlite_ddl()),
@@ -522,6 +571,7 @@ fn sql(query: &str, data_dir: &std::path::Path, json: bool) -> anyhow::Result<()
     }
     let conn =
         rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    local::register_functions(&conn)?;
     let mut stmt = conn
         .prepare(query)
         .with_context(|| format!("the query does not prepare against {}", path.display()))?;

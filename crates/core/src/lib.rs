@@ -12,6 +12,7 @@ pub mod timefmt;
 pub mod vendor;
 #[cfg(test)]
 mod vendor_reference;
+pub mod views;
 
 pub use batch::{pack_batch, BatchCounts, InputRecord, PackedBatch};
 pub use catalogue::{destination, Destination, DestinationKind, DESTINATIONS};

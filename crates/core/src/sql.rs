@@ -126,6 +126,9 @@ pub fn redshift_ddl(schema: &str) -> Result<String, SqlError> {
     out.push_str(&format!(
         "CREATE TABLE IF NOT EXISTS {schema}.{LEDGER_TABLE} (\n    bucket VARCHAR(63) NOT NULL,\n    object_key VARCHAR(1024) NOT NULL,\n    etag VARCHAR(128) NOT NULL,\n    table_name VARCHAR(127) NOT NULL,\n    object_bytes BIGINT,\n    rows_in_object BIGINT,\n    loaded_at TIMESTAMP NOT NULL,\n    PRIMARY KEY (bucket, object_key, etag)\n)\nDISTSTYLE ALL\nSORTKEY (loaded_at);\n"
     ));
+    for (_, view) in crate::views::views(crate::views::Dialect::Redshift, &schema) {
+        out.push_str(&format!("\n{view};\n"));
+    }
     Ok(out)
 }
 
@@ -160,6 +163,9 @@ pub fn sqlite_ddl() -> String {
     out.push_str(&format!(
         "CREATE TABLE IF NOT EXISTS {LEDGER_TABLE} (\n    bucket TEXT NOT NULL,\n    object_key TEXT NOT NULL,\n    etag TEXT NOT NULL,\n    table_name TEXT NOT NULL,\n    object_bytes INTEGER,\n    rows_in_object INTEGER,\n    loaded_at TEXT NOT NULL,\n    PRIMARY KEY (bucket, object_key, etag)\n);\n"
     ));
+    for (_, view) in crate::views::views(crate::views::Dialect::Sqlite, "main") {
+        out.push_str(&format!("\n{view};\n"));
+    }
     out
 }
 

@@ -947,6 +947,25 @@ fn airship_device<'a>(e: &mut Event<'a>, v: &'a RawValue) {
             e.field("user_id", Cow::Borrowed("device.named_user_id"), val);
             continue;
         }
+        if k == "attributes" {
+            // Airship's device attributes carry the customer's IANA timezone.
+            if let Some(attrs) = members(val) {
+                if let Some(tz) = attrs.get("iana_timezone").filter(|v| first_byte(v) == b'"') {
+                    if e.set("timezone", Text::Raw(tz.get())) {
+                        let left: Vec<(Cow<'a, str>, Json<'a>)> = attrs
+                            .0
+                            .iter()
+                            .filter(|(ak, _)| ak != "iana_timezone")
+                            .map(|(ak, av)| (ak.clone(), Json::Raw(av.get())))
+                            .collect();
+                        if !left.is_empty() {
+                            rest.push((k.clone(), Json::Built(object_text(&left))));
+                        }
+                        continue;
+                    }
+                }
+            }
+        }
         rest.push((k.clone(), Json::Raw(val.get())));
     }
     let user_id = e.column_id("user_id");

@@ -604,6 +604,24 @@ fn airship_device(b: &mut Builder, v: &Value) {
             b.field("user_id", "device.named_user_id", val);
             continue;
         }
+        if k == "attributes" {
+            if let Value::Object(attrs) = val {
+                if let Some(Value::String(tz)) = attrs.get("iana_timezone") {
+                    if has_column_free(b, "timezone") {
+                        b.columns.push(("timezone", tz.clone()));
+                        let left: Map<String, Value> = attrs
+                            .iter()
+                            .filter(|(ak, _)| *ak != "iana_timezone")
+                            .map(|(ak, av)| (ak.clone(), av.clone()))
+                            .collect();
+                        if !left.is_empty() {
+                            rest.insert(k.clone(), Value::Object(left));
+                        }
+                        continue;
+                    }
+                }
+            }
+        }
         rest.insert(k.clone(), val.clone());
     }
     if b.columns.iter().all(|(n, _)| *n != "user_id") {
@@ -657,4 +675,13 @@ fn take_push_ids(b: &mut Builder, push: &Map<String, Value>, prefix: &str) -> Ma
         }
     }
     left
+}
+
+/// The destination has the column and it is not set yet.
+fn has_column_free(b: &Builder, column: &str) -> bool {
+    DESTINATIONS[b.destination]
+        .columns()
+        .iter()
+        .any(|c| c.name == column)
+        && !b.columns.iter().any(|(n, _)| *n == column)
 }

@@ -425,3 +425,69 @@ CREATE TABLE IF NOT EXISTS pushfeed.pushfeed_load_ledger (
 )
 DISTSTYLE ALL
 SORTKEY (loaded_at);
+
+CREATE OR REPLACE VIEW pushfeed.v_push_touchpoints AS
+SELECT COALESCE(external_user_id, user_id) AS customer_id, 'push' AS channel, campaign_id, campaign_name, canvas_id, canvas_name, dispatch_id, event_type, platform, occurred_at FROM pushfeed.push_send
+UNION ALL
+SELECT COALESCE(external_user_id, user_id) AS customer_id, 'push' AS channel, campaign_id, campaign_name, canvas_id, canvas_name, dispatch_id, event_type, platform, occurred_at FROM pushfeed.push_open
+UNION ALL
+SELECT COALESCE(external_user_id, user_id) AS customer_id, 'push' AS channel, campaign_id, campaign_name, canvas_id, canvas_name, dispatch_id, event_type, platform, occurred_at FROM pushfeed.push_click
+UNION ALL
+SELECT COALESCE(external_user_id, user_id) AS customer_id, 'push' AS channel, campaign_id, campaign_name, canvas_id, canvas_name, dispatch_id, event_type, platform, occurred_at FROM pushfeed.push_bounce
+UNION ALL
+SELECT COALESCE(external_user_id, user_id) AS customer_id, 'push' AS channel, campaign_id, campaign_name, canvas_id, canvas_name, dispatch_id, event_type, platform, occurred_at FROM pushfeed.push_abort
+WITH NO SCHEMA BINDING;
+
+CREATE OR REPLACE VIEW pushfeed.v_push_funnel_daily AS
+WITH sends AS (
+  SELECT dispatch_id, COALESCE(external_user_id, user_id) AS customer_id, TRUNC(occurred_at) AS day, COALESCE(campaign_id, canvas_id) AS campaign_key, COALESCE(campaign_name, canvas_name) AS campaign_name, platform, occurred_at FROM pushfeed.push_send
+),
+events AS (
+  SELECT 'send' AS kind, customer_id, day, campaign_key, campaign_name, platform FROM sends
+  UNION ALL SELECT 'open' AS kind, COALESCE(e.external_user_id, e.user_id) AS customer_id, COALESCE(s.day, TRUNC(e.occurred_at)) AS day, COALESCE(s.campaign_key, COALESCE(e.campaign_id, e.canvas_id)) AS campaign_key, COALESCE(s.campaign_name, COALESCE(e.campaign_name, e.canvas_name)) AS campaign_name, COALESCE(s.platform, e.platform) AS platform FROM pushfeed.push_open AS e LEFT JOIN sends AS s ON s.dispatch_id = e.dispatch_id AND s.customer_id = COALESCE(e.external_user_id, e.user_id) AND e.occurred_at >= s.occurred_at AND e.occurred_at < DATEADD(day, 7, s.occurred_at)
+  UNION ALL SELECT 'click' AS kind, COALESCE(e.external_user_id, e.user_id) AS customer_id, COALESCE(s.day, TRUNC(e.occurred_at)) AS day, COALESCE(s.campaign_key, COALESCE(e.campaign_id, e.canvas_id)) AS campaign_key, COALESCE(s.campaign_name, COALESCE(e.campaign_name, e.canvas_name)) AS campaign_name, COALESCE(s.platform, e.platform) AS platform FROM pushfeed.push_click AS e LEFT JOIN sends AS s ON s.dispatch_id = e.dispatch_id AND s.customer_id = COALESCE(e.external_user_id, e.user_id) AND e.occurred_at >= s.occurred_at AND e.occurred_at < DATEADD(day, 7, s.occurred_at)
+  UNION ALL SELECT 'bounce' AS kind, COALESCE(e.external_user_id, e.user_id) AS customer_id, COALESCE(s.day, TRUNC(e.occurred_at)) AS day, COALESCE(s.campaign_key, COALESCE(e.campaign_id, e.canvas_id)) AS campaign_key, COALESCE(s.campaign_name, COALESCE(e.campaign_name, e.canvas_name)) AS campaign_name, COALESCE(s.platform, e.platform) AS platform FROM pushfeed.push_bounce AS e LEFT JOIN sends AS s ON s.dispatch_id = e.dispatch_id AND s.customer_id = COALESCE(e.external_user_id, e.user_id) AND e.occurred_at >= s.occurred_at AND e.occurred_at < DATEADD(day, 7, s.occurred_at)
+  UNION ALL SELECT 'abort' AS kind, COALESCE(external_user_id, user_id) AS customer_id, TRUNC(occurred_at) AS day, COALESCE(campaign_id, canvas_id) AS campaign_key, COALESCE(campaign_name, canvas_name) AS campaign_name, platform FROM pushfeed.push_abort
+)
+SELECT day, campaign_key AS campaign_id, MAX(campaign_name) AS campaign_name, platform,
+  SUM(CASE WHEN kind = 'send' THEN 1 ELSE 0 END) AS sends,
+  SUM(CASE WHEN kind = 'bounce' THEN 1 ELSE 0 END) AS bounces,
+  SUM(CASE WHEN kind = 'abort' THEN 1 ELSE 0 END) AS aborts,
+  SUM(CASE WHEN kind = 'open' THEN 1 ELSE 0 END) AS opens,
+  SUM(CASE WHEN kind = 'click' THEN 1 ELSE 0 END) AS clicks,
+  COUNT(DISTINCT CASE WHEN kind IN ('open', 'click') THEN customer_id END) AS unique_openers,
+  ROUND(1.0 * COUNT(DISTINCT CASE WHEN kind IN ('open', 'click') THEN customer_id END) / NULLIF(SUM(CASE WHEN kind = 'send' THEN 1 ELSE 0 END) - SUM(CASE WHEN kind = 'bounce' THEN 1 ELSE 0 END), 0), 4) AS open_rate,
+  ROUND(1.0 * SUM(CASE WHEN kind = 'bounce' THEN 1 ELSE 0 END) / NULLIF(SUM(CASE WHEN kind = 'send' THEN 1 ELSE 0 END), 0), 4) AS bounce_rate
+FROM events
+GROUP BY day, campaign_key, platform
+WITH NO SCHEMA BINDING;
+
+CREATE OR REPLACE VIEW pushfeed.v_push_preferred_time AS
+WITH opens AS (
+  SELECT COALESCE(external_user_id, user_id) AS customer_id, CONVERT_TIMEZONE('UTC', COALESCE(timezone, 'Europe/London'), occurred_at) AS local_ts FROM pushfeed.push_open WHERE occurred_at >= (SELECT DATEADD(day, -90, MAX(occurred_at)) FROM pushfeed.push_open)
+  UNION ALL SELECT COALESCE(external_user_id, user_id) AS customer_id, CONVERT_TIMEZONE('UTC', COALESCE(timezone, 'Europe/London'), occurred_at) AS local_ts FROM pushfeed.push_click WHERE occurred_at >= (SELECT DATEADD(day, -90, MAX(occurred_at)) FROM pushfeed.push_open)
+),
+by_hour AS (SELECT customer_id, DATE_PART(hour, local_ts)::INT AS hour, COUNT(*) AS n FROM opens GROUP BY customer_id, DATE_PART(hour, local_ts)::INT),
+by_day AS (SELECT customer_id, DATE_PART(dow, local_ts)::INT AS weekday, COUNT(*) AS n FROM opens GROUP BY customer_id, DATE_PART(dow, local_ts)::INT),
+top_hour AS (SELECT customer_id, hour, n, SUM(n) OVER (PARTITION BY customer_id) AS total, ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY n DESC, hour) AS rn FROM by_hour),
+top_day AS (SELECT customer_id, weekday, n, ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY n DESC, weekday) AS rn FROM by_day)
+SELECT h.customer_id, h.total AS opens,
+  CASE WHEN h.total >= 5 THEN h.hour END AS preferred_hour,
+  CASE WHEN h.total >= 5 THEN h.n END AS opens_at_preferred_hour,
+  CASE WHEN h.total >= 5 THEN w.weekday END AS preferred_weekday,
+  CASE WHEN h.total >= 5 THEN w.n END AS opens_on_preferred_weekday
+FROM top_hour AS h JOIN top_day AS w ON w.customer_id = h.customer_id AND w.rn = 1
+WHERE h.rn = 1
+WITH NO SCHEMA BINDING;
+
+CREATE OR REPLACE VIEW pushfeed.v_push_engagement AS
+SELECT customer_id,
+  SUM(CASE WHEN event_type = 'send' THEN 1 ELSE 0 END) AS sends,
+  SUM(CASE WHEN event_type = 'open' THEN 1 ELSE 0 END) AS opens,
+  SUM(CASE WHEN event_type = 'click' THEN 1 ELSE 0 END) AS clicks,
+  SUM(CASE WHEN event_type = 'bounce' THEN 1 ELSE 0 END) AS bounces,
+  MAX(CASE WHEN event_type IN ('open', 'click') THEN occurred_at END) AS last_open_at,
+  DATEDIFF(day, MAX(CASE WHEN event_type IN ('open', 'click') THEN occurred_at END), GETDATE()) AS days_since_last_open
+FROM pushfeed.v_push_touchpoints
+GROUP BY customer_id
+WITH NO SCHEMA BINDING;

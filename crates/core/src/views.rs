@@ -1,0 +1,223 @@
+//! Analyst views — delivery funnel, preferred hour and weekday, engagement, touchpoints —
+//! defined once and rendered for Redshift and for the local SQLite warehouse. Only the few
+//! functions the two dialects spell differently go through [`Dialect`].
+
+/// Customers with fewer opens than this in the window get no preferred hour or weekday.
+pub const PREFERRED_HOUR_MIN_OPENS: u32 = 5;
+/// Days of opens, back from the newest open, that preferences are computed over.
+pub const PREFERENCE_WINDOW_DAYS: u32 = 90;
+/// An open or bounce is attributed to the send it follows within this many days.
+pub const ATTRIBUTION_WINDOW_DAYS: u32 = 7;
+/// Timezone assumed when the vendor sent none (the retailer is in the UK).
+pub const DEFAULT_TIMEZONE: &str = "Europe/London";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Redshift,
+    Sqlite,
+}
+
+impl Dialect {
+    /// The customer's local time of a UTC timestamp.
+    fn local(self, ts: &str, tz: &str) -> String {
+        match self {
+            Dialect::Redshift => format!("CONVERT_TIMEZONE('UTC', {tz}, {ts})"),
+            // Registered by the local warehouse (IANA zones from chrono-tz).
+            Dialect::Sqlite => format!("pf_local_time({ts}, {tz})"),
+        }
+    }
+    fn hour(self, ts: &str) -> String {
+        match self {
+            Dialect::Redshift => format!("DATE_PART(hour, {ts})::INT"),
+            Dialect::Sqlite => format!("CAST(strftime('%H', {ts}) AS INTEGER)"),
+        }
+    }
+    /// 0 = Sunday … 6 = Saturday in both dialects.
+    fn weekday(self, ts: &str) -> String {
+        match self {
+            Dialect::Redshift => format!("DATE_PART(dow, {ts})::INT"),
+            Dialect::Sqlite => format!("CAST(strftime('%w', {ts}) AS INTEGER)"),
+        }
+    }
+    fn day(self, ts: &str) -> String {
+        match self {
+            Dialect::Redshift => format!("TRUNC({ts})"),
+            Dialect::Sqlite => format!("date({ts})"),
+        }
+    }
+    fn plus_days(self, ts: &str, days: i64) -> String {
+        match self {
+            Dialect::Redshift => format!("DATEADD(day, {days}, {ts})"),
+            // Same text form as the stored timestamps, so comparisons stay textual.
+            Dialect::Sqlite => format!("strftime('%Y-%m-%dT%H:%M:%fZ', {ts}, '{days:+} days')"),
+        }
+    }
+    fn days_since(self, ts: &str) -> String {
+        match self {
+            Dialect::Redshift => format!("DATEDIFF(day, {ts}, GETDATE())"),
+            Dialect::Sqlite => format!("CAST(julianday('now') - julianday({ts}) AS INTEGER)"),
+        }
+    }
+    fn create(self, schema: &str, name: &str, body: &str) -> String {
+        match self {
+            Dialect::Redshift => {
+                format!("CREATE OR REPLACE VIEW {schema}.{name} AS\n{body}\nWITH NO SCHEMA BINDING")
+            }
+            Dialect::Sqlite => {
+                format!("DROP VIEW IF EXISTS {name};\nCREATE VIEW {name} AS\n{body}")
+            }
+        }
+    }
+    fn table(self, schema: &str, name: &str) -> String {
+        match self {
+            Dialect::Redshift => format!("{schema}.{name}"),
+            Dialect::Sqlite => name.to_owned(),
+        }
+    }
+}
+
+/// The view names, in creation order (later views use earlier ones).
+pub const VIEWS: &[&str] = &[
+    "v_push_touchpoints",
+    "v_push_funnel_daily",
+    "v_push_preferred_time",
+    "v_push_engagement",
+];
+
+/// Each view as (name, CREATE statement(s)) in the dialect. `schema` must be a valid
+/// identifier (it is for Redshift: `sql::redshift_ddl` validates it first).
+pub fn views(d: Dialect, schema: &str) -> Vec<(&'static str, String)> {
+    let t = |name: &str| d.table(schema, name);
+    let customer = "COALESCE(external_user_id, user_id)";
+    let campaign_key = "COALESCE(campaign_id, canvas_id)";
+    let campaign_name = "COALESCE(campaign_name, canvas_name)";
+    let tz = format!("COALESCE(timezone, '{DEFAULT_TIMEZONE}')");
+
+    // Touchpoints for attribution: every push event a customer had, one row each.
+    let touch_parts: Vec<String> = ["send", "open", "click", "bounce", "abort"]
+        .iter()
+        .map(|ty| {
+            format!(
+                "SELECT {customer} AS customer_id, 'push' AS channel, campaign_id, campaign_name, canvas_id, canvas_name, dispatch_id, event_type, platform, occurred_at FROM {}",
+                t(&format!("push_{ty}"))
+            )
+        })
+        .collect();
+    let touchpoints = touch_parts.join("\nUNION ALL\n");
+
+    // Funnel: opens, clicks and bounces take the day, campaign and platform of the send
+    // they follow (same dispatch and customer, within the attribution window); an open
+    // with no send found still counts, under its own.
+    let follows = |kind: &str, table: &str| {
+        format!(
+            "SELECT '{kind}' AS kind, {customer} AS customer_id, COALESCE(s.day, {day}) AS day, COALESCE(s.campaign_key, {campaign_key}) AS campaign_key, \
+             COALESCE(s.campaign_name, {campaign_name}) AS campaign_name, COALESCE(s.platform, e.platform) AS platform \
+             FROM {table} AS e LEFT JOIN sends AS s ON s.dispatch_id = e.dispatch_id AND s.customer_id = {customer} \
+             AND e.occurred_at >= s.occurred_at AND e.occurred_at < {until}",
+            customer = format!("COALESCE(e.external_user_id, e.user_id)"),
+            day = d.day("e.occurred_at"),
+            campaign_key = "COALESCE(e.campaign_id, e.canvas_id)",
+            campaign_name = "COALESCE(e.campaign_name, e.canvas_name)",
+            until = d.plus_days("s.occurred_at", ATTRIBUTION_WINDOW_DAYS as i64),
+        )
+    };
+    let funnel = format!(
+        "WITH sends AS (\n  SELECT dispatch_id, {customer} AS customer_id, {day} AS day, {campaign_key} AS campaign_key, {campaign_name} AS campaign_name, platform, occurred_at FROM {send}\n),\n\
+         events AS (\n  SELECT 'send' AS kind, customer_id, day, campaign_key, campaign_name, platform FROM sends\n  UNION ALL {open}\n  UNION ALL {click}\n  UNION ALL {bounce}\n  \
+         UNION ALL SELECT 'abort' AS kind, {customer} AS customer_id, {day} AS day, {campaign_key} AS campaign_key, {campaign_name} AS campaign_name, platform FROM {abort}\n)\n\
+         SELECT day, campaign_key AS campaign_id, MAX(campaign_name) AS campaign_name, platform,\n  \
+         SUM(CASE WHEN kind = 'send' THEN 1 ELSE 0 END) AS sends,\n  SUM(CASE WHEN kind = 'bounce' THEN 1 ELSE 0 END) AS bounces,\n  \
+         SUM(CASE WHEN kind = 'abort' THEN 1 ELSE 0 END) AS aborts,\n  SUM(CASE WHEN kind = 'open' THEN 1 ELSE 0 END) AS opens,\n  \
+         SUM(CASE WHEN kind = 'click' THEN 1 ELSE 0 END) AS clicks,\n  COUNT(DISTINCT CASE WHEN kind IN ('open', 'click') THEN customer_id END) AS unique_openers,\n  \
+         ROUND(1.0 * COUNT(DISTINCT CASE WHEN kind IN ('open', 'click') THEN customer_id END) / NULLIF(SUM(CASE WHEN kind = 'send' THEN 1 ELSE 0 END) - SUM(CASE WHEN kind = 'bounce' THEN 1 ELSE 0 END), 0), 4) AS open_rate,\n  \
+         ROUND(1.0 * SUM(CASE WHEN kind = 'bounce' THEN 1 ELSE 0 END) / NULLIF(SUM(CASE WHEN kind = 'send' THEN 1 ELSE 0 END), 0), 4) AS bounce_rate\n\
+         FROM events\nGROUP BY day, campaign_key, platform",
+        day = d.day("occurred_at"),
+        send = t("push_send"),
+        abort = t("push_abort"),
+        open = follows("open", &t("push_open")),
+        click = follows("click", &t("push_click")),
+        bounce = follows("bounce", &t("push_bounce")),
+    );
+
+    // Preferred time: the local hour (and weekday) with most opens and clicks over the
+    // window back from the newest open; null below the minimum number of opens.
+    let opens_local = format!(
+        "SELECT {customer} AS customer_id, {local} AS local_ts FROM {open} WHERE occurred_at >= (SELECT {start} FROM {open})\n  \
+         UNION ALL SELECT {customer} AS customer_id, {local} AS local_ts FROM {click} WHERE occurred_at >= (SELECT {start} FROM {open})",
+        local = d.local("occurred_at", &tz),
+        open = t("push_open"),
+        click = t("push_click"),
+        start = d.plus_days("MAX(occurred_at)", -(PREFERENCE_WINDOW_DAYS as i64)),
+    );
+    let preferred = format!(
+        "WITH opens AS (\n  {opens_local}\n),\n\
+         by_hour AS (SELECT customer_id, {hour} AS hour, COUNT(*) AS n FROM opens GROUP BY customer_id, {hour}),\n\
+         by_day AS (SELECT customer_id, {weekday} AS weekday, COUNT(*) AS n FROM opens GROUP BY customer_id, {weekday}),\n\
+         top_hour AS (SELECT customer_id, hour, n, SUM(n) OVER (PARTITION BY customer_id) AS total, ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY n DESC, hour) AS rn FROM by_hour),\n\
+         top_day AS (SELECT customer_id, weekday, n, ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY n DESC, weekday) AS rn FROM by_day)\n\
+         SELECT h.customer_id, h.total AS opens,\n  \
+         CASE WHEN h.total >= {min} THEN h.hour END AS preferred_hour,\n  CASE WHEN h.total >= {min} THEN h.n END AS opens_at_preferred_hour,\n  \
+         CASE WHEN h.total >= {min} THEN w.weekday END AS preferred_weekday,\n  CASE WHEN h.total >= {min} THEN w.n END AS opens_on_preferred_weekday\n\
+         FROM top_hour AS h JOIN top_day AS w ON w.customer_id = h.customer_id AND w.rn = 1\nWHERE h.rn = 1",
+        hour = d.hour("local_ts"),
+        weekday = d.weekday("local_ts"),
+        min = PREFERRED_HOUR_MIN_OPENS,
+    );
+
+    // Engagement per customer, for the channel-preference model.
+    let engagement = format!(
+        "SELECT customer_id,\n  SUM(CASE WHEN event_type = 'send' THEN 1 ELSE 0 END) AS sends,\n  SUM(CASE WHEN event_type = 'open' THEN 1 ELSE 0 END) AS opens,\n  \
+         SUM(CASE WHEN event_type = 'click' THEN 1 ELSE 0 END) AS clicks,\n  SUM(CASE WHEN event_type = 'bounce' THEN 1 ELSE 0 END) AS bounces,\n  \
+         MAX(CASE WHEN event_type IN ('open', 'click') THEN occurred_at END) AS last_open_at,\n  \
+         {since} AS days_since_last_open\nFROM {tp}\nGROUP BY customer_id",
+        since = d.days_since("MAX(CASE WHEN event_type IN ('open', 'click') THEN occurred_at END)"),
+        tp = t("v_push_touchpoints"),
+    );
+
+    vec![
+        (
+            "v_push_touchpoints",
+            d.create(schema, "v_push_touchpoints", &touchpoints),
+        ),
+        (
+            "v_push_funnel_daily",
+            d.create(schema, "v_push_funnel_daily", &funnel),
+        ),
+        (
+            "v_push_preferred_time",
+            d.create(schema, "v_push_preferred_time", &preferred),
+        ),
+        (
+            "v_push_engagement",
+            d.create(schema, "v_push_engagement", &engagement),
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_dialects_define_every_view_in_order() {
+        for d in [Dialect::Redshift, Dialect::Sqlite] {
+            let v = views(d, "pushfeed");
+            assert_eq!(v.iter().map(|(n, _)| *n).collect::<Vec<_>>(), VIEWS);
+            for (name, sql) in &v {
+                assert!(sql.contains(name) && sql.len() < crate::sql::MAX_STATEMENT_BYTES);
+            }
+        }
+        let rs = views(Dialect::Redshift, "pushfeed");
+        assert!(rs[2]
+            .1
+            .contains("CONVERT_TIMEZONE('UTC', COALESCE(timezone, 'Europe/London'), occurred_at)"));
+        assert!(
+            rs[1].1.contains("FROM pushfeed.push_send")
+                && rs[1].1.ends_with("WITH NO SCHEMA BINDING")
+        );
+        assert!(views(Dialect::Sqlite, "pushfeed")[2]
+            .1
+            .contains("pf_local_time(occurred_at"));
+    }
+}
