@@ -338,11 +338,11 @@ pub fn copy_row(
                 return Err(format!("{}: {v} is not a timestamp", c.name))
             }
             (Some(serde_json::Value::String(s)), ColumnKind::Text(width)) => {
-                Sql::Text(truncate(s, width as usize).to_owned())
+                Sql::Text(pushfeed_core::event::truncate_at_char(s, width as usize).to_owned())
             }
-            (Some(v), ColumnKind::Text(width)) => {
-                Sql::Text(truncate(&v.to_string(), width as usize).to_owned())
-            }
+            (Some(v), ColumnKind::Text(width)) => Sql::Text(
+                pushfeed_core::event::truncate_at_char(&v.to_string(), width as usize).to_owned(),
+            ),
         };
         if c.not_null && value == Sql::Null {
             return Err(format!(
@@ -353,17 +353,6 @@ pub fn copy_row(
         out.push(value);
     }
     Ok(out)
-}
-
-fn truncate(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 impl Warehouse for SqliteWarehouse {

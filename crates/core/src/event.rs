@@ -226,7 +226,8 @@ pub struct QuarantineEntry {
     pub raw: Vec<u8>,
 }
 
-fn truncate_at_char(s: &str, max: usize) -> &str {
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+pub fn truncate_at_char(s: &str, max: usize) -> &str {
     if s.len() <= max {
         return s;
     }
