@@ -136,6 +136,12 @@ class Canonical:
                     elif dk == "named_user_id" and isinstance(dv, str):
                         self.field(dest, cols, attrs, "external_user_id", "device.named_user_id", dv)
                         self.field(dest, cols, attrs, "user_id", "device.named_user_id", dv)
+                    elif (dk == "attributes" and isinstance(dv, dict) and isinstance(dv.get("iana_timezone"), str)
+                          and "timezone" in self.columns[dest] and "timezone" not in cols):
+                        cols["timezone"] = dv["iana_timezone"]
+                        left = {ak: av for ak, av in dv.items() if ak != "iana_timezone"}
+                        if left:
+                            rest[dk] = left
                     else:
                         rest[dk] = dv
                 if "user_id" not in cols and "device_id" in cols:

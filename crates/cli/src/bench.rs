@@ -77,7 +77,12 @@ pub fn bench_batch(
     if let Some(path) = out_path {
         let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
         for (stream, data) in &records {
-            let dest = stream.strip_prefix("pushfeed-bench-").unwrap_or(stream);
+            let suffix = stream.strip_prefix("pushfeed-bench-").unwrap_or(stream);
+            let dest = pushfeed_core::DESTINATIONS
+                .iter()
+                .find(|d| d.stream_suffix() == suffix)
+                .map(|d| d.name)
+                .unwrap_or(suffix);
             for line in data.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
                 f.write_all(
                     format!("{{\"dest\":{},\"line\":", serde_json::to_string(dest)?).as_bytes(),

@@ -24,6 +24,8 @@ use std::sync::OnceLock;
 pub const MAX_LINE_BYTES: usize = 1_024_000;
 /// A gzip-compressed record may inflate to at most this many bytes.
 pub const MAX_INFLATED_BYTES: usize = 8 * 1024 * 1024;
+/// Why an event holding a number beyond a double is quarantined.
+const OUT_OF_RANGE: &str = "invalid JSON: number out of range (beyond a double)";
 /// Longest accepted event id (the column width).
 pub const MAX_ID_BYTES: usize = 256;
 
@@ -115,10 +117,32 @@ const RESERVED: &[&str] = &[
     "source_sequence_number",
 ];
 
+/// FNV-1a: the column map is looked up ~20 times per event with short static keys, where
+/// SipHash's DoS resistance buys nothing.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h = (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
 struct ColumnTable {
     /// Text column name → global id. Ids follow catalogue order, so for every destination
     /// ascending id is the order its columns are written in.
-    ids: HashMap<&'static str, u8>,
+    ids: HashMap<&'static str, u8, std::hash::BuildHasherDefault<Fnv>>,
     names: Vec<&'static str>,
     /// Per destination: bit `id` set when the destination has that column.
     masks: Vec<u64>,
@@ -128,7 +152,7 @@ fn columns() -> &'static ColumnTable {
     static TABLE: OnceLock<ColumnTable> = OnceLock::new();
     TABLE.get_or_init(|| {
         let mut t = ColumnTable {
-            ids: HashMap::new(),
+            ids: HashMap::default(),
             names: Vec::new(),
             masks: Vec::new(),
         };
@@ -310,19 +334,22 @@ pub fn decode_record(data: &[u8], coords: &Coordinates<'_>) -> Vec<Outcome> {
         );
     }
     match std::str::from_utf8(bytes) {
-        Ok(text) => match parse_stream(text) {
-            Ok(values) => {
-                let mut candidates = Vec::with_capacity(values.len());
-                for v in values {
-                    expand_into(v, &mut candidates);
+        Ok(text) => {
+            match single_object(text).map_or_else(|| parse_stream(text).map(Err), |c| Ok(Ok(c))) {
+                Ok(Ok(candidates)) => finish(candidates, coords, data, false),
+                Ok(Err(values)) => {
+                    let mut candidates = Vec::with_capacity(values.len());
+                    for v in values {
+                        expand_into(v, &mut candidates);
+                    }
+                    finish(candidates, coords, data, false)
                 }
-                finish(candidates, coords, data, false)
+                Err(err) => match split_lines(bytes) {
+                    Some(items) => finish(items, coords, data, true),
+                    None => whole(Reason::InvalidJson, err),
+                },
             }
-            Err(err) => match split_lines(bytes) {
-                Some(items) => finish(items, coords, data, true),
-                None => whole(Reason::InvalidJson, err),
-            },
-        },
+        }
         Err(e) => match split_lines(bytes) {
             Some(items) => finish(items, coords, data, true),
             None => whole(
@@ -348,6 +375,17 @@ fn inflate(bytes: &[u8]) -> Result<Vec<u8>, String> {
     }
 }
 
+/// Most records are one object: parse it straight into members, in one pass.
+fn single_object(text: &str) -> Option<Vec<Candidate<'_>>> {
+    if !text.trim_start().starts_with('{') {
+        return None;
+    }
+    let m = serde_json::from_str::<Members>(text).ok()?;
+    let mut out = Vec::with_capacity(1);
+    expand_object(m, text, &mut out);
+    Some(out)
+}
+
 /// Whitespace-separated JSON values, borrowed; an error says where.
 fn parse_stream(text: &str) -> Result<Vec<&RawValue>, String> {
     let mut out = Vec::new();
@@ -360,8 +398,10 @@ fn parse_stream(text: &str) -> Result<Vec<&RawValue>, String> {
     Ok(out)
 }
 
-/// A candidate event: its raw JSON, or why it has none, and its raw bytes.
+/// A candidate event: an object already parsed (with its raw text), a raw JSON value not
+/// parsed yet, or why it has none (with its raw bytes).
 enum Candidate<'a> {
+    Obj(Members<'a>, &'a str),
     Value(&'a RawValue),
     Bad(Reason, String, &'a [u8]),
 }
@@ -406,20 +446,48 @@ fn expand_into<'a>(v: &'a RawValue, out: &mut Vec<Candidate<'a>>) {
             Some(items) => out.extend(items.into_iter().map(Candidate::Value)),
             None => out.push(Candidate::Value(v)),
         },
-        b'{' => {
-            if let Some(m) = members(v) {
-                if let Some(events) = m.get("events") {
-                    if !m.has("event_type") && !m.has("type") && !m.has("id") {
-                        if let Some(items) = elements(events) {
-                            out.extend(items.into_iter().map(Candidate::Value));
-                            return;
-                        }
-                    }
-                }
-            }
-            out.push(Candidate::Value(v));
-        }
+        b'{' => match members(v) {
+            Some(m) => expand_object(m, v.get(), out),
+            None => out.push(Candidate::Value(v)),
+        },
         _ => out.push(Candidate::Value(v)),
+    }
+}
+
+/// An object is either a Braze batch (`events` and no event keys) or one event.
+fn expand_object<'a>(m: Members<'a>, raw: &'a str, out: &mut Vec<Candidate<'a>>) {
+    if let Some(events) = m.get("events") {
+        if !m.has("event_type") && !m.has("type") && !m.has("id") {
+            if let Some(items) = elements(events) {
+                out.extend(items.into_iter().map(Candidate::Value));
+                return;
+            }
+        }
+    }
+    out.push(Candidate::Obj(m, raw));
+}
+
+/// An event line, or the quarantine entry for why there is none (or why it is too large).
+fn event_outcome(
+    result: Result<(usize, String, Vec<u8>), Rejection>,
+    raw: &[u8],
+    quarantine: &dyn Fn(Reason, String, &[u8]) -> Outcome,
+) -> Outcome {
+    match result {
+        Ok((destination, event_id, line)) if line.len() <= MAX_LINE_BYTES => Outcome::Event {
+            destination,
+            event_id,
+            line,
+        },
+        Ok((_, _, line)) => quarantine(
+            Reason::TooLarge,
+            format!(
+                "canonical event is {} bytes; one Firehose record holds {MAX_LINE_BYTES}",
+                line.len()
+            ),
+            raw,
+        ),
+        Err(r) => quarantine(r.reason, r.detail, raw),
     }
 }
 
@@ -453,23 +521,22 @@ fn finish(
         };
         match item {
             Candidate::Bad(reason, detail, raw) => out.push(quarantine(reason, detail, raw)),
-            Candidate::Value(v) => match event_line(v, coords) {
-                Ok((destination, event_id, line)) if line.len() <= MAX_LINE_BYTES => {
-                    out.push(Outcome::Event {
-                        destination,
-                        event_id,
-                        line,
-                    })
-                }
-                Ok((_, _, line)) => out.push(quarantine(
-                    Reason::TooLarge,
-                    format!(
-                        "canonical event is {} bytes; one Firehose record holds {MAX_LINE_BYTES}",
-                        line.len()
-                    ),
+            Candidate::Obj(m, raw) => out.push(event_outcome(
+                event_line(&m, coords),
+                raw.as_bytes(),
+                &quarantine,
+            )),
+            Candidate::Value(v) => match members(v) {
+                Some(m) => out.push(event_outcome(
+                    event_line(&m, coords),
+                    v.get().as_bytes(),
+                    &quarantine,
+                )),
+                None => out.push(quarantine(
+                    Reason::NotAnObject,
+                    format!("expected a JSON object, found {}", kind_of(v)),
                     v.get().as_bytes(),
                 )),
-                Err(r) => out.push(quarantine(r.reason, r.detail, v.get().as_bytes())),
             },
         }
     }
@@ -497,10 +564,12 @@ struct Header<'a> {
     occurred_ms: i64,
 }
 
-/// An attribute's value: raw JSON to copy, or JSON text built here.
+/// An attribute's value: raw JSON to copy, JSON text built here, or an object that held
+/// a value no JSON reader downstream accepts (a number beyond the range of a double).
 enum Json<'a> {
     Raw(&'a str),
     Built(String),
+    Invalid,
 }
 
 struct Event<'a> {
@@ -566,7 +635,11 @@ impl<'a> Event<'a> {
         }
     }
 
-    fn write(mut self, h: &Header<'_>, coords: &Coordinates<'_>) -> (usize, Vec<u8>) {
+    fn write(
+        mut self,
+        h: &Header<'_>,
+        coords: &Coordinates<'_>,
+    ) -> Result<(usize, Vec<u8>), Rejection> {
         let Header {
             id,
             id_raw,
@@ -609,9 +682,14 @@ impl<'a> Event<'a> {
         out.extend_from_slice(b",\"source_sequence_number\":");
         json_str(&mut out, coords.sequence_number);
         out.extend_from_slice(b",\"attributes\":");
-        write_object(&mut out, &self.attributes);
+        if !write_object(&mut out, &self.attributes) {
+            return Err(reject(
+                Reason::InvalidJson,
+                "invalid JSON: number out of range (beyond a double)",
+            ));
+        }
         out.extend_from_slice(b"}\n");
-        (self.destination, out)
+        Ok((self.destination, out))
     }
 }
 
@@ -649,7 +727,23 @@ fn write_raw(out: &mut Vec<u8>, raw: &str) {
     }
 }
 
-fn write_object(out: &mut Vec<u8>, members: &[(Cow<'_, str>, Json<'_>)]) {
+/// Raw JSON copied as it is must read back: serde_json (like Redshift) refuses numbers
+/// beyond a double, which its raw-value scan lets through. Scalars are checked directly;
+/// nested objects copied raw are rare and parsed whole.
+fn valid_raw(raw: &str) -> bool {
+    match raw.as_bytes().first() {
+        Some(b'-' | b'0'..=b'9') => serde_json::from_str::<serde_json::Number>(raw).is_ok(),
+        Some(b'{' | b'[') => {
+            serde_json::from_str::<serde::de::IgnoredAny>(raw).is_ok()
+                && serde_json::from_str::<serde_json::Value>(raw).is_ok()
+        }
+        _ => true,
+    }
+}
+
+/// Write an object of members; false when one of them is not valid JSON to read back.
+fn write_object(out: &mut Vec<u8>, members: &[(Cow<'_, str>, Json<'_>)]) -> bool {
+    let mut valid = true;
     out.push(b'{');
     for (i, (k, v)) in members.iter().enumerate() {
         if i > 0 {
@@ -658,33 +752,40 @@ fn write_object(out: &mut Vec<u8>, members: &[(Cow<'_, str>, Json<'_>)]) {
         json_str(out, k);
         out.push(b':');
         match v {
-            Json::Raw(raw) => write_raw(out, raw),
+            Json::Raw(raw) => {
+                valid &= valid_raw(raw);
+                write_raw(out, raw)
+            }
             Json::Built(text) => out.extend_from_slice(text.as_bytes()),
+            Json::Invalid => {
+                valid = false;
+                out.extend_from_slice(b"null")
+            }
         }
     }
     out.push(b'}');
+    valid
 }
 
-fn object_text(members: &[(Cow<'_, str>, Json<'_>)]) -> String {
+/// An object built from members, as an attribute value.
+fn object_json<'a>(members: &[(Cow<'_, str>, Json<'_>)]) -> Json<'a> {
     let mut out = Vec::new();
-    write_object(&mut out, members);
-    String::from_utf8(out).unwrap_or_default()
+    if !write_object(&mut out, members) {
+        return Json::Invalid;
+    }
+    String::from_utf8(out)
+        .map(Json::Built)
+        .unwrap_or(Json::Invalid)
 }
 
-/// One JSON value → (destination, event id, canonical line), or why not.
-fn event_line(
-    v: &RawValue,
+/// One event object → (destination, event id, canonical line), or why not.
+fn event_line<'a>(
+    m: &Members<'a>,
     coords: &Coordinates<'_>,
 ) -> Result<(usize, String, Vec<u8>), Rejection> {
-    let Some(m) = members(v) else {
-        return Err(reject(
-            Reason::NotAnObject,
-            format!("expected a JSON object, found {}", kind_of(v)),
-        ));
-    };
     if let Some(t) = m.get("event_type") {
         return match string(t) {
-            Some(s) if !s.trim().is_empty() => braze(&m, t, &s, coords),
+            Some(s) if !s.trim().is_empty() => braze(m, t, &s, coords),
             _ => Err(reject(
                 Reason::MissingEventType,
                 format!("event_type is {}", kind_of(t)),
@@ -693,7 +794,7 @@ fn event_line(
     }
     if let Some(t) = m.get("type") {
         if let Some(s) = string(t).filter(|s| !s.trim().is_empty()) {
-            return airship(&m, t, &s, coords);
+            return airship(m, t, &s, coords);
         }
     }
     if ["id", "user_id", "time", "user", "properties"]
@@ -729,7 +830,7 @@ fn event_id<'a>(m: &Members<'a>) -> Result<(Cow<'a, str>, &'a RawValue), Rejecti
         },
         b'-' | b'0'..=b'9' => match number_text(raw) {
             Some(n) => Cow::Owned(n),
-            None => return Err(reject(Reason::InvalidId, "id is not a number")),
+            None => return Err(reject(Reason::InvalidJson, OUT_OF_RANGE)),
         },
         _ => return Err(reject(Reason::InvalidId, format!("id is {}", kind_of(raw)))),
     };
@@ -764,7 +865,7 @@ fn braze_time(m: &Members<'_>) -> Result<i64, Rejection> {
                     format!("time {n} is not a number of seconds"),
                 )),
             },
-            Err(_) => Err(reject(Reason::BadTimestamp, "time is not a number")),
+            Err(_) => Err(reject(Reason::InvalidJson, OUT_OF_RANGE)),
         },
         _ => Err(reject(
             Reason::BadTimestamp,
@@ -855,7 +956,7 @@ fn braze<'a>(
         vendor_type: type_raw,
         occurred_ms: occurred,
     };
-    let (destination, line) = e.write(&header, coords);
+    let (destination, line) = e.write(&header, coords)?;
     Ok((destination, id.into_owned(), line))
 }
 
@@ -912,7 +1013,7 @@ fn airship<'a>(
         vendor_type: type_raw,
         occurred_ms: occurred,
     };
-    let (destination, line) = e.write(&header, coords);
+    let (destination, line) = e.write(&header, coords)?;
     Ok((destination, id.into_owned(), line))
 }
 
@@ -959,7 +1060,7 @@ fn airship_device<'a>(e: &mut Event<'a>, v: &'a RawValue) {
                             .map(|(ak, av)| (ak.clone(), Json::Raw(av.get())))
                             .collect();
                         if !left.is_empty() {
-                            rest.push((k.clone(), Json::Built(object_text(&left))));
+                            rest.push((k.clone(), object_json(&left)));
                         }
                         continue;
                     }
@@ -985,7 +1086,7 @@ fn airship_device<'a>(e: &mut Event<'a>, v: &'a RawValue) {
     }
     if !rest.is_empty() {
         e.attributes
-            .push((Cow::Borrowed("device"), Json::Built(object_text(&rest))));
+            .push((Cow::Borrowed("device"), object_json(&rest)));
     }
 }
 
@@ -1005,7 +1106,7 @@ fn airship_body<'a>(e: &mut Event<'a>, v: &'a RawValue) {
                         .into_iter()
                         .map(|(k, v)| (k, Json::Raw(v.get())))
                         .collect();
-                    rest.push((k, Json::Built(object_text(&left))));
+                    rest.push((k, object_json(&left)));
                 }
                 continue;
             }
@@ -1014,7 +1115,7 @@ fn airship_body<'a>(e: &mut Event<'a>, v: &'a RawValue) {
     }
     if !rest.is_empty() {
         e.attributes
-            .push((Cow::Borrowed("body"), Json::Built(object_text(&rest))));
+            .push((Cow::Borrowed("body"), object_json(&rest)));
     }
 }
 
@@ -1080,6 +1181,23 @@ mod tests {
     fn same(data: &[u8]) -> Result<(), TestCaseError> {
         let fast = decode_record(data, &COORDS);
         let slow = vendor_reference::decode_record(data, &COORDS);
+        // Deliberate difference: a number beyond a double fails the reference's whole parse
+        // (the record is quarantined whole, or line by line); the fast decoder quarantines
+        // only the event that holds it.
+        let out_of_range = |o: &Outcome| matches!(o, Outcome::Quarantined(q) if q.detail.contains("number out of range"));
+        if slow.iter().any(out_of_range) {
+            // What matters: no event line lets such a number through to the warehouse.
+            for o in &fast {
+                if let Outcome::Event { line, .. } = o {
+                    prop_assert!(
+                        serde_json::from_slice::<Value>(line).is_ok(),
+                        "an unreadable number got through: {}",
+                        String::from_utf8_lossy(line)
+                    );
+                }
+            }
+            return Ok(());
+        }
         prop_assert_eq!(
             fast.len(),
             slow.len(),
@@ -1124,6 +1242,25 @@ mod tests {
             }
         }
         Ok(())
+    }
+
+    #[test]
+    fn a_number_beyond_a_double_quarantines_only_its_event() {
+        let batch = br#"{"events":[{"event_type":"users.messages.pushnotification.Send","id":"a","time":1767225600,"x":1e999},
+                                  {"event_type":"users.messages.pushnotification.Send","id":"b","time":1767225600,"y":{"z":[2e400]}},
+                                  {"event_type":"users.messages.pushnotification.Send","id":"c","time":1767225600,"ok":1e300}]}"#;
+        let out = decode_record(batch, &COORDS);
+        assert!(
+            matches!(&out[0], Outcome::Quarantined(q) if q.reason == Reason::InvalidJson && q.position == Some(0))
+        );
+        assert!(
+            matches!(&out[1], Outcome::Quarantined(q) if q.reason == Reason::InvalidJson && q.position == Some(1))
+        );
+        assert!(matches!(&out[2], Outcome::Event { event_id, .. } if event_id == "c"));
+        let single = br#"{"event_type":"users.messages.pushnotification.Send","id":"a","time":1767225600,"x":-1e999}"#;
+        assert!(
+            matches!(&decode_record(single, &COORDS)[0], Outcome::Quarantined(q) if q.reason == Reason::InvalidJson && q.position.is_none())
+        );
     }
 
     #[test]
