@@ -152,7 +152,8 @@ def main() -> int:
     gb_s_per_million = ms_per_event / 1000 * 1e6 * BATCHER_MEMORY_GB
     cost = {
         "lambda_gb_s_per_million_events": round(gb_s_per_million, 3),
-        "lambda_usd_per_million_events": {a: round(gb_s_per_million * p + PRICES["lambda_per_million_requests"] * 1e6 / full_res["records"] / 1e6, 5)
+        # One invocation per full batch: 1e6 / events-per-batch requests per million events.
+        "lambda_usd_per_million_events": {a: round(gb_s_per_million * p + PRICES["lambda_per_million_requests"] / full_res["events"], 6)
                                           for a, p in PRICES["lambda_gb_s"].items()},
         "firehose_billed_gb_per_million_events": {"packed": round(billed_packed * 1e6 / 1e9, 3), "one_per_record": round(billed_single * 1e6 / 1e9, 3)},
         "firehose_usd_per_million_events": {"packed": round(billed_packed * 1e6 / 1e9 * PRICES["firehose_per_gb"], 4),
@@ -170,8 +171,8 @@ def main() -> int:
     print(f"\n  Firehose billed bytes per event: packed {billed_packed:,.0f}, one event per record {billed_single:,.0f} "
           f"({billed_single / billed_packed:.0f}× more)")
     print(f"  Cost per million events ({PRICES['region']} list prices read {PRICES['date']}; batcher at {BATCHER_MEMORY_GB * 1024:.0f} MB, compute only):")
-    print(f"    Lambda: {cost['lambda_gb_s_per_million_events']} GB-s → ${cost['lambda_usd_per_million_events']['arm64']} arm64, "
-          f"${cost['lambda_usd_per_million_events']['x86_64']} x86_64 (requests included)")
+    print(f"    Lambda: {cost['lambda_gb_s_per_million_events']} GB-s → ${cost['lambda_usd_per_million_events']['arm64']:.6f} arm64, "
+          f"${cost['lambda_usd_per_million_events']['x86_64']:.6f} x86_64 (requests included; network waits not included)")
     print(f"    Firehose: {cost['firehose_billed_gb_per_million_events']['packed']} GB billed → ${cost['firehose_usd_per_million_events']['packed']} packed; "
           f"{cost['firehose_billed_gb_per_million_events']['one_per_record']} GB → ${cost['firehose_usd_per_million_events']['one_per_record']} one per record")
     if args.json:

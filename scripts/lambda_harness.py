@@ -23,6 +23,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 PREFIX = "/2018-06-01/runtime"
 
 
+class QuietServer(ThreadingHTTPServer):
+    """The binary is stopped while its next-invocation request is open: not an error."""
+
+    def handle_error(self, request, client_address):
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            super().handle_error(request, client_address)
+
+
 class Harness:
     def __init__(self, event: bytes):
         self.event = event
@@ -32,7 +42,7 @@ class Harness:
         self.error: bytes | None = None
         self.finished_at = 0.0
         self.aws_calls: list[str] = []
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = QuietServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
