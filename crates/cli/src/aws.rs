@@ -297,6 +297,8 @@ pub struct DriveSummary {
     pub records_to_dlq: u64,
     /// S3 listings that failed (retried on the next scan).
     pub s3_list_errors: u64,
+    /// GetRecords calls that failed (retried from the same iterator).
+    pub get_records_errors: u64,
     pub routed: BTreeMap<String, u64>,
     pub quarantined: BTreeMap<String, u64>,
     pub objects_seen: u64,
@@ -314,6 +316,8 @@ pub struct DriveSummary {
 struct ShardState {
     id: String,
     iterator: Option<String>,
+    /// Consecutive GetRecords failures.
+    failures: u32,
 }
 
 struct Pending {
@@ -361,6 +365,7 @@ pub async fn drive(args: &DriveArgs) -> anyhow::Result<DriveSummary> {
         states.push(ShardState {
             id: s.shard_id().to_owned(),
             iterator: it.shard_iterator().map(str::to_owned),
+            failures: 0,
         });
     }
     let topic_arn = c
@@ -444,8 +449,35 @@ pub async fn drive(args: &DriveArgs) -> anyhow::Result<DriveSummary> {
                 .shard_iterator(it)
                 .limit(room as i32)
                 .send()
-                .await
-                .map_err(|e| anyhow::anyhow!("GetRecords on {}: {}", st.id, sdk(&e)))?;
+                .await;
+            // The event source mapping retries a failed GetRecords; so does the driver,
+            // from the same iterator, until failures run on too long.
+            let out = match out {
+                Ok(out) => {
+                    st.failures = 0;
+                    if out.millis_behind_latest().unwrap_or(0) > 0 {
+                        // Behind the tip of the shard: not idle, whatever this call returned.
+                        last_activity = Instant::now();
+                    }
+                    out
+                }
+                Err(e) => {
+                    st.failures += 1;
+                    last_activity = Instant::now();
+                    summary.get_records_errors += 1;
+                    if st.failures > 50 {
+                        bail!(
+                            "GetRecords on {} failed 50 times in a row; last error: {}",
+                            st.id,
+                            sdk(&e)
+                        );
+                    }
+                    tracing::warn!(shard = %st.id, error = %sdk(&e), "GetRecords failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(200 * st.failures.min(10) as u64))
+                        .await;
+                    continue;
+                }
+            };
             for r in out.records() {
                 let arrival_ms = r
                     .approximate_arrival_timestamp()
