@@ -163,7 +163,7 @@ def main() -> int:
 
     print(f"\npushfeed performance — batches from a generated feed, {runs} runs each (median)")
     print("\n".join(rows))
-    print(f"\n  Lambda binaries under a local Runtime API (process start → first invocation completed):")
+    print("\n  Lambda binaries under a local Runtime API (process start → first invocation completed):")
     print(f"    batcher: {cold['batcher']['ms']} ms cold start (1 record), peak {cold['batcher']['peak_rss_mib']} MiB; "
           f"full batch ({full_res['records']:,} records) {cold['batcher_full_batch']['ms']} ms, peak {cold['batcher_full_batch']['peak_rss_mib']} MiB")
     print(f"    loader:  {cold['loader']['ms']} ms cold start (one object), peak {cold['loader']['peak_rss_mib']} MiB")

@@ -3,7 +3,6 @@ retries and batch item failures show in the metrics."""
 
 from __future__ import annotations
 
-import collections
 import json
 
 from fault_proxy import FaultProxy

@@ -520,7 +520,7 @@ pub async fn drive(args: &DriveArgs) -> anyhow::Result<DriveSummary> {
             let deadline = tokio::time::Instant::now() + Duration::from_secs(900);
             let report = handle_batch(&event, &sink, &batcher_config, Some(deadline)).await;
             summary.batches += 1;
-            merge(&mut metrics, &report.metrics);
+            metrics.merge(&report.metrics);
             let failed: HashSet<&str> = report
                 .response
                 .batch_item_failures
@@ -634,10 +634,6 @@ fn scan(result: anyhow::Result<usize>, errors: &mut u64) -> usize {
     }
 }
 
-fn merge(into: &mut MetricSet, from: &MetricSet) {
-    into.merge(from);
-}
-
 fn write_dlq(path: &std::path::Path, records: &[Pending]) -> anyhow::Result<()> {
     use base64::Engine as _;
     use std::io::Write;
@@ -711,7 +707,7 @@ async fn load_new_objects(
                     Some(tokio::time::Instant::now() + Duration::from_secs(60)),
                 )
                 .await;
-            merge(metrics, &report.metrics);
+            metrics.merge(&report.metrics);
             let failed = report
                 .objects
                 .iter()

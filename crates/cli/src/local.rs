@@ -32,7 +32,6 @@ pub struct LocalFirehose {
     buffer_bytes: usize,
     buffers: Mutex<Vec<(String, Vec<u8>)>>,
     written: Mutex<Vec<WrittenObject>>,
-    clock: fn() -> i64,
 }
 
 pub fn now_ms() -> i64 {
@@ -63,7 +62,6 @@ impl LocalFirehose {
             buffer_bytes,
             buffers: Mutex::new(Vec::new()),
             written: Mutex::new(Vec::new()),
-            clock: now_ms,
         }
     }
 
@@ -80,7 +78,7 @@ impl LocalFirehose {
             .iter()
             .find(|d| d.stream_suffix() == suffix)
             .ok_or_else(|| fail(format!("no catalogue destination for stream {stream}")))?;
-        let now = (self.clock)();
+        let now = now_ms();
         let (y, mo, d, h, mi, s, _) = pushfeed_core::timefmt::parts(now);
         let id: u64 = rand::random();
         let key = format!("{}{y:04}/{mo:02}/{d:02}/{h:02}/{stream}-1-{y:04}-{mo:02}-{d:02}-{h:02}-{mi:02}-{s:02}-{id:016x}.gz", dest.s3_prefix());

@@ -1,7 +1,7 @@
 //! A whole batch of Kinesis records → per-destination Firehose records and the counts
 //! that prove nothing was lost. The batcher Lambda and the CLI both call this.
 
-use crate::catalogue::{quarantine_index, DestinationKind, DESTINATIONS};
+use crate::catalogue::{quarantine_index, DESTINATIONS};
 use crate::event::{Coordinates, QuarantineEntry, Reason};
 use crate::packing::{Limits, PackedRecord, Packer};
 use crate::vendor::{decode_record, Outcome};
@@ -168,11 +168,4 @@ fn quarantine(
             counts.quarantine_rows += 1;
         }
     }
-}
-
-/// Destination kinds, for summaries.
-pub fn is_event_destination(name: &str) -> bool {
-    DESTINATIONS
-        .iter()
-        .any(|d| d.name == name && d.kind == DestinationKind::Event)
 }

@@ -274,11 +274,6 @@ pub fn quarantine_index() -> usize {
         .unwrap_or(0)
 }
 
-/// Whether a column name is one of the event columns or an extra column of `dest`.
-pub fn has_column(dest: &Destination, column: &str) -> bool {
-    dest.columns().iter().any(|c| c.name == column)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

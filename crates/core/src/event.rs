@@ -1,10 +1,9 @@
 //! The canonical event and the quarantine entry, and how each is written as a JSON line.
 
-use crate::catalogue::{DESTINATIONS, QUARANTINE_COLUMNS};
+use crate::catalogue::QUARANTINE_COLUMNS;
 use crate::timefmt::write_iso;
 use base64::Engine as _;
 use serde::Serialize;
-use serde_json::{Map, Value};
 
 /// Where a Kinesis record came from: the coordinates every output row keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,107 +14,18 @@ pub struct Coordinates<'a> {
     pub received_at_ms: i64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Vendor {
-    Braze,
-    Airship,
-}
-
-impl Vendor {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Vendor::Braze => "braze",
-            Vendor::Airship => "airship",
-        }
-    }
-}
-
-/// One event in the canonical shape (see docs/catalogue.md).
-#[derive(Debug, Clone, PartialEq)]
-pub struct CanonicalEvent {
-    /// Index into [`DESTINATIONS`].
-    pub destination: usize,
-    pub event_id: String,
-    pub event_type: String,
-    pub vendor: Vendor,
-    pub vendor_event_type: String,
-    pub occurred_at_ms: i64,
-    pub received_at_ms: i64,
-    /// Text columns with a value, by catalogue column name, in catalogue order.
-    pub columns: Vec<(&'static str, String)>,
-    /// Every vendor field not mapped to a column.
-    pub attributes: Map<String, Value>,
-    pub source_shard_id: String,
-    pub source_sequence_number: String,
-}
-
-fn push_json_str(out: &mut Vec<u8>, s: &str) {
+pub(crate) fn push_json_str(out: &mut Vec<u8>, s: &str) {
     // Writing a &str to a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, s);
 }
 
-fn push_key(out: &mut Vec<u8>, first: &mut bool, key: &str) {
+pub(crate) fn push_key(out: &mut Vec<u8>, first: &mut bool, key: &str) {
     if !*first {
         out.push(b',');
     }
     *first = false;
     push_json_str(out, key);
     out.push(b':');
-}
-
-impl CanonicalEvent {
-    /// The value of a text column, if set.
-    pub fn column(&self, name: &str) -> Option<&str> {
-        self.columns
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn destination_name(&self) -> &'static str {
-        DESTINATIONS[self.destination].name
-    }
-
-    /// Append this event as one JSON object and a newline: top-level keys are the table's
-    /// column names, as Redshift's `COPY … FORMAT AS JSON 'auto'` maps them.
-    pub fn write_line(&self, out: &mut Vec<u8>) {
-        let mut first = true;
-        out.push(b'{');
-        push_key(out, &mut first, "event_id");
-        push_json_str(out, &self.event_id);
-        push_key(out, &mut first, "event_type");
-        push_json_str(out, &self.event_type);
-        push_key(out, &mut first, "vendor");
-        push_json_str(out, self.vendor.as_str());
-        push_key(out, &mut first, "vendor_event_type");
-        push_json_str(out, &self.vendor_event_type);
-        push_key(out, &mut first, "occurred_at");
-        out.push(b'"');
-        write_iso(out, self.occurred_at_ms);
-        out.push(b'"');
-        push_key(out, &mut first, "received_at");
-        out.push(b'"');
-        write_iso(out, self.received_at_ms);
-        out.push(b'"');
-        for (name, value) in &self.columns {
-            push_key(out, &mut first, name);
-            push_json_str(out, value);
-        }
-        push_key(out, &mut first, "source_shard_id");
-        push_json_str(out, &self.source_shard_id);
-        push_key(out, &mut first, "source_sequence_number");
-        push_json_str(out, &self.source_sequence_number);
-        push_key(out, &mut first, "attributes");
-        let _ = serde_json::to_writer(&mut *out, &self.attributes);
-        out.extend_from_slice(b"}\n");
-    }
-
-    pub fn to_line(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(512);
-        self.write_line(&mut v);
-        v
-    }
 }
 
 /// Why input was quarantined. The string forms are stable: they are metric dimensions,
@@ -348,6 +258,7 @@ impl QuarantineEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     fn coords() -> Coordinates<'static> {
         Coordinates {

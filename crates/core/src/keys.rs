@@ -66,8 +66,6 @@ pub fn encode_event_key(key: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyMatch {
     pub destination: &'static Destination,
-    /// The hour Firehose filed the object under (UTC), ms since the epoch.
-    pub hour_ms: Option<i64>,
     /// The object is gzip-compressed (`.gz`): COPY needs GZIP.
     pub gzip: bool,
 }
@@ -115,35 +113,14 @@ impl KeyPatterns {
     pub fn matches(&self, key: &str) -> Matched {
         for (re, dest) in &self.patterns {
             if let Some(c) = re.captures(key) {
-                let num = |name: &str| c.name(name).and_then(|m| m.as_str().parse::<i64>().ok());
-                let hour_ms = match (num("year"), num("month"), num("day"), num("hour")) {
-                    (Some(y), Some(m), Some(d), Some(h))
-                        if (1..=12).contains(&m) && (1..=31).contains(&d) && h < 24 =>
-                    {
-                        Some(days_from_civil(y, m, d) * 86_400_000 + h * 3_600_000)
-                    }
-                    _ => None,
-                };
                 return Matched::Table(KeyMatch {
                     destination: dest,
-                    hour_ms,
                     gzip: c.name("gz").is_some(),
                 });
             }
         }
         Matched::Unmatched
     }
-}
-
-/// (year, month, day) → days since 1970-01-01 (Howard Hinnant's days_from_civil).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]
@@ -159,7 +136,6 @@ mod tests {
             panic!("no match")
         };
         assert_eq!((m.destination.name, m.gzip), ("open", true));
-        assert_eq!(m.hour_ms, Some(1_767_225_600_000 + 13 * 3_600_000));
         let moto =
             "push/unknown_type/2026/01/01/13/pushfeed-dev-unknown-type-1-2026-01-01-13-05-00-abc";
         let Matched::Table(m) = p.matches(moto) else {

@@ -16,7 +16,7 @@ pub mod views;
 
 pub use batch::{pack_batch, BatchCounts, InputRecord, PackedBatch};
 pub use catalogue::{destination, Destination, DestinationKind, DESTINATIONS};
-pub use event::{CanonicalEvent, Coordinates, QuarantineEntry, Reason, Vendor};
+pub use event::{Coordinates, QuarantineEntry, Reason};
 pub use keys::{decode_event_key, KeyMatch, KeyPatterns, Matched};
 pub use packing::{Limits, PackedRecord};
 pub use vendor::{decode_record, Outcome};

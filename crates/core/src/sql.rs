@@ -200,12 +200,6 @@ fn ledger_match(schema: &str, o: &ObjectRef) -> Result<String, SqlError> {
     ))
 }
 
-/// One statement: is this object already in the ledger? (returns a row when it is)
-pub fn ledger_lookup(schema: &str, o: &ObjectRef) -> Result<String, SqlError> {
-    let schema = ident("schema", schema)?;
-    ledger_match(&schema, o)
-}
-
 fn iam_role_clause(role: &str) -> Result<String, SqlError> {
     if role == "default" {
         return Ok("IAM_ROLE default".into());
