@@ -201,11 +201,11 @@ async fn send_with_retry<S: FirehoseSink>(
     let mut attempt = 0u32;
     loop {
         attempt += 1;
-        let data: Vec<Vec<u8>> = pending
+        let data: Vec<&[u8]> = pending
             .iter()
-            .map(|i| job.records[*i].data.clone())
+            .map(|i| job.records[*i].data.as_slice())
             .collect();
-        match sink.put_record_batch(&job.stream, data).await {
+        match sink.put_record_batch(&job.stream, &data).await {
             Ok(entries) => {
                 let mut still = Vec::new();
                 for (i, entry) in pending.iter().zip(entries) {

@@ -26,11 +26,12 @@ pub enum SinkError {
 }
 
 pub trait FirehoseSink: Sync {
-    /// Send records to a stream; one result per record, in order.
+    /// Send records to a stream; one result per record, in order. Records are borrowed:
+    /// a retry resends the same bytes, and each sink copies only what it keeps.
     fn put_record_batch(
         &self,
         stream: &str,
-        records: Vec<Vec<u8>>,
+        records: &[&[u8]],
     ) -> impl Future<Output = Result<Vec<EntryResult>, SinkError>> + Send;
 }
 
@@ -61,7 +62,7 @@ impl FirehoseSink for AwsFirehose {
     async fn put_record_batch(
         &self,
         stream: &str,
-        records: Vec<Vec<u8>>,
+        records: &[&[u8]],
     ) -> Result<Vec<EntryResult>, SinkError> {
         use aws_sdk_firehose::error::SdkError;
         use aws_sdk_firehose::operation::put_record_batch::PutRecordBatchError;
@@ -72,7 +73,7 @@ impl FirehoseSink for AwsFirehose {
         let mut entries = Vec::with_capacity(count);
         for data in records {
             let record = Record::builder()
-                .data(Blob::new(data))
+                .data(Blob::new(data.to_vec()))
                 .build()
                 .map_err(|e| SinkError::Permanent {
                     stream: stream.to_owned(),

@@ -56,11 +56,11 @@ impl FirehoseSink for FakeFirehose {
     async fn put_record_batch(
         &self,
         stream: &str,
-        records: Vec<Vec<u8>>,
+        records: &[&[u8]],
     ) -> Result<Vec<EntryResult>, SinkError> {
         assert!(records.len() <= 500, "more than 500 records in one call");
         assert!(
-            records.iter().map(Vec::len).sum::<usize>() <= 4_000_000,
+            records.iter().map(|r| r.len()).sum::<usize>() <= 4_000_000,
             "more than 4 MB in one call"
         );
         assert!(
@@ -68,10 +68,10 @@ impl FirehoseSink for FakeFirehose {
             "a record over 1,000 KiB"
         );
         let n = records.len();
-        self.calls
-            .lock()
-            .unwrap()
-            .push((stream.to_owned(), records));
+        self.calls.lock().unwrap().push((
+            stream.to_owned(),
+            records.iter().map(|r| r.to_vec()).collect(),
+        ));
         let step = {
             let mut scripts = self.scripts.lock().unwrap();
             scripts

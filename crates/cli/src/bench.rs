@@ -17,11 +17,11 @@ impl FirehoseSink for Capture {
     async fn put_record_batch(
         &self,
         stream: &str,
-        records: Vec<Vec<u8>>,
+        records: &[&[u8]],
     ) -> Result<Vec<EntryResult>, SinkError> {
         let n = records.len();
         if let Ok(mut all) = self.records.lock() {
-            all.extend(records.into_iter().map(|r| (stream.to_owned(), r)));
+            all.extend(records.iter().map(|r| (stream.to_owned(), r.to_vec())));
         }
         Ok(vec![EntryResult::Ok; n])
     }

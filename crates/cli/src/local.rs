@@ -131,7 +131,7 @@ impl FirehoseSink for LocalFirehose {
     async fn put_record_batch(
         &self,
         stream: &str,
-        records: Vec<Vec<u8>>,
+        records: &[&[u8]],
     ) -> Result<Vec<EntryResult>, SinkError> {
         let n = records.len();
         let full = {
@@ -148,7 +148,7 @@ impl FirehoseSink for LocalFirehose {
             };
             let buf = &mut buffers[idx].1;
             for r in records {
-                buf.extend_from_slice(&r);
+                buf.extend_from_slice(r);
             }
             if buf.len() >= self.buffer_bytes {
                 Some(std::mem::take(buf))
