@@ -558,7 +558,7 @@ pub async fn drive(args: &DriveArgs) -> anyhow::Result<DriveSummary> {
             window_start = Instant::now();
             last_activity = Instant::now();
             // The S3 trigger: the loader for each new object.
-            let new_objects = scan(
+            let active = scan(
                 load_new_objects(
                     &c,
                     &n,
@@ -571,7 +571,7 @@ pub async fn drive(args: &DriveArgs) -> anyhow::Result<DriveSummary> {
                 .await,
                 &mut list_errors,
             );
-            if new_objects > 0 {
+            if active {
                 last_activity = Instant::now();
             }
         } else if got == 0 {
@@ -588,7 +588,7 @@ pub async fn drive(args: &DriveArgs) -> anyhow::Result<DriveSummary> {
                     )
                     .await,
                     &mut list_errors,
-                ) > 0
+                )
             {
                 last_activity = Instant::now();
             }
@@ -621,15 +621,15 @@ pub async fn drive(args: &DriveArgs) -> anyhow::Result<DriveSummary> {
     Ok(summary)
 }
 
-/// A failed scan of the bucket is retried on the next loop; it must not end the drive,
-/// and it counts as activity so the driver does not go idle before a scan succeeds.
-fn scan(result: anyhow::Result<usize>, errors: &mut u64) -> usize {
+/// Whether a scan of the bucket kept the driver busy: it found new objects, or it failed
+/// (retried on the next loop; the driver must not go idle before a scan succeeds).
+fn scan(result: anyhow::Result<usize>, errors: &mut u64) -> bool {
     match result {
-        Ok(n) => n,
+        Ok(new_objects) => new_objects > 0,
         Err(e) => {
             *errors += 1;
             tracing::warn!(error = %format!("{e:#}"), "listing new objects failed; will retry");
-            1
+            true
         }
     }
 }
