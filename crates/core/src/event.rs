@@ -304,6 +304,35 @@ mod tests {
     }
 
     #[test]
+    fn the_largest_possible_row_fits_what_the_batch_packer_guarantees() {
+        // The batch packer relies on every quarantine row fitting MIN_RECORD_BYTES: the
+        // worst case is a full text chunk of control characters (each escaped to \u00XX)
+        // with a detail of the same, and the longest Kinesis coordinates.
+        let long = "9".repeat(128);
+        let coords = Coordinates {
+            shard_id: &long,
+            sequence_number: &long,
+            received_at_ms: 0,
+        };
+        let q = QuarantineEntry::new(
+            Reason::InvalidJson,
+            "\u{1}".repeat(5_000),
+            &coords,
+            Some(usize::MAX),
+            "\u{1}".repeat(RAW_CHUNK_TEXT_BYTES * 3).into_bytes(),
+        );
+        let lines = q.lines();
+        assert_eq!(lines.len(), 3);
+        for line in lines {
+            assert!(
+                line.len() < crate::batch::MIN_RECORD_BYTES,
+                "{} bytes",
+                line.len()
+            );
+        }
+    }
+
+    #[test]
     fn row_ids_are_deterministic() {
         let q = QuarantineEntry::new(Reason::Empty, "", &coords(), None, vec![]);
         assert_eq!(q.row_id(0), "q:shardId-000000000001:4955:-:0");
