@@ -4,7 +4,7 @@
 use crate::catalogue::{quarantine_index, DESTINATIONS};
 use crate::event::{Coordinates, QuarantineEntry, Reason};
 use crate::packing::{Limits, PackedRecord, Packer};
-use crate::vendor::{decode_record, Outcome};
+use crate::vendor::{Decoded, Decoder};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -86,54 +86,53 @@ pub fn pack_batch(records: &[InputRecord<'_>], limits: Limits) -> PackedBatch {
     let mut counts = BatchCounts::default();
     let q = quarantine_index();
     let mut scratch = Vec::new();
+    let mut decoder = Decoder::default();
     for (index, rec) in records.iter().enumerate() {
         let source = index as u32;
         counts.records_in += 1;
-        for outcome in decode_record(rec.data, &rec.coords) {
-            match outcome {
-                Outcome::Event {
-                    destination, line, ..
-                } => {
-                    let packer = packers[destination].get_or_insert_with(|| Packer::new(limits));
-                    match packer.push(&line, source) {
-                        Ok(()) => {
-                            *counts
-                                .events
-                                .entry(DESTINATIONS[destination].name)
-                                .or_default() += 1
-                        }
-                        Err(e) => {
-                            let entry = QuarantineEntry::new(
-                                Reason::TooLarge,
-                                format!(
-                                    "canonical event is {} bytes; one Firehose record holds {}",
-                                    e.bytes, limits.max_record_bytes
-                                ),
-                                &rec.coords,
-                                None,
-                                line,
-                            );
-                            quarantine(
-                                &mut packers[q],
-                                &mut counts,
-                                &entry,
-                                source,
-                                limits,
-                                &mut scratch,
-                            );
-                        }
+        decoder.decode(rec.data, &rec.coords, &mut |outcome| match outcome {
+            Decoded::Event {
+                destination, line, ..
+            } => {
+                let packer = packers[destination].get_or_insert_with(|| Packer::new(limits));
+                match packer.push(line, source) {
+                    Ok(()) => {
+                        *counts
+                            .events
+                            .entry(DESTINATIONS[destination].name)
+                            .or_default() += 1
+                    }
+                    Err(e) => {
+                        let entry = QuarantineEntry::new(
+                            Reason::TooLarge,
+                            format!(
+                                "canonical event is {} bytes; one Firehose record holds {}",
+                                e.bytes, limits.max_record_bytes
+                            ),
+                            &rec.coords,
+                            None,
+                            line.to_vec(),
+                        );
+                        quarantine(
+                            &mut packers[q],
+                            &mut counts,
+                            &entry,
+                            source,
+                            limits,
+                            &mut scratch,
+                        );
                     }
                 }
-                Outcome::Quarantined(entry) => quarantine(
-                    &mut packers[q],
-                    &mut counts,
-                    &entry,
-                    source,
-                    limits,
-                    &mut scratch,
-                ),
             }
-        }
+            Decoded::Quarantined(entry) => quarantine(
+                &mut packers[q],
+                &mut counts,
+                &entry,
+                source,
+                limits,
+                &mut scratch,
+            ),
+        });
     }
     let destinations = packers
         .into_iter()

@@ -73,9 +73,9 @@ impl Packer {
             self.flush();
         }
         if self.current.data.is_empty() {
-            self.current
-                .data
-                .reserve(self.limits.max_record_bytes.min(256 * 1024));
+            // The whole record at once: growing it by doubling copied it twice over.
+            // Pages never written are never touched, so this costs no memory.
+            self.current.data.reserve(self.limits.max_record_bytes);
         }
         self.current.data.extend_from_slice(line);
         self.current.lines += 1;

@@ -65,6 +65,53 @@ pub fn write_iso(out: &mut Vec<u8>, ms: i64) {
     out.extend_from_slice(&buf);
 }
 
+/// [`write_iso`] for many instants, most of them on the same day: the date part is
+/// worked out once per day rather than for every instant.
+#[derive(Debug, Clone)]
+pub struct IsoWriter {
+    day: i64,
+    date: [u8; 11],
+}
+
+impl Default for IsoWriter {
+    fn default() -> Self {
+        IsoWriter {
+            day: i64::MIN,
+            date: *b"0000-00-00T",
+        }
+    }
+}
+
+impl IsoWriter {
+    /// Append exactly what [`write_iso`] appends.
+    pub fn write(&mut self, out: &mut Vec<u8>, ms: i64) {
+        let day = ms.div_euclid(86_400_000);
+        if day != self.day {
+            let mut full = Vec::with_capacity(24);
+            write_iso(&mut full, ms);
+            self.date.copy_from_slice(&full[..11]);
+            self.day = day;
+        }
+        let rem = ms.rem_euclid(86_400_000) as u32;
+        let (h, mi, s, milli) = (
+            rem / 3_600_000,
+            rem / 60_000 % 60,
+            rem / 1_000 % 60,
+            rem % 1_000,
+        );
+        let mut buf = *b"00:00:00.000Z";
+        for (at, v, width) in [(0, h, 2), (3, mi, 2), (6, s, 2), (9, milli, 3)] {
+            let mut v = v;
+            for i in (0..width).rev() {
+                buf[at + i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        }
+        out.extend_from_slice(&self.date);
+        out.extend_from_slice(&buf);
+    }
+}
+
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ` as a String.
 pub fn iso(ms: i64) -> String {
     let mut v = Vec::with_capacity(24);
@@ -133,6 +180,24 @@ fn parse_iso_t(s: &str, original: &str) -> Result<i64, BadTime> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn the_day_cached_writer_writes_what_write_iso_writes(
+            instants in proptest::collection::vec(prop_oneof![
+                -100_000_000_000_000i64..400_000_000_000_000,
+                1_767_225_600_000i64..1_767_398_400_000,
+            ], 1..20),
+        ) {
+            let mut w = IsoWriter::default();
+            for ms in instants {
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                write_iso(&mut a, ms);
+                w.write(&mut b, ms);
+                prop_assert_eq!(a, b, "{}", ms);
+            }
+        }
+    }
 
     #[test]
     fn formats_known_instants() {

@@ -11,10 +11,8 @@ use crate::catalogue::{
     destination_index, unknown_type_index, ColumnKind, DestinationKind, DESTINATIONS,
 };
 use crate::event::{Coordinates, QuarantineEntry, Reason};
+use crate::json::{self, Obj, Tape, Val};
 use crate::timefmt;
-use serde::de::{Deserializer, MapAccess, Visitor};
-use serde::Deserialize;
-use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::Read;
@@ -117,35 +115,52 @@ const RESERVED: &[&str] = &[
     "source_sequence_number",
 ];
 
-/// FNV-1a: the column map is looked up ~20 times per event with short static keys, where
-/// SipHash's DoS resistance buys nothing.
-#[derive(Default)]
-struct Fnv(u64);
-
-impl std::hash::Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for b in bytes {
-            h = (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
-    }
-}
+/// Slots in the column look-up table: a power of two, several times the column count.
+const SLOTS: usize = 256;
 
 struct ColumnTable {
     /// Text column name → global id. Ids follow catalogue order, so for every destination
     /// ascending id is the order its columns are written in.
-    ids: HashMap<&'static str, u8, std::hash::BuildHasherDefault<Fnv>>,
+    ids: HashMap<&'static str, u8>,
     names: Vec<&'static str>,
     /// Per destination: bit `id` set when the destination has that column.
     masks: Vec<u64>,
+    /// Open addressing by [`slot_of`]: (name, id), "" for an empty slot. The column map
+    /// is looked up ~20 times per event; this costs one hash of two words and, almost
+    /// always, one comparison.
+    slots: Vec<(&'static str, u8)>,
+}
+
+/// The first 8 and the last 8 bytes of a key, its length mixed in, to a slot.
+fn slot_of(key: &[u8]) -> usize {
+    let n = key.len();
+    let (head, tail) = match (key.get(..8), key.get(n.saturating_sub(8)..)) {
+        (Some(h), Some(t)) if n >= 8 => {
+            let (mut a, mut b) = ([0u8; 8], [0u8; 8]);
+            a.copy_from_slice(h);
+            b.copy_from_slice(t);
+            (u64::from_le_bytes(a), u64::from_le_bytes(b))
+        }
+        _ => (key.iter().fold(0u64, |w, b| w << 8 | *b as u64), 0),
+    };
+    let h = (head ^ tail.rotate_left(29) ^ n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (h >> 56) as usize % SLOTS
+}
+
+/// The global id of a text column named `name`, if there is one.
+fn column_of(name: &str) -> Option<u8> {
+    let t = columns();
+    let mut i = slot_of(name.as_bytes());
+    loop {
+        let (slot, id) = t.slots[i];
+        if slot.is_empty() {
+            return None;
+        }
+        if slot == name {
+            return Some(id);
+        }
+        i = (i + 1) % SLOTS;
+    }
 }
 
 fn columns() -> &'static ColumnTable {
@@ -155,6 +170,7 @@ fn columns() -> &'static ColumnTable {
             ids: HashMap::default(),
             names: Vec::new(),
             masks: Vec::new(),
+            slots: vec![("", 0); SLOTS],
         };
         for d in DESTINATIONS
             .iter()
@@ -182,97 +198,30 @@ fn columns() -> &'static ColumnTable {
                 mask
             });
         }
+        for (id, name) in t.names.iter().enumerate() {
+            let mut i = slot_of(name.as_bytes());
+            while !t.slots[i].0.is_empty() {
+                i = (i + 1) % SLOTS;
+            }
+            t.slots[i] = (name, id as u8);
+        }
         t
     })
 }
 
 // ---------------------------------------------------------------------------------------
-// Borrowed JSON members.
+// Reading values off the tape.
 
-/// An object key, borrowed from the input unless it had escapes.
-struct Key<'a>(Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Borrowed(v)))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E>(self, v: String) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(v)))
-            }
-        }
-        d.deserialize_str(V)
-    }
-}
-
-/// An object's members in input order: keys and the raw JSON of their values.
-struct Members<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
-
-impl<'de> Deserialize<'de> for Members<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Members<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("an object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members<'de>, A::Error> {
-                let mut out: Vec<(Cow<'de, str>, &'de RawValue)> =
-                    Vec::with_capacity(map.size_hint().unwrap_or(16));
-                while let Some((k, v)) = map.next_entry::<Key<'de>, &'de RawValue>()? {
-                    // A repeated key keeps its first position and its last value, as a JSON
-                    // object read into a map does.
-                    match out.iter_mut().find(|(have, _)| *have == k.0) {
-                        Some(slot) => slot.1 = v,
-                        None => out.push((k.0, v)),
-                    }
-                }
-                Ok(Members(out))
-            }
-        }
-        d.deserialize_map(V)
-    }
-}
-
-impl<'a> Members<'a> {
-    fn get(&self, key: &str) -> Option<&'a RawValue> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
-    }
-    fn has(&self, key: &str) -> bool {
-        self.0.iter().any(|(k, _)| k == key)
-    }
-}
-
-fn first_byte(raw: &RawValue) -> u8 {
-    raw.get().as_bytes().first().copied().unwrap_or(b' ')
-}
-
-fn members(raw: &RawValue) -> Option<Members<'_>> {
-    if first_byte(raw) != b'{' {
-        return None;
-    }
-    serde_json::from_str(raw.get()).ok()
-}
-
-fn elements(raw: &RawValue) -> Option<Vec<&RawValue>> {
-    if first_byte(raw) != b'[' {
-        return None;
-    }
-    serde_json::from_str(raw.get()).ok()
+fn first_byte(v: Val<'_>) -> u8 {
+    v.first_byte()
 }
 
 /// The text of a JSON string value (unescaped only when it has escapes).
-fn string(raw: &RawValue) -> Option<Cow<'_, str>> {
-    let s = raw.get();
+fn string<'a>(v: Val<'a>) -> Option<Cow<'a, str>> {
+    string_text(v.get())
+}
+
+fn string_text(s: &str) -> Option<Cow<'_, str>> {
     if !s.starts_with('"') {
         return None;
     }
@@ -280,11 +229,11 @@ fn string(raw: &RawValue) -> Option<Cow<'_, str>> {
     if !inner.contains('\\') {
         return Some(Cow::Borrowed(inner));
     }
-    serde_json::from_str::<String>(s).ok().map(Cow::Owned)
+    Some(Cow::Owned(json::unescape(inner)))
 }
 
-fn kind_of(raw: &RawValue) -> &'static str {
-    match first_byte(raw) {
+fn kind_of(v: Val<'_>) -> &'static str {
+    match first_byte(v) {
         b'n' => "null",
         b't' | b'f' => "a boolean",
         b'"' => "a string",
@@ -295,8 +244,8 @@ fn kind_of(raw: &RawValue) -> &'static str {
 }
 
 /// A JSON number's text, normalised as serde_json writes numbers.
-fn number_text(raw: &RawValue) -> Option<String> {
-    serde_json::from_str::<serde_json::Number>(raw.get())
+fn number_text(v: Val<'_>) -> Option<String> {
+    serde_json::from_str::<serde_json::Number>(v.get())
         .ok()
         .map(|n| n.to_string())
 }
@@ -306,57 +255,174 @@ fn number_text(raw: &RawValue) -> Option<String> {
 
 /// Decode one Kinesis record into outcomes. Never panics, whatever the bytes.
 pub fn decode_record(data: &[u8], coords: &Coordinates<'_>) -> Vec<Outcome> {
-    let whole = |reason: Reason, detail: String| {
-        vec![Outcome::Quarantined(QuarantineEntry::new(
-            reason,
-            detail,
-            coords,
-            None,
-            data.to_vec(),
-        ))]
-    };
-    let inflated;
-    let mut bytes = data;
-    if bytes.starts_with(&[0x1f, 0x8b]) {
-        match inflate(bytes) {
-            Ok(v) => {
-                inflated = v;
-                bytes = &inflated;
-            }
-            Err(detail) => return whole(Reason::BadCompression, detail),
-        }
-    }
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return whole(
-            Reason::Empty,
-            format!("record of {} bytes holds no data", data.len()),
-        );
-    }
-    match std::str::from_utf8(bytes) {
-        Ok(text) => {
-            match single_object(text).map_or_else(|| parse_stream(text).map(Err), |c| Ok(Ok(c))) {
-                Ok(Ok(candidates)) => finish(candidates, coords, data, false),
-                Ok(Err(values)) => {
-                    let mut candidates = Vec::with_capacity(values.len());
-                    for v in values {
-                        expand_into(v, &mut candidates);
-                    }
-                    finish(candidates, coords, data, false)
+    let mut out = Vec::new();
+    Decoder::default().decode(data, coords, &mut |d| {
+        out.push(match d {
+            Decoded::Event {
+                destination,
+                event_id,
+                line,
+            } => Outcome::Event {
+                destination,
+                event_id: event_id.to_owned(),
+                line: line.to_vec(),
+            },
+            Decoded::Quarantined(q) => Outcome::Quarantined(q),
+        })
+    });
+    out
+}
+
+/// What one input record produced, borrowed from the [`Decoder`] until the next outcome.
+#[derive(Debug)]
+pub enum Decoded<'s> {
+    /// A canonical event (catalogue type or unknown type): its newline-terminated line.
+    Event {
+        destination: usize,
+        event_id: &'s str,
+        line: &'s [u8],
+    },
+    Quarantined(QuarantineEntry),
+}
+
+/// Decodes records one after another, reusing its buffers, so that a batch of thousands
+/// of records allocates a handful of times rather than a dozen times per event.
+#[derive(Default)]
+pub struct Decoder {
+    nodes: Vec<json::Node<'static>>,
+    stack: Vec<json::Node<'static>>,
+    candidates: Vec<Candidate<'static>>,
+    flat: Vec<(Cow<'static, str>, Val<'static>)>,
+    columns: Vec<(u8, Text<'static>)>,
+    attributes: Vec<(Cow<'static, str>, Json<'static>)>,
+    line: Vec<u8>,
+    extras: Extras,
+}
+
+/// Buffers for `message_extras` (JSON inside a string), and the last days written.
+#[derive(Default)]
+struct Extras {
+    occurred: timefmt::IsoWriter,
+    received: timefmt::IsoWriter,
+    text: String,
+    nodes: Vec<json::Node<'static>>,
+    stack: Vec<json::Node<'static>>,
+}
+
+/// One record's view of the decoder's buffers.
+struct Bufs<'a, 'd> {
+    flat: Vec<(Cow<'a, str>, Val<'a>)>,
+    columns: Vec<(u8, Text<'a>)>,
+    attributes: Vec<(Cow<'a, str>, Json<'a>)>,
+    line: &'d mut Vec<u8>,
+    extras: &'d mut Extras,
+}
+
+impl Decoder {
+    /// Decode one Kinesis record; `emit` receives every outcome, in order. Every record
+    /// produces at least one. Never panics, whatever the bytes.
+    pub fn decode(
+        &mut self,
+        data: &[u8],
+        coords: &Coordinates<'_>,
+        emit: &mut dyn FnMut(Decoded<'_>),
+    ) {
+        let whole = |emit: &mut dyn FnMut(Decoded<'_>), reason: Reason, detail: String| {
+            emit(Decoded::Quarantined(QuarantineEntry::new(
+                reason,
+                detail,
+                coords,
+                None,
+                data.to_vec(),
+            )))
+        };
+        let inflated;
+        let mut bytes = data;
+        if bytes.starts_with(&[0x1f, 0x8b]) {
+            match inflate(bytes) {
+                Ok(v) => {
+                    inflated = v;
+                    bytes = &inflated;
                 }
-                Err(err) => match split_lines(bytes) {
-                    Some(items) => finish(items, coords, data, true),
-                    None => whole(Reason::InvalidJson, err),
-                },
+                Err(detail) => return whole(emit, Reason::BadCompression, detail),
             }
         }
-        Err(e) => match split_lines(bytes) {
-            Some(items) => finish(items, coords, data, true),
-            None => whole(
-                Reason::NotUtf8,
-                format!("invalid UTF-8 at byte {}", e.valid_up_to()),
-            ),
-        },
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return whole(
+                emit,
+                Reason::Empty,
+                format!("record of {} bytes holds no data", data.len()),
+            );
+        }
+        let mut tape = Tape::from_buffers(
+            std::mem::take(&mut self.nodes),
+            std::mem::take(&mut self.stack),
+        );
+        // SIMD UTF-8 check; the standard one only to say where it fails.
+        let utf8 = simdutf8::basic::from_utf8(bytes)
+            .map_err(|_| std::str::from_utf8(bytes).map_or_else(|e| e.valid_up_to(), |_| 0));
+        let parsed = match utf8 {
+            Ok(text) => match tape.parse_stream(text) {
+                Ok(roots) => Ok(roots),
+                Err(e) => Err(Reason::InvalidJson.detail_for(e.describe(bytes))),
+            },
+            Err(at) => Err((Reason::NotUtf8, format!("invalid UTF-8 at byte {at}"))),
+        };
+        let lines = match &parsed {
+            Ok(_) => None,
+            Err(_) => split_lines(bytes, &mut tape),
+        };
+        {
+            let mut candidates: Vec<Candidate<'_>> =
+                json::recycle(std::mem::take(&mut self.candidates));
+            let multi = match (parsed, lines) {
+                (Ok(roots), _) => {
+                    for root in roots {
+                        expand_into(tape.val(root), &mut candidates);
+                    }
+                    false
+                }
+                (Err(_), Some(lines)) => {
+                    for (line, value) in lines {
+                        match value {
+                            Ok(root) => expand_into(tape.val(root), &mut candidates),
+                            Err((reason, detail)) => {
+                                candidates.push(Candidate::Bad(reason, detail, line))
+                            }
+                        }
+                    }
+                    true
+                }
+                (Err((reason, detail)), None) => {
+                    whole(emit, reason, detail);
+                    self.candidates = json::recycle(candidates);
+                    let (n, s) = tape.into_buffers();
+                    (self.nodes, self.stack) = (n, s);
+                    return;
+                }
+            };
+            let mut bufs = Bufs {
+                flat: json::recycle(std::mem::take(&mut self.flat)),
+                columns: json::recycle(std::mem::take(&mut self.columns)),
+                attributes: json::recycle(std::mem::take(&mut self.attributes)),
+                line: &mut self.line,
+                extras: &mut self.extras,
+            };
+            finish(&candidates, coords, data, multi, &mut bufs, emit);
+            self.flat = json::recycle(bufs.flat);
+            self.columns = json::recycle(bufs.columns);
+            self.attributes = json::recycle(bufs.attributes);
+            self.candidates = json::recycle(candidates);
+        }
+        let (n, s) = tape.into_buffers();
+        (self.nodes, self.stack) = (n, s);
+    }
+}
+
+impl Reason {
+    fn detail_for(self, what: String) -> (Reason, String) {
+        (self, format!("invalid JSON: {what}"))
     }
 }
 
@@ -375,40 +441,20 @@ fn inflate(bytes: &[u8]) -> Result<Vec<u8>, String> {
     }
 }
 
-/// Most records are one object: parse it straight into members, in one pass.
-fn single_object(text: &str) -> Option<Vec<Candidate<'_>>> {
-    if !text.trim_start().starts_with('{') {
-        return None;
-    }
-    let m = serde_json::from_str::<Members>(text).ok()?;
-    let mut out = Vec::with_capacity(1);
-    expand_object(m, text, &mut out);
-    Some(out)
-}
-
-/// Whitespace-separated JSON values, borrowed; an error says where.
-fn parse_stream(text: &str) -> Result<Vec<&RawValue>, String> {
-    let mut out = Vec::new();
-    for item in serde_json::Deserializer::from_str(text).into_iter::<&RawValue>() {
-        match item {
-            Ok(v) => out.push(v),
-            Err(e) => return Err(format!("invalid JSON: {e}")),
-        }
-    }
-    Ok(out)
-}
-
-/// A candidate event: an object already parsed (with its raw text), a raw JSON value not
-/// parsed yet, or why it has none (with its raw bytes).
+/// A candidate event: an object already read, a value that is not one, or why there is
+/// none (with its raw bytes).
 enum Candidate<'a> {
-    Obj(Members<'a>, &'a str),
-    Value(&'a RawValue),
+    Obj(Obj<'a>),
+    Value(Val<'a>),
     Bad(Reason, String, &'a [u8]),
 }
 
-/// Line mode: each non-blank line parsed on its own, so one bad line spoils only itself.
+/// One line in line mode: its bytes and its value on the tape, or why it has none.
+type Line<'a> = (&'a [u8], Result<usize, (Reason, String)>);
+
+/// Line mode: each non-blank line read on its own, so one bad line spoils only itself.
 /// `None` when the record is a single line (then it is quarantined whole).
-fn split_lines(bytes: &[u8]) -> Option<Vec<Candidate<'_>>> {
+fn split_lines<'a>(bytes: &'a [u8], tape: &mut Tape<'a>) -> Option<Vec<Line<'a>>> {
     let lines: Vec<&[u8]> = bytes
         .split(|b| *b == b'\n')
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
@@ -419,97 +465,69 @@ fn split_lines(bytes: &[u8]) -> Option<Vec<Candidate<'_>>> {
     }
     let mut out = Vec::with_capacity(lines.len());
     for line in lines {
-        match std::str::from_utf8(line) {
-            Err(e) => out.push(Candidate::Bad(
+        let value = match simdutf8::compat::from_utf8(line) {
+            Err(e) => Err((
                 Reason::NotUtf8,
                 format!("invalid UTF-8 at byte {} of the line", e.valid_up_to()),
-                line,
             )),
-            Ok(text) => match parse_stream(text) {
-                Ok(values) if values.len() == 1 => expand_into(values[0], &mut out),
-                Ok(_) => out.push(Candidate::Bad(
+            Ok(text) => match tape.parse_stream(text) {
+                Ok(values) if values.len() == 1 => Ok(values[0]),
+                Ok(_) => Err((
                     Reason::InvalidJson,
                     "a line holds more than one JSON value".into(),
-                    line,
                 )),
-                Err(e) => out.push(Candidate::Bad(Reason::InvalidJson, e, line)),
+                Err(e) => Err(Reason::InvalidJson.detail_for(e.describe(line))),
             },
-        }
+        };
+        out.push((line, value));
     }
     Some(out)
 }
 
 /// Expand batches (`{"events":[…]}` and top-level arrays) into single candidates.
-fn expand_into<'a>(v: &'a RawValue, out: &mut Vec<Candidate<'a>>) {
-    match first_byte(v) {
-        b'[' => match elements(v) {
-            Some(items) => out.extend(items.into_iter().map(Candidate::Value)),
-            None => out.push(Candidate::Value(v)),
-        },
-        b'{' => match members(v) {
-            Some(m) => expand_object(m, v.get(), out),
-            None => out.push(Candidate::Value(v)),
-        },
-        _ => out.push(Candidate::Value(v)),
+fn expand_into<'a>(v: Val<'a>, out: &mut Vec<Candidate<'a>>) {
+    if let Some(items) = v.array() {
+        out.extend(items.map(Candidate::Value));
+    } else if let Some(m) = v.object() {
+        expand_object(m, out);
+    } else {
+        out.push(Candidate::Value(v));
     }
 }
 
 /// An object is either a Braze batch (`events` and no event keys) or one event.
-fn expand_object<'a>(m: Members<'a>, raw: &'a str, out: &mut Vec<Candidate<'a>>) {
+fn expand_object<'a>(m: Obj<'a>, out: &mut Vec<Candidate<'a>>) {
     if let Some(events) = m.get("events") {
         if !m.has("event_type") && !m.has("type") && !m.has("id") {
-            if let Some(items) = elements(events) {
-                out.extend(items.into_iter().map(Candidate::Value));
+            if let Some(items) = events.array() {
+                out.extend(items.map(Candidate::Value));
                 return;
             }
         }
     }
-    out.push(Candidate::Obj(m, raw));
+    out.push(Candidate::Obj(m));
 }
 
-/// An event line, or the quarantine entry for why there is none (or why it is too large).
-fn event_outcome(
-    result: Result<(usize, String, Vec<u8>), Rejection>,
-    raw: &[u8],
-    quarantine: &dyn Fn(Reason, String, &[u8]) -> Outcome,
-) -> Outcome {
-    match result {
-        Ok((destination, event_id, line)) if line.len() <= MAX_LINE_BYTES => Outcome::Event {
-            destination,
-            event_id,
-            line,
-        },
-        Ok((_, _, line)) => quarantine(
-            Reason::TooLarge,
-            format!(
-                "canonical event is {} bytes; one Firehose record holds {MAX_LINE_BYTES}",
-                line.len()
-            ),
-            raw,
-        ),
-        Err(r) => quarantine(r.reason, r.detail, raw),
-    }
-}
-
-fn finish(
-    items: Vec<Candidate<'_>>,
+fn finish<'a>(
+    items: &[Candidate<'a>],
     coords: &Coordinates<'_>,
     data: &[u8],
     multi: bool,
-) -> Vec<Outcome> {
+    bufs: &mut Bufs<'a, '_>,
+    emit: &mut dyn FnMut(Decoded<'_>),
+) {
     if items.is_empty() {
         // e.g. {"events": []} or []: valid, but nothing in it. Kept, so that counts add up.
-        return vec![Outcome::Quarantined(QuarantineEntry::new(
+        return emit(Decoded::Quarantined(QuarantineEntry::new(
             Reason::Empty,
             "the record is a batch with no events",
             coords,
             None,
             data.to_vec(),
-        ))];
+        )));
     }
     let single = items.len() == 1 && !multi;
-    let mut out = Vec::with_capacity(items.len());
-    for (i, item) in items.into_iter().enumerate() {
+    for (i, item) in items.iter().enumerate() {
         let position = if single { None } else { Some(i) };
         let quarantine = |reason: Reason, detail: String, raw: &[u8]| {
             let detail = match position {
@@ -517,30 +535,46 @@ fn finish(
                 None => detail,
             };
             let raw = if single { data.to_vec() } else { raw.to_vec() };
-            Outcome::Quarantined(QuarantineEntry::new(reason, detail, coords, position, raw))
+            Decoded::Quarantined(QuarantineEntry::new(reason, detail, coords, position, raw))
         };
-        match item {
-            Candidate::Bad(reason, detail, raw) => out.push(quarantine(reason, detail, raw)),
-            Candidate::Obj(m, raw) => out.push(event_outcome(
-                event_line(&m, coords),
-                raw.as_bytes(),
-                &quarantine,
-            )),
-            Candidate::Value(v) => match members(v) {
-                Some(m) => out.push(event_outcome(
-                    event_line(&m, coords),
-                    v.get().as_bytes(),
-                    &quarantine,
-                )),
-                None => out.push(quarantine(
-                    Reason::NotAnObject,
-                    format!("expected a JSON object, found {}", kind_of(v)),
-                    v.get().as_bytes(),
-                )),
+        let m = match item {
+            Candidate::Bad(reason, detail, raw) => {
+                emit(quarantine(*reason, detail.clone(), raw));
+                continue;
+            }
+            Candidate::Obj(m) => *m,
+            Candidate::Value(v) => match v.object() {
+                Some(m) => m,
+                None => {
+                    emit(quarantine(
+                        Reason::NotAnObject,
+                        format!("expected a JSON object, found {}", kind_of(*v)),
+                        v.get().as_bytes(),
+                    ));
+                    continue;
+                }
             },
+        };
+        bufs.line.clear();
+        match event_line(&m, coords, bufs) {
+            Ok((destination, event_id)) if bufs.line.len() <= MAX_LINE_BYTES => {
+                emit(Decoded::Event {
+                    destination,
+                    event_id: &event_id,
+                    line: bufs.line,
+                })
+            }
+            Ok(_) => emit(quarantine(
+                Reason::TooLarge,
+                format!(
+                    "canonical event is {} bytes; one Firehose record holds {MAX_LINE_BYTES}",
+                    bufs.line.len()
+                ),
+                m.raw.as_bytes(),
+            )),
+            Err(r) => emit(quarantine(r.reason, r.detail, m.raw.as_bytes())),
         }
     }
-    out
 }
 
 // ---------------------------------------------------------------------------------------
@@ -557,54 +591,63 @@ enum Text<'a> {
 #[derive(Clone, Copy)]
 struct Header<'a> {
     id: &'a str,
-    id_raw: &'a RawValue,
+    id_raw: Val<'a>,
     event_type: &'a str,
     vendor: &'a str,
-    vendor_type: &'a RawValue,
+    vendor_type: Val<'a>,
     occurred_ms: i64,
 }
 
-/// An attribute's value: raw JSON to copy, JSON text built here, or an object that held
-/// a value no JSON reader downstream accepts (a number beyond the range of a double).
+/// An attribute's value: raw JSON to copy, JSON text built here, or `message_extras`.
 enum Json<'a> {
     Raw(&'a str),
     Built(String),
-    Invalid,
+    Extras(Val<'a>),
 }
 
-struct Event<'a> {
+struct Event<'a, 'b> {
     destination: usize,
     mask: u64,
+    /// Bit `id` set once column `id` has a value.
+    filled: u64,
     /// (column id, value), first value wins; written in ascending id order.
-    columns: Vec<(u8, Text<'a>)>,
-    attributes: Vec<(Cow<'a, str>, Json<'a>)>,
+    columns: &'b mut Vec<(u8, Text<'a>)>,
+    attributes: &'b mut Vec<(Cow<'a, str>, Json<'a>)>,
 }
 
-impl<'a> Event<'a> {
-    fn new(destination: usize) -> Self {
+impl<'a, 'b> Event<'a, 'b> {
+    fn new(
+        destination: usize,
+        columns: &'b mut Vec<(u8, Text<'a>)>,
+        attributes: &'b mut Vec<(Cow<'a, str>, Json<'a>)>,
+    ) -> Self {
+        columns.clear();
+        attributes.clear();
         Event {
             destination,
-            mask: columns().masks[destination],
-            columns: Vec::with_capacity(16),
-            attributes: Vec::with_capacity(8),
+            mask: self::columns().masks[destination],
+            filled: 0,
+            columns,
+            attributes,
         }
     }
 
     fn column_id(&self, name: &str) -> Option<u8> {
-        columns()
-            .ids
-            .get(name)
-            .copied()
-            .filter(|id| self.mask & (1u64 << id) != 0)
+        column_of(name).filter(|id| self.mask & (1u64 << id) != 0)
     }
 
     fn has_value(&self, id: u8) -> bool {
-        self.columns.iter().any(|(c, _)| *c == id)
+        self.filled & (1u64 << id) != 0
+    }
+
+    fn put(&mut self, id: u8, value: Text<'a>) {
+        self.filled |= 1u64 << id;
+        self.columns.push((id, value));
     }
 
     /// A vendor field: into its column when the destination has one and the value is a
     /// scalar (null leaves the column null), else into attributes under `attr_key`.
-    fn field(&mut self, column: &str, attr_key: Cow<'a, str>, v: &'a RawValue) {
+    fn field(&mut self, column: &str, attr_key: Cow<'a, str>, v: Val<'a>) {
         if let Some(id) = self.column_id(column) {
             let text = match first_byte(v) {
                 b'"' => Some(Some(Text::Raw(v.get()))),
@@ -615,7 +658,7 @@ impl<'a> Event<'a> {
             };
             match text {
                 Some(Some(t)) if !self.has_value(id) => {
-                    self.columns.push((id, t));
+                    self.put(id, t);
                     return;
                 }
                 Some(None) => return,
@@ -628,18 +671,21 @@ impl<'a> Event<'a> {
     fn set(&mut self, column: &str, value: Text<'a>) -> bool {
         match self.column_id(column) {
             Some(id) if !self.has_value(id) => {
-                self.columns.push((id, value));
+                self.put(id, value);
                 true
             }
             _ => false,
         }
     }
 
+    /// Write the canonical line into `out`; the destination.
     fn write(
-        mut self,
+        self,
         h: &Header<'_>,
         coords: &Coordinates<'_>,
-    ) -> Result<(usize, Vec<u8>), Rejection> {
+        out: &mut Vec<u8>,
+        extras: &mut Extras,
+    ) -> usize {
         let Header {
             id,
             id_raw,
@@ -648,54 +694,58 @@ impl<'a> Event<'a> {
             vendor_type,
             occurred_ms,
         } = *h;
-        let mut out = Vec::with_capacity(1024);
+        out.reserve(1024);
         out.extend_from_slice(b"{\"event_id\":");
         if first_byte(id_raw) == b'"' {
             out.extend_from_slice(id_raw.get().as_bytes());
         } else {
-            json_str(&mut out, id);
+            json_str(out, id);
         }
         out.extend_from_slice(b",\"event_type\":");
-        json_str(&mut out, event_type);
+        json_str(out, event_type);
         out.extend_from_slice(b",\"vendor\":");
-        json_str(&mut out, vendor);
+        json_str(out, vendor);
         out.extend_from_slice(b",\"vendor_event_type\":");
         out.extend_from_slice(vendor_type.get().as_bytes());
         out.extend_from_slice(b",\"occurred_at\":\"");
-        timefmt::write_iso(&mut out, occurred_ms);
+        extras.occurred.write(out, occurred_ms);
         out.extend_from_slice(b"\",\"received_at\":\"");
-        timefmt::write_iso(&mut out, coords.received_at_ms);
+        extras.received.write(out, coords.received_at_ms);
         out.push(b'"');
-        self.columns.sort_by_key(|(id, _)| *id);
+        self.columns.sort_unstable_by_key(|(id, _)| *id);
         let names = &columns().names;
-        for (id, value) in &self.columns {
+        for (id, value) in self.columns.iter() {
             out.extend_from_slice(b",\"");
             out.extend_from_slice(names[*id as usize].as_bytes());
             out.extend_from_slice(b"\":");
             match value {
                 Text::Raw(raw) => out.extend_from_slice(raw.as_bytes()),
-                Text::Owned(s) => json_str(&mut out, s),
+                Text::Owned(s) => json_str(out, s),
             }
         }
         out.extend_from_slice(b",\"source_shard_id\":");
-        json_str(&mut out, coords.shard_id);
+        json_str(out, coords.shard_id);
         out.extend_from_slice(b",\"source_sequence_number\":");
-        json_str(&mut out, coords.sequence_number);
+        json_str(out, coords.sequence_number);
         out.extend_from_slice(b",\"attributes\":");
-        if !write_object(&mut out, &self.attributes) {
-            return Err(reject(
-                Reason::InvalidJson,
-                "invalid JSON: number out of range (beyond a double)",
-            ));
-        }
+        write_object(out, self.attributes, extras);
         out.extend_from_slice(b"}\n");
-        Ok((self.destination, out))
+        self.destination
     }
 }
 
+/// `s` as a JSON string, escaped as serde_json escapes (only `"`, `\\` and control
+/// characters); most strings need no escape and are copied as they are.
 fn json_str(out: &mut Vec<u8>, s: &str) {
-    // Writing a &str to a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, s);
+    if !json::needs_escape(s.as_bytes()) {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        // Writing a &str to a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, s);
+    }
 }
 
 /// Copy raw JSON; when it spans lines (pretty-printed objects or arrays), drop the
@@ -727,23 +777,8 @@ fn write_raw(out: &mut Vec<u8>, raw: &str) {
     }
 }
 
-/// Raw JSON copied as it is must read back: serde_json (like Redshift) refuses numbers
-/// beyond a double, which its raw-value scan lets through. Scalars are checked directly;
-/// nested objects copied raw are rare and parsed whole.
-fn valid_raw(raw: &str) -> bool {
-    match raw.as_bytes().first() {
-        Some(b'-' | b'0'..=b'9') => serde_json::from_str::<serde_json::Number>(raw).is_ok(),
-        Some(b'{' | b'[') => {
-            serde_json::from_str::<serde::de::IgnoredAny>(raw).is_ok()
-                && serde_json::from_str::<serde_json::Value>(raw).is_ok()
-        }
-        _ => true,
-    }
-}
-
-/// Write an object of members; false when one of them is not valid JSON to read back.
-fn write_object(out: &mut Vec<u8>, members: &[(Cow<'_, str>, Json<'_>)]) -> bool {
-    let mut valid = true;
+/// Write an object of members.
+fn write_object(out: &mut Vec<u8>, members: &[(Cow<'_, str>, Json<'_>)], extras: &mut Extras) {
     out.push(b'{');
     for (i, (k, v)) in members.iter().enumerate() {
         if i > 0 {
@@ -752,40 +787,82 @@ fn write_object(out: &mut Vec<u8>, members: &[(Cow<'_, str>, Json<'_>)]) -> bool
         json_str(out, k);
         out.push(b':');
         match v {
-            Json::Raw(raw) => {
-                valid &= valid_raw(raw);
-                write_raw(out, raw)
-            }
+            Json::Raw(raw) => write_raw(out, raw),
             Json::Built(text) => out.extend_from_slice(text.as_bytes()),
-            Json::Invalid => {
-                valid = false;
-                out.extend_from_slice(b"null")
-            }
+            Json::Extras(v) => write_extras(out, *v, extras),
         }
     }
     out.push(b'}');
-    valid
 }
 
 /// An object built from members, as an attribute value.
 fn object_json<'a>(members: &[(Cow<'_, str>, Json<'_>)]) -> Json<'a> {
     let mut out = Vec::new();
-    if !write_object(&mut out, members) {
-        return Json::Invalid;
-    }
-    String::from_utf8(out)
-        .map(Json::Built)
-        .unwrap_or(Json::Invalid)
+    write_object(&mut out, members, &mut Extras::default());
+    Json::Built(String::from_utf8_lossy(&out).into_owned())
 }
 
-/// One event object → (destination, event id, canonical line), or why not.
+/// A value written compactly, each object's repeated keys reduced to the last value.
+fn write_value(out: &mut Vec<u8>, v: Val<'_>) {
+    if let Some(o) = v.object() {
+        out.push(b'{');
+        for (i, (k, val)) in o.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            json_str(out, k);
+            out.push(b':');
+            write_value(out, val);
+        }
+        out.push(b'}');
+    } else if let Some(items) = v.array() {
+        out.push(b'[');
+        for (i, val) in items.enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_value(out, val);
+        }
+        out.push(b']');
+    } else {
+        out.extend_from_slice(v.get().as_bytes());
+    }
+}
+
+/// Braze's `message_extras` is JSON inside a string: written as that JSON when it is
+/// valid, as the string when it is not.
+fn write_extras(out: &mut Vec<u8>, v: Val<'_>, extras: &mut Extras) {
+    let raw = v.get();
+    let Extras {
+        text, nodes, stack, ..
+    } = extras;
+    text.clear();
+    match raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+        Some(content) => json::unescape_into(content, text),
+        None => return out.extend_from_slice(raw.as_bytes()),
+    }
+    let mut tape = Tape::from_buffers(std::mem::take(nodes), std::mem::take(stack));
+    match tape.parse_one(text) {
+        Ok(root) if !tape.val(root).huge() => write_value(out, tape.val(root)),
+        _ => out.extend_from_slice(raw.as_bytes()),
+    }
+    (*nodes, *stack) = tape.into_buffers();
+}
+
+/// One event object → its canonical line written into `bufs.line`; (destination, event id),
+/// or why not.
 fn event_line<'a>(
-    m: &Members<'a>,
+    m: &Obj<'a>,
     coords: &Coordinates<'_>,
-) -> Result<(usize, String, Vec<u8>), Rejection> {
+    bufs: &mut Bufs<'a, '_>,
+) -> Result<(usize, Cow<'a, str>), Rejection> {
+    if m.huge {
+        // Valid JSON grammar, but neither serde_json nor Redshift reads such a number back.
+        return Err(reject(Reason::InvalidJson, OUT_OF_RANGE));
+    }
     if let Some(t) = m.get("event_type") {
         return match string(t) {
-            Some(s) if !s.trim().is_empty() => braze(m, t, &s, coords),
+            Some(s) if !s.trim().is_empty() => braze(m, t, &s, coords, bufs),
             _ => Err(reject(
                 Reason::MissingEventType,
                 format!("event_type is {}", kind_of(t)),
@@ -794,7 +871,7 @@ fn event_line<'a>(
     }
     if let Some(t) = m.get("type") {
         if let Some(s) = string(t).filter(|s| !s.trim().is_empty()) {
-            return airship(m, t, &s, coords);
+            return airship(m, t, &s, coords, bufs);
         }
     }
     if ["id", "user_id", "time", "user", "properties"]
@@ -806,7 +883,7 @@ fn event_line<'a>(
             "a Braze-like record without event_type cannot be classified",
         ));
     }
-    let keys: Vec<&str> = m.0.iter().take(8).map(|(k, _)| k.as_ref()).collect();
+    let keys: Vec<&str> = m.iter().take(8).map(|(k, _)| k.as_ref()).collect();
     Err(reject(
         Reason::UnrecognisedShape,
         format!(
@@ -816,7 +893,7 @@ fn event_line<'a>(
     ))
 }
 
-fn event_id<'a>(m: &Members<'a>) -> Result<(Cow<'a, str>, &'a RawValue), Rejection> {
+fn event_id<'a>(m: &Obj<'a>) -> Result<(Cow<'a, str>, Val<'a>), Rejection> {
     let raw = match m.get("id") {
         None => return Err(reject(Reason::MissingId, "no id")),
         Some(r) => r,
@@ -843,7 +920,7 @@ fn event_id<'a>(m: &Members<'a>) -> Result<(Cow<'a, str>, &'a RawValue), Rejecti
     Ok((id, raw))
 }
 
-fn braze_time(m: &Members<'_>) -> Result<i64, Rejection> {
+fn braze_time(m: &Obj<'_>) -> Result<i64, Rejection> {
     let bad = |e: timefmt::BadTime| reject(Reason::BadTimestamp, format!("time: {}", e.0));
     let Some(raw) = m.get("time") else {
         return Err(reject(Reason::MissingTimestamp, "no time"));
@@ -874,51 +951,71 @@ fn braze_time(m: &Members<'_>) -> Result<i64, Rejection> {
     }
 }
 
+/// A bit for a key, to skip looking for keys that cannot be there.
+fn key_bit(k: &str) -> u64 {
+    let b = k.as_bytes();
+    let h = b.len() ^ (*b.first().unwrap_or(&0) as usize) << 2 ^ *b.last().unwrap_or(&0) as usize;
+    1u64 << (h % 64)
+}
+
 fn braze<'a>(
-    m: &Members<'a>,
-    type_raw: &'a RawValue,
+    m: &Obj<'a>,
+    type_raw: Val<'a>,
     vendor_type: &str,
     coords: &Coordinates<'_>,
-) -> Result<(usize, String, Vec<u8>), Rejection> {
+    bufs: &mut Bufs<'a, '_>,
+) -> Result<(usize, Cow<'a, str>), Rejection> {
     let (id, id_raw) = event_id(m)?;
     let occurred = braze_time(m)?;
 
     // Nested (HTTP connector) records carry `user` and `properties` objects; flatten them
     // so both shapes map the same way. A key also present at the top (or already taken)
     // is kept in attributes as `user.<key>` / `properties.<key>`.
-    let user = m.get("user").and_then(members);
-    let properties = m.get("properties").and_then(members);
-    let mut flat: Vec<(Cow<'a, str>, &'a RawValue)> = Vec::with_capacity(m.0.len() + 24);
-    for (k, v) in &m.0 {
+    let user = m.get("user").and_then(|v| v.object());
+    let properties = m.get("properties").and_then(|v| v.object());
+    let Bufs {
+        flat,
+        columns,
+        attributes,
+        line,
+        extras,
+    } = bufs;
+    flat.clear();
+    let mut seen = 0u64;
+    for (k, v) in m.iter() {
+        seen |= key_bit(k);
         match k.as_ref() {
             "id" | "event_type" | "time" => {}
             "user" if user.is_some() => {}
             "properties" if properties.is_some() => {}
-            _ => flat.push((k.clone(), *v)),
+            _ => flat.push((k.clone(), v)),
         }
     }
     for (outer, inner) in [("user", &user), ("properties", &properties)] {
         if let Some(inner) = inner {
-            for (k, v) in &inner.0 {
-                if m.has(k) || flat.iter().any(|(f, _)| f == k) {
-                    flat.push((Cow::Owned(format!("{outer}.{k}")), *v));
+            for (k, v) in inner.iter() {
+                let bit = key_bit(k);
+                if seen & bit != 0 && (m.has(k) || flat.iter().any(|(f, _)| f == k)) {
+                    flat.push((Cow::Owned(format!("{outer}.{k}")), v));
                 } else {
-                    flat.push((k.clone(), *v));
+                    seen |= bit;
+                    flat.push((k.clone(), v));
                 }
             }
         }
     }
 
+    // The names share a long prefix: compare the end first.
     let mapped = BRAZE_TYPES
         .iter()
-        .find(|(v, _)| *v == vendor_type)
+        .find(|(v, _)| v.as_bytes().last() == vendor_type.as_bytes().last() && *v == vendor_type)
         .map(|(_, c)| *c);
     let canonical = match mapped {
         Some("open") => {
             let action = flat
                 .iter()
                 .find(|(k, _)| k == "button_action_type")
-                .and_then(|(_, v)| string(v));
+                .and_then(|(_, v)| string(*v));
             if action.is_some_and(|a| CLICK_BUTTON_ACTIONS.contains(&a.as_ref())) {
                 "click"
             } else {
@@ -932,17 +1029,10 @@ fn braze<'a>(
     } else {
         destination_index(canonical).unwrap_or_else(unknown_type_index)
     };
-    let mut e = Event::new(destination);
-    for (k, v) in flat {
-        if k == "message_extras" {
-            // A JSON string: kept parsed when it parses, as text when it does not.
-            let parsed = string(v).and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok());
-            e.attributes.push((
-                k,
-                parsed
-                    .map(|p| Json::Built(p.to_string()))
-                    .unwrap_or(Json::Raw(v.get())),
-            ));
+    let mut e = Event::new(destination, columns, attributes);
+    for (k, v) in flat.drain(..) {
+        if k == "message_extras" && first_byte(v) == b'"' {
+            e.attributes.push((k, Json::Extras(v)));
             continue;
         }
         let column = k.clone();
@@ -956,16 +1046,17 @@ fn braze<'a>(
         vendor_type: type_raw,
         occurred_ms: occurred,
     };
-    let (destination, line) = e.write(&header, coords)?;
-    Ok((destination, id.into_owned(), line))
+    let destination = e.write(&header, coords, line, extras);
+    Ok((destination, id))
 }
 
 fn airship<'a>(
-    m: &Members<'a>,
-    type_raw: &'a RawValue,
+    m: &Obj<'a>,
+    type_raw: Val<'a>,
     vendor_type: &str,
     coords: &Coordinates<'_>,
-) -> Result<(usize, String, Vec<u8>), Rejection> {
+    bufs: &mut Bufs<'a, '_>,
+) -> Result<(usize, Cow<'a, str>), Rejection> {
     let (id, id_raw) = event_id(m)?;
     let occurred = match m.get("occurred") {
         None => return Err(reject(Reason::MissingTimestamp, "no occurred")),
@@ -993,8 +1084,8 @@ fn airship<'a>(
     } else {
         destination_index(canonical).unwrap_or_else(unknown_type_index)
     };
-    let mut e = Event::new(destination);
-    for (k, v) in &m.0 {
+    let mut e = Event::new(destination, &mut bufs.columns, &mut bufs.attributes);
+    for (k, v) in m.iter() {
         match k.as_ref() {
             "id" | "type" | "occurred" => {}
             "device" => airship_device(&mut e, v),
@@ -1013,19 +1104,19 @@ fn airship<'a>(
         vendor_type: type_raw,
         occurred_ms: occurred,
     };
-    let (destination, line) = e.write(&header, coords)?;
-    Ok((destination, id.into_owned(), line))
+    let destination = e.write(&header, coords, bufs.line, bufs.extras);
+    Ok((destination, id))
 }
 
-fn airship_device<'a>(e: &mut Event<'a>, v: &'a RawValue) {
-    let Some(device) = members(v) else {
+fn airship_device<'a>(e: &mut Event<'a, '_>, v: Val<'a>) {
+    let Some(device) = v.object() else {
         e.attributes
             .push((Cow::Borrowed("device"), Json::Raw(v.get())));
         return;
     };
     let mut rest: Vec<(Cow<'a, str>, Json<'a>)> = Vec::new();
     let mut platform_set = false;
-    for (k, val) in &device.0 {
+    for (k, val) in device.iter() {
         if let Some((_, platform)) = AIRSHIP_CHANNELS.iter().find(|(c, _)| c == k) {
             if first_byte(val) == b'"' && !platform_set {
                 e.field("device_id", Cow::Owned(format!("device.{k}")), val);
@@ -1050,13 +1141,15 @@ fn airship_device<'a>(e: &mut Event<'a>, v: &'a RawValue) {
         }
         if k == "attributes" {
             // Airship's device attributes carry the customer's IANA timezone.
-            if let Some(attrs) = members(val) {
-                if let Some(tz) = attrs.get("iana_timezone").filter(|v| first_byte(v) == b'"') {
+            if let Some(attrs) = val.object() {
+                if let Some(tz) = attrs
+                    .get("iana_timezone")
+                    .filter(|v| first_byte(*v) == b'"')
+                {
                     if e.set("timezone", Text::Raw(tz.get())) {
                         let left: Vec<(Cow<'a, str>, Json<'a>)> = attrs
-                            .0
                             .iter()
-                            .filter(|(ak, _)| ak != "iana_timezone")
+                            .filter(|(ak, _)| *ak != "iana_timezone")
                             .map(|(ak, av)| (ak.clone(), Json::Raw(av.get())))
                             .collect();
                         if !left.is_empty() {
@@ -1090,8 +1183,8 @@ fn airship_device<'a>(e: &mut Event<'a>, v: &'a RawValue) {
     }
 }
 
-fn airship_body<'a>(e: &mut Event<'a>, v: &'a RawValue) {
-    let Some(body) = members(v) else {
+fn airship_body<'a>(e: &mut Event<'a, '_>, v: Val<'a>) {
+    let Some(body) = v.object() else {
         e.attributes
             .push((Cow::Borrowed("body"), Json::Raw(v.get())));
         return;
@@ -1099,7 +1192,7 @@ fn airship_body<'a>(e: &mut Event<'a>, v: &'a RawValue) {
     let mut rest: Vec<(Cow<'a, str>, Json<'a>)> = Vec::new();
     for (k, val) in take_push_ids(e, &body, "body.") {
         if k == "triggering_push" {
-            if let Some(tp) = members(val) {
+            if let Some(tp) = val.object() {
                 let left = take_push_ids(e, &tp, "body.triggering_push.");
                 if !left.is_empty() {
                     let left: Vec<(Cow<'a, str>, Json<'a>)> = left
@@ -1122,12 +1215,12 @@ fn airship_body<'a>(e: &mut Event<'a>, v: &'a RawValue) {
 /// Map an Airship push reference (`push_id`, `group_id`, `variant_id`) to columns; return
 /// what is left.
 fn take_push_ids<'a>(
-    e: &mut Event<'a>,
-    push: &Members<'a>,
+    e: &mut Event<'a, '_>,
+    push: &Obj<'a>,
     prefix: &str,
-) -> Vec<(Cow<'a, str>, &'a RawValue)> {
+) -> Vec<(Cow<'a, str>, Val<'a>)> {
     let mut left = Vec::new();
-    for (k, val) in &push.0 {
+    for (k, val) in push.iter() {
         let column = match k.as_ref() {
             "push_id" => Some("dispatch_id"),
             "group_id" => Some("campaign_id"),
@@ -1138,7 +1231,7 @@ fn take_push_ids<'a>(
             Some(c) if first_byte(val) == b'"' => {
                 e.field(c, Cow::Owned(format!("{prefix}{k}")), val)
             }
-            _ => left.push((k.clone(), *val)),
+            _ => left.push((k.clone(), val)),
         }
     }
     left
@@ -1267,6 +1360,24 @@ mod tests {
     fn agrees_with_the_reference_on_every_fixture() {
         for f in fixtures() {
             same(&f).unwrap();
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn strings_are_written_as_serde_json_writes_them(s in "(\\PC|[\\x00-\\x1f\"\\\\])*") {
+            let mut ours = Vec::new();
+            json_str(&mut ours, &s);
+            prop_assert_eq!(ours, serde_json::to_vec(&s).unwrap());
+        }
+
+        #[test]
+        fn column_lookup_finds_every_column_and_nothing_else(k in "[a-z_.]{0,24}") {
+            let t = columns();
+            prop_assert_eq!(column_of(&k), t.ids.get(k.as_str()).copied());
+            for name in &t.names {
+                prop_assert_eq!(column_of(name), t.ids.get(name).copied());
+            }
         }
     }
 

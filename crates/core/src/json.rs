@@ -1,0 +1,1091 @@
+//! A small validating JSON reader built for the batcher's hot path.
+//!
+//! One pass over a record's text checks it is JSON (RFC 8259: strings without raw control
+//! characters, valid escapes and paired surrogates, the number grammar, nesting at most
+//! [`MAX_DEPTH`]) and records every value on a flat *tape*: its raw text, borrowed from the
+//! input, and for objects and arrays the range of their members on the same tape. The
+//! vendor decoder then reads ids, types and times from the tape and copies every other
+//! value's raw text straight into the canonical line: nothing is parsed twice and no value
+//! tree is built. An object that repeats a key keeps the key's first position and its last
+//! value, as reading it into a map does.
+//!
+//! Numbers whose magnitude is beyond a double (`1e999`) are valid JSON grammar but no
+//! reader downstream accepts them; they are flagged (`huge`) on every value that contains
+//! one rather than failing the whole text, so the decoder can quarantine just that event.
+
+use std::borrow::Cow;
+
+/// Deepest nesting of arrays and objects accepted (what serde_json accepts too).
+pub const MAX_DEPTH: usize = 127;
+
+/// Where and why a text is not JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyntaxError {
+    /// Byte offset of the problem.
+    pub at: usize,
+    pub what: &'static str,
+}
+
+impl std::fmt::Display for SyntaxError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} at byte {}", self.what, self.at)
+    }
+}
+
+impl SyntaxError {
+    /// `what at line L column C` (1-based, as editors count) within `text`.
+    pub fn describe(&self, text: &[u8]) -> String {
+        let at = self.at.min(text.len());
+        let before = &text[..at];
+        let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+        let column = at
+            - before
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map_or(0, |p| p + 1)
+            + 1;
+        format!("{} at line {line} column {column}", self.what)
+    }
+}
+
+/// One value on the tape.
+#[derive(Debug, Clone)]
+pub struct Node<'a> {
+    /// The member's key, unescaped (empty for array elements and top-level values).
+    pub(crate) key: Cow<'a, str>,
+    /// The value's raw JSON text.
+    pub(crate) raw: &'a str,
+    /// Somewhere in this value is a number beyond the range of a double.
+    pub(crate) huge: bool,
+    /// Objects and arrays: their members / elements are `tape[first..first + len]`.
+    pub(crate) first: u32,
+    pub(crate) len: u32,
+}
+
+/// The values of one or more JSON texts. Reused between records to keep its allocations.
+#[derive(Debug, Default)]
+pub struct Tape<'a> {
+    nodes: Vec<Node<'a>>,
+    /// Members of the objects being read, innermost last.
+    stack: Vec<Node<'a>>,
+}
+
+/// A value on a tape.
+#[derive(Clone, Copy)]
+pub struct Val<'a> {
+    tape: &'a Tape<'a>,
+    node: &'a Node<'a>,
+}
+
+impl<'a> Val<'a> {
+    /// The value's raw JSON text.
+    pub fn get(&self) -> &'a str {
+        self.node.raw
+    }
+    pub fn huge(&self) -> bool {
+        self.node.huge
+    }
+    pub fn first_byte(&self) -> u8 {
+        self.node.raw.as_bytes()[0]
+    }
+    fn kids(&self) -> &'a [Node<'a>] {
+        let first = self.node.first as usize;
+        &self.tape.nodes[first..first + self.node.len as usize]
+    }
+    /// The members of an object.
+    pub fn object(&self) -> Option<Obj<'a>> {
+        (self.first_byte() == b'{').then(|| Obj {
+            tape: self.tape,
+            members: self.kids(),
+            raw: self.node.raw,
+            huge: self.node.huge,
+        })
+    }
+    /// The elements of an array.
+    pub fn array(&self) -> Option<impl Iterator<Item = Val<'a>> + 'a> {
+        let tape = self.tape;
+        (self.first_byte() == b'[').then(|| self.kids().iter().map(move |node| Val { tape, node }))
+    }
+}
+
+/// An object on a tape: its members in order.
+#[derive(Clone, Copy)]
+pub struct Obj<'a> {
+    tape: &'a Tape<'a>,
+    members: &'a [Node<'a>],
+    /// The object's raw JSON text.
+    pub raw: &'a str,
+    /// Somewhere in the object is a number beyond the range of a double.
+    pub huge: bool,
+}
+
+impl<'a> Obj<'a> {
+    pub fn get(&self, key: &str) -> Option<Val<'a>> {
+        let tape = self.tape;
+        self.members
+            .iter()
+            .find(|n| same_key(&n.key, key))
+            .map(|node| Val { tape, node })
+    }
+    pub fn has(&self, key: &str) -> bool {
+        self.members.iter().any(|n| same_key(&n.key, key))
+    }
+    pub fn iter(&self) -> impl Iterator<Item = (&'a Cow<'a, str>, Val<'a>)> + 'a {
+        let tape = self.tape;
+        self.members
+            .iter()
+            .map(move |node| (&node.key, Val { tape, node }))
+    }
+}
+
+/// Key equality, rejecting most differences on length and first byte before comparing.
+#[inline]
+fn same_key(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.as_bytes().first() == b.as_bytes().first() && a == b
+}
+
+impl<'a> Tape<'a> {
+    /// A tape that fills the given buffers (emptied first), to reuse their allocations.
+    pub fn from_buffers<'x>(nodes: Vec<Node<'x>>, stack: Vec<Node<'x>>) -> Self {
+        Tape {
+            nodes: recycle(nodes),
+            stack: recycle(stack),
+        }
+    }
+
+    /// The tape's buffers, emptied, for the next [`Tape::from_buffers`].
+    pub fn into_buffers(self) -> (Vec<Node<'static>>, Vec<Node<'static>>) {
+        (recycle(self.nodes), recycle(self.stack))
+    }
+
+    /// The value whose node index a `parse_*` call returned.
+    pub fn val(&self, index: usize) -> Val<'_> {
+        Val {
+            tape: self,
+            node: &self.nodes[index],
+        }
+    }
+
+    /// Exactly one JSON text (white space around it allowed); its node index.
+    pub fn parse_one(&mut self, text: &'a str) -> Result<usize, SyntaxError> {
+        let mut p = Parser::new(text, self);
+        let node = p.value(0, Cow::Borrowed(""))?;
+        p.skip_ws();
+        if p.pos != p.b.len() {
+            return Err(p.err("trailing characters after the JSON value"));
+        }
+        self.nodes.push(node);
+        Ok(self.nodes.len() - 1)
+    }
+
+    /// Exactly one JSON text in bytes that must be UTF-8 (checked with SIMD where the CPU
+    /// has it); its node index.
+    pub fn parse_bytes(&mut self, bytes: &'a [u8]) -> Result<usize, SyntaxError> {
+        match simdutf8::basic::from_utf8(bytes) {
+            Ok(text) => self.parse_one(text),
+            Err(_) => Err(SyntaxError {
+                at: std::str::from_utf8(bytes).map_or_else(|e| e.valid_up_to(), |_| 0),
+                what: "invalid UTF-8",
+            }),
+        }
+    }
+
+    /// For a JSON object text whose member `key` is an array of many values — a Lambda
+    /// event's `Records` — read the elements one at a time, each onto this tape (emptied
+    /// first), and hand each to `each`; the other members are checked and skipped. The
+    /// tape stays the size of one element however long the array is. Returns whether the
+    /// member was there; an error from `each` stops the reading.
+    pub fn for_each_element(
+        &mut self,
+        text: &'a str,
+        key: &str,
+        mut each: impl FnMut(usize, Val<'_>) -> Result<(), String>,
+    ) -> Result<bool, String> {
+        let b = text.as_bytes();
+        let syntax = |e: SyntaxError| e.describe(b);
+        let mut pos = skip_ws(b, 0);
+        if b.get(pos) != Some(&b'{') {
+            return Err(syntax(SyntaxError {
+                at: pos,
+                what: "expected a JSON object",
+            }));
+        }
+        pos += 1;
+        let mut found = false;
+        let mut first = true;
+        loop {
+            pos = skip_ws(b, pos);
+            match (b.get(pos), first) {
+                (Some(b'}'), true) => {
+                    pos += 1;
+                    break;
+                }
+                (Some(b'"'), _) => {}
+                _ => {
+                    return Err(syntax(SyntaxError {
+                        at: pos,
+                        what: "expected a string key",
+                    }))
+                }
+            }
+            first = false;
+            self.clear();
+            let mut p = Parser::new(text, self);
+            p.pos = pos;
+            let key_node = p.value(1, Cow::Borrowed("")).map_err(syntax)?;
+            p.skip_ws();
+            if p.b.get(p.pos) != Some(&b':') {
+                return Err(syntax(p.err("expected ':' after an object key")));
+            }
+            p.pos += 1;
+            p.skip_ws();
+            let is_key = key_node.raw.len() == key.len() + 2
+                && key_node.raw[1..key_node.raw.len() - 1] == *key
+                || key_node.raw.contains('\\')
+                    && unescape(&key_node.raw[1..key_node.raw.len() - 1]) == key;
+            if is_key && p.b.get(p.pos) == Some(&b'[') {
+                if found {
+                    return Err(format!("duplicate field `{key}`"));
+                }
+                found = true;
+                pos = p.pos + 1;
+                let mut index = 0;
+                loop {
+                    pos = skip_ws(b, pos);
+                    if index == 0 && b.get(pos) == Some(&b']') {
+                        pos += 1;
+                        break;
+                    }
+                    self.clear();
+                    let mut p = Parser::new(text, self);
+                    p.pos = pos;
+                    let node = p.value(2, Cow::Borrowed("")).map_err(syntax)?;
+                    pos = p.pos;
+                    self.nodes.push(node);
+                    each(index, self.val(self.nodes.len() - 1))?;
+                    index += 1;
+                    pos = skip_ws(b, pos);
+                    match b.get(pos) {
+                        Some(b',') => pos += 1,
+                        Some(b']') => {
+                            pos += 1;
+                            break;
+                        }
+                        _ => {
+                            return Err(syntax(SyntaxError {
+                                at: pos,
+                                what: "expected ',' or ']' in an array",
+                            }))
+                        }
+                    }
+                }
+            } else {
+                if is_key {
+                    return Err(format!("`{key}` is not an array"));
+                }
+                p.value(1, Cow::Borrowed("")).map_err(syntax)?;
+                pos = p.pos;
+            }
+            pos = skip_ws(b, pos);
+            match b.get(pos) {
+                Some(b',') => pos += 1,
+                Some(b'}') => {
+                    pos += 1;
+                    break;
+                }
+                _ => {
+                    return Err(syntax(SyntaxError {
+                        at: pos,
+                        what: "expected ',' or '}' in an object",
+                    }))
+                }
+            }
+        }
+        if skip_ws(b, pos) != b.len() {
+            return Err(syntax(SyntaxError {
+                at: pos,
+                what: "trailing characters after the JSON value",
+            }));
+        }
+        Ok(found)
+    }
+
+    fn clear(&mut self) {
+        self.nodes.clear();
+        self.stack.clear();
+    }
+
+    /// Whitespace-separated JSON texts (a value that does not end itself — a number,
+    /// `true` — must be followed by white space or the end); their node indices.
+    pub fn parse_stream(&mut self, text: &'a str) -> Result<Vec<usize>, SyntaxError> {
+        let mut p = Parser::new(text, self);
+        let mut nodes = Vec::new();
+        loop {
+            p.skip_ws();
+            if p.pos == p.b.len() {
+                break;
+            }
+            let node = p.value(0, Cow::Borrowed(""))?;
+            if !matches!(node.raw.as_bytes()[0], b'{' | b'[' | b'"')
+                && !matches!(
+                    p.b.get(p.pos),
+                    None | Some(b' ' | b'\n' | b'\t' | b'\r' | b'"' | b'[' | b'{')
+                )
+            {
+                return Err(p.err("trailing characters after a JSON value"));
+            }
+            nodes.push(node);
+        }
+        let first = self.nodes.len();
+        self.nodes.extend(nodes);
+        Ok((first..self.nodes.len()).collect())
+    }
+}
+
+struct Parser<'a, 't> {
+    text: &'a str,
+    b: &'a [u8],
+    pos: usize,
+    tape: &'t mut Tape<'a>,
+}
+
+impl<'a, 't> Parser<'a, 't> {
+    fn new(text: &'a str, tape: &'t mut Tape<'a>) -> Self {
+        Parser {
+            text,
+            b: text.as_bytes(),
+            pos: 0,
+            tape,
+        }
+    }
+
+    fn err(&self, what: &'static str) -> SyntaxError {
+        SyntaxError { at: self.pos, what }
+    }
+
+    #[inline]
+    fn skip_ws(&mut self) {
+        self.pos = skip_ws(self.b, self.pos);
+    }
+
+    /// Push the node of the value that started at `start` and ends here.
+    #[inline]
+    fn push(&mut self, key: Cow<'a, str>, start: usize, huge: bool, first: usize, len: usize) {
+        let node = Node {
+            key,
+            raw: &self.text[start..self.pos],
+            huge,
+            first: first as u32,
+            len: len as u32,
+        };
+        self.tape.stack.push(node);
+    }
+
+    /// A value's node (used for top-level values; members go through the stack).
+    fn value(&mut self, depth: usize, key: Cow<'a, str>) -> Result<Node<'a>, SyntaxError> {
+        self.push_value(depth, key)?;
+        self.tape
+            .stack
+            .pop()
+            .ok_or_else(|| self.err("a value was read but not kept"))
+    }
+
+    /// Read a value and push its node onto the stack (nodes are built in place there
+    /// rather than returned: moving them through return values cost more than the rest).
+    fn push_value(&mut self, depth: usize, key: Cow<'a, str>) -> Result<(), SyntaxError> {
+        self.skip_ws();
+        let start = self.pos;
+        match self.b.get(self.pos) {
+            Some(b'"') => {
+                self.string()?;
+                self.push(key, start, false, 0, 0);
+            }
+            Some(b'{') => self.object(depth + 1, key)?,
+            Some(b'[') => self.array(depth + 1, key)?,
+            Some(b'-' | b'0'..=b'9') => {
+                let huge = self.number()?;
+                self.push(key, start, huge, 0, 0);
+            }
+            Some(b't') => self.literal(b"true", key)?,
+            Some(b'f') => self.literal(b"false", key)?,
+            Some(b'n') => self.literal(b"null", key)?,
+            Some(_) => return Err(self.err("expected a JSON value")),
+            None => return Err(self.err("unexpected end of input, expected a JSON value")),
+        }
+        Ok(())
+    }
+
+    fn literal(&mut self, word: &'static [u8], key: Cow<'a, str>) -> Result<(), SyntaxError> {
+        let start = self.pos;
+        if self.b[self.pos..].starts_with(word) {
+            self.pos += word.len();
+            self.push(key, start, false, 0, 0);
+            Ok(())
+        } else {
+            Err(self.err("expected a JSON value"))
+        }
+    }
+
+    fn object(&mut self, depth: usize, key: Cow<'a, str>) -> Result<(), SyntaxError> {
+        if depth > MAX_DEPTH {
+            return Err(self.err("nesting deeper than 127 levels"));
+        }
+        let start = self.pos;
+        self.pos += 1;
+        let base = self.tape.stack.len();
+        // A bit per (length, first and last byte): only when a key like it was seen, look.
+        let mut seen = 0u64;
+        let mut huge = false;
+        self.skip_ws();
+        if self.b.get(self.pos) == Some(&b'}') {
+            self.pos += 1;
+        } else {
+            loop {
+                self.skip_ws();
+                if self.b.get(self.pos) != Some(&b'"') {
+                    return Err(self.err("expected a string key"));
+                }
+                let key_start = self.pos + 1;
+                let escaped = self.string()?;
+                let raw_key = &self.text[key_start..self.pos - 1];
+                let member_key = if escaped {
+                    Cow::Owned(unescape(raw_key))
+                } else {
+                    Cow::Borrowed(raw_key)
+                };
+                self.skip_ws();
+                if self.b.get(self.pos) != Some(&b':') {
+                    return Err(self.err("expected ':' after an object key"));
+                }
+                self.pos += 1;
+                let kb = member_key.as_bytes();
+                let bit = 1u64
+                    << ((kb.len() * 7
+                        + kb.first().copied().unwrap_or(0) as usize
+                        + kb.last().copied().unwrap_or(0) as usize * 3)
+                        % 64);
+                self.push_value(depth, member_key)?;
+                let stack = &mut self.tape.stack;
+                let top = stack.len() - 1;
+                huge |= stack[top].huge;
+                if seen & bit != 0 {
+                    let key = &stack[top].key;
+                    if let Some(i) = stack[base..top].iter().position(|n| n.key == *key) {
+                        // The key's first place, its last value.
+                        if let Some(node) = stack.pop() {
+                            let slot = &mut stack[base + i];
+                            slot.raw = node.raw;
+                            slot.huge = node.huge;
+                            slot.first = node.first;
+                            slot.len = node.len;
+                        }
+                    }
+                }
+                seen |= bit;
+                self.skip_ws();
+                match self.b.get(self.pos) {
+                    Some(b',') => self.pos += 1,
+                    Some(b'}') => {
+                        self.pos += 1;
+                        break;
+                    }
+                    Some(_) => return Err(self.err("expected ',' or '}' in an object")),
+                    None => return Err(self.err("unexpected end of input inside an object")),
+                }
+            }
+        }
+        let tape = &mut *self.tape;
+        let (first, len) = (tape.nodes.len(), tape.stack.len() - base);
+        tape.nodes.extend(tape.stack.drain(base..));
+        self.push(key, start, huge, first, len);
+        Ok(())
+    }
+
+    fn array(&mut self, depth: usize, key: Cow<'a, str>) -> Result<(), SyntaxError> {
+        if depth > MAX_DEPTH {
+            return Err(self.err("nesting deeper than 127 levels"));
+        }
+        let start = self.pos;
+        self.pos += 1;
+        let base = self.tape.stack.len();
+        let mut huge = false;
+        self.skip_ws();
+        if self.b.get(self.pos) == Some(&b']') {
+            self.pos += 1;
+        } else {
+            loop {
+                self.push_value(depth, Cow::Borrowed(""))?;
+                huge |= self.tape.stack.last().is_some_and(|n| n.huge);
+                self.skip_ws();
+                match self.b.get(self.pos) {
+                    Some(b',') => self.pos += 1,
+                    Some(b']') => {
+                        self.pos += 1;
+                        break;
+                    }
+                    Some(_) => return Err(self.err("expected ',' or ']' in an array")),
+                    None => return Err(self.err("unexpected end of input inside an array")),
+                }
+            }
+        }
+        let tape = &mut *self.tape;
+        let (first, len) = (tape.nodes.len(), tape.stack.len() - base);
+        tape.nodes.extend(tape.stack.drain(base..));
+        self.push(key, start, huge, first, len);
+        Ok(())
+    }
+
+    /// A string from its opening quote; the position ends after the closing quote.
+    /// Returns whether it holds escapes.
+    #[inline(always)]
+    fn string(&mut self) -> Result<bool, SyntaxError> {
+        // Fast path, inlined: a short string with nothing to escape ends within 16 bytes.
+        #[cfg(target_arch = "x86_64")]
+        if let Some(chunk) = self.b.get(self.pos + 1..self.pos + 17) {
+            if let Some(k) = sse2::first16(chunk) {
+                if chunk[k] == b'"' {
+                    self.pos += k + 2;
+                    return Ok(false);
+                }
+            }
+        }
+        self.string_slow()
+    }
+
+    #[inline(never)]
+    fn string_slow(&mut self) -> Result<bool, SyntaxError> {
+        let b = self.b;
+        let mut i = self.pos + 1;
+        let mut escaped = false;
+        loop {
+            i = find_special(b, i);
+            match b.get(i) {
+                Some(b'"') => {
+                    self.pos = i + 1;
+                    return Ok(escaped);
+                }
+                Some(b'\\') => {
+                    escaped = true;
+                    i = self.escape(i)?;
+                }
+                Some(_) => {
+                    self.pos = i;
+                    return Err(self.err("control character in a string (must be escaped)"));
+                }
+                None => {
+                    self.pos = i;
+                    return Err(self.err("unexpected end of input inside a string"));
+                }
+            }
+        }
+    }
+
+    /// A backslash escape at `i`; the index after it.
+    fn escape(&mut self, i: usize) -> Result<usize, SyntaxError> {
+        let b = self.b;
+        match b.get(i + 1) {
+            Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => Ok(i + 2),
+            Some(b'u') => {
+                let n = self.hex4(i + 2)?;
+                match n {
+                    0xD800..=0xDBFF => {
+                        // A leading surrogate must be followed by a trailing one.
+                        if b.get(i + 6) == Some(&b'\\') && b.get(i + 7) == Some(&b'u') {
+                            let m = self.hex4(i + 8)?;
+                            if (0xDC00..=0xDFFF).contains(&m) {
+                                return Ok(i + 12);
+                            }
+                        }
+                        self.pos = i;
+                        Err(self.err("unpaired surrogate in a \\u escape"))
+                    }
+                    0xDC00..=0xDFFF => {
+                        self.pos = i;
+                        Err(self.err("unpaired surrogate in a \\u escape"))
+                    }
+                    _ => Ok(i + 6),
+                }
+            }
+            _ => {
+                self.pos = i;
+                Err(self.err("invalid escape in a string"))
+            }
+        }
+    }
+
+    fn hex4(&mut self, at: usize) -> Result<u32, SyntaxError> {
+        let digits = self.b.get(at..at + 4).unwrap_or(&[]);
+        let mut n = 0u32;
+        for (k, d) in digits.iter().enumerate() {
+            let v = match d {
+                b'0'..=b'9' => d - b'0',
+                b'a'..=b'f' => d - b'a' + 10,
+                b'A'..=b'F' => d - b'A' + 10,
+                _ => {
+                    self.pos = at + k;
+                    return Err(self.err("invalid \\u escape (needs 4 hex digits)"));
+                }
+            };
+            n = n * 16 + v as u32;
+        }
+        if digits.len() < 4 {
+            self.pos = self.b.len();
+            return Err(self.err("unexpected end of input inside a string"));
+        }
+        Ok(n)
+    }
+
+    /// A number; whether its magnitude is beyond a double.
+    fn number(&mut self) -> Result<bool, SyntaxError> {
+        let b = self.b;
+        let start = self.pos;
+        let mut i = start;
+        if b[i] == b'-' {
+            i += 1;
+        }
+        let digits = |mut i: usize| {
+            while let Some(b'0'..=b'9') = b.get(i) {
+                i += 1;
+            }
+            i
+        };
+        match b.get(i) {
+            Some(b'0') => {
+                i += 1;
+                if let Some(b'0'..=b'9') = b.get(i) {
+                    self.pos = i;
+                    return Err(self.err("invalid number (leading zero)"));
+                }
+            }
+            Some(b'1'..=b'9') => i = digits(i),
+            _ => {
+                self.pos = i;
+                return Err(self.err("invalid number"));
+            }
+        }
+        let mut plain = true;
+        if b.get(i) == Some(&b'.') {
+            let j = digits(i + 1);
+            if j == i + 1 {
+                self.pos = j;
+                return Err(self.err("invalid number (no digit after '.')"));
+            }
+            i = j;
+        }
+        if let Some(b'e' | b'E') = b.get(i) {
+            plain = false;
+            i += 1;
+            if let Some(b'+' | b'-') = b.get(i) {
+                i += 1;
+            }
+            let j = digits(i);
+            if j == i {
+                self.pos = j;
+                return Err(self.err("invalid number (no digit in the exponent)"));
+            }
+            i = j;
+        }
+        self.pos = i;
+        // Without an exponent, fewer than 309 digits always fit a double.
+        if plain && i - start < 300 {
+            return Ok(false);
+        }
+        Ok(self.text[start..i]
+            .parse::<f64>()
+            .map_or(true, |f| f.is_infinite()))
+    }
+}
+
+fn skip_ws(b: &[u8], mut pos: usize) -> usize {
+    while let Some(b' ' | b'\n' | b'\t' | b'\r') = b.get(pos) {
+        pos += 1;
+    }
+    pos
+}
+
+/// An empty vector of another type (here: the same type with another lifetime) that keeps
+/// the allocation: the standard library collects a mapped `IntoIter` in place when the
+/// element layouts match, which they do for one type under two lifetimes.
+pub fn recycle<T, U>(mut v: Vec<T>) -> Vec<U> {
+    v.clear();
+    v.into_iter()
+        .map(|_| unreachable!("the vector is empty"))
+        .collect()
+}
+
+/// A string's content (validated by the reader) with its escapes resolved.
+pub fn unescape(content: &str) -> String {
+    let mut out = String::with_capacity(content.len());
+    unescape_into(content, &mut out);
+    out
+}
+
+/// [`unescape`] into `out` (appended).
+pub fn unescape_into(content: &str, out: &mut String) {
+    let mut rest = content;
+    while let Some(at) = rest.find('\\') {
+        out.push_str(&rest[..at]);
+        let esc = &rest[at + 1..];
+        let (ch, used) = match esc.as_bytes().first() {
+            Some(b'n') => ('\n', 1),
+            Some(b't') => ('\t', 1),
+            Some(b'r') => ('\r', 1),
+            Some(b'b') => ('\u{8}', 1),
+            Some(b'f') => ('\u{c}', 1),
+            Some(b'u') => {
+                let hex = |s: &str| s.get(..4).and_then(|h| u32::from_str_radix(h, 16).ok());
+                match hex(&esc[1..]) {
+                    Some(hi @ 0xD800..=0xDBFF) => {
+                        let lo = esc
+                            .get(5..7)
+                            .filter(|p| *p == "\\u")
+                            .and_then(|_| hex(&esc[7..]));
+                        match lo {
+                            Some(lo @ 0xDC00..=0xDFFF) => (
+                                char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))
+                                    .unwrap_or('\u{fffd}'),
+                                11,
+                            ),
+                            _ => ('\u{fffd}', 5),
+                        }
+                    }
+                    Some(n) => (char::from_u32(n).unwrap_or('\u{fffd}'), 5),
+                    None => ('\u{fffd}', 1),
+                }
+            }
+            // \" \\ \/ stand for themselves.
+            Some(&c) => (c as char, 1),
+            None => break,
+        };
+        out.push(ch);
+        rest = esc.get(used..).unwrap_or("");
+    }
+    out.push_str(rest);
+}
+
+/// Whether bytes hold `"`, `\\` or a control character: what a JSON string must escape.
+#[inline]
+pub fn needs_escape(b: &[u8]) -> bool {
+    find_special(b, 0) < b.len()
+}
+
+/// The first index at or after `i` holding `"`, `\` or a control character (or the length).
+#[inline]
+fn find_special(b: &[u8], mut i: usize) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        i = sse2::find_special(b, i);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        i = swar_find_special(b, i);
+    }
+    while let Some(&c) = b.get(i) {
+        if c == b'"' || c == b'\\' || c < 0x20 {
+            return i;
+        }
+        i += 1;
+    }
+    b.len()
+}
+
+/// Word-at-a-time search; stops at a match or where fewer than 8 bytes are left.
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+fn swar_find_special(b: &[u8], mut i: usize) -> usize {
+    const ONES: u64 = u64::MAX / 255;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        let ctrl = w.wrapping_sub(ONES * 0x20) & !w;
+        let q = w ^ (ONES * b'"' as u64);
+        let q = q.wrapping_sub(ONES) & !q;
+        let s = w ^ (ONES * b'\\' as u64);
+        let s = s.wrapping_sub(ONES) & !s;
+        let m = (ctrl | q | s) & (ONES << 7);
+        if m != 0 {
+            return i + m.trailing_zeros() as usize / 8;
+        }
+        i += 8;
+    }
+    i
+}
+
+#[cfg(target_arch = "x86_64")]
+mod sse2 {
+    use core::arch::x86_64::*;
+
+    /// 16 bytes at a time with SSE2 (part of every x86_64); stops at a match or where
+    /// fewer than 16 bytes are left.
+    /// Lanes holding `"`, `\\` or a control character.
+    #[inline(always)]
+    fn mask16(v: __m128i) -> __m128i {
+        // SAFETY: register arithmetic only; SSE2 is part of the x86_64 baseline, so these
+        // instructions always exist.
+        unsafe {
+            let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+            let slash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+            // v <= 0x1f (unsigned) exactly when min(v, 0x1f) == v.
+            let ctrl = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
+            _mm_or_si128(_mm_or_si128(quote, slash), ctrl)
+        }
+    }
+
+    /// The first of 16 bytes at `i` that is special, if any.
+    #[inline(always)]
+    pub(super) fn first16(chunk: &[u8]) -> Option<usize> {
+        // SAFETY: callers pass 16 readable bytes; the load is unaligned.
+        let v = unsafe { _mm_loadu_si128(chunk.as_ptr() as *const __m128i) };
+        // SAFETY: register arithmetic only (SSE2, x86_64 baseline).
+        let mask = unsafe { _mm_movemask_epi8(mask16(v)) } as u32;
+        (mask != 0).then(|| mask.trailing_zeros() as usize)
+    }
+
+    #[inline]
+    pub(super) fn find_special(b: &[u8], mut i: usize) -> usize {
+        // Most strings are short: look at 16 bytes first.
+        match b.get(i..i + 16) {
+            Some(chunk) => match first16(chunk) {
+                Some(k) => return i + k,
+                None => i += 16,
+            },
+            None => return i,
+        }
+        // Long strings (record data in a Lambda event): 64 bytes per test.
+        while let Some(chunk) = b.get(i..i + 64) {
+            let p = chunk.as_ptr() as *const __m128i;
+            // SAFETY: `chunk` is 64 readable bytes; the loads are unaligned.
+            let (a, b1, c, d) = unsafe {
+                (
+                    _mm_loadu_si128(p),
+                    _mm_loadu_si128(p.add(1)),
+                    _mm_loadu_si128(p.add(2)),
+                    _mm_loadu_si128(p.add(3)),
+                )
+            };
+            // SAFETY: register arithmetic only (SSE2, x86_64 baseline).
+            let any = unsafe {
+                _mm_movemask_epi8(_mm_or_si128(
+                    _mm_or_si128(mask16(a), mask16(b1)),
+                    _mm_or_si128(mask16(c), mask16(d)),
+                ))
+            };
+            if any != 0 {
+                break;
+            }
+            i += 64;
+        }
+        while let Some(chunk) = b.get(i..i + 16) {
+            if let Some(k) = first16(chunk) {
+                return i + k;
+            }
+            i += 16;
+        }
+        i
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    fn scalar_find(b: &[u8], i: usize) -> usize {
+        (i..b.len())
+            .find(|&k| b[k] == b'"' || b[k] == b'\\' || b[k] < 0x20)
+            .unwrap_or(b.len())
+    }
+
+    /// serde_json's verdict on a text; Err(true) for "valid but a number beyond a double".
+    fn serde_verdict(text: &str) -> Result<(), bool> {
+        match serde_json::from_str::<Value>(text) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(e.to_string().contains("number out of range")),
+        }
+    }
+
+    fn check(text: &str) -> Result<(), TestCaseError> {
+        let mut tape = Tape::default();
+        let ours = tape.parse_one(text);
+        match (serde_verdict(text), ours) {
+            (Ok(()), Ok(root)) => {
+                let v = tape.val(root);
+                prop_assert!(!v.huge(), "{text:?} flagged huge");
+                // The tape rebuilds the same value.
+                prop_assert_eq!(rebuild(v), serde_json::from_str::<Value>(text).unwrap());
+            }
+            (Err(true), Ok(root)) => prop_assert!(tape.val(root).huge(), "{text:?} not flagged"),
+            (Err(_), Err(_)) => {}
+            (want, got) => prop_assert!(false, "{text:?}: serde {want:?}, ours {got:?}"),
+        }
+        Ok(())
+    }
+
+    fn rebuild(v: Val<'_>) -> Value {
+        if let Some(o) = v.object() {
+            let mut m = serde_json::Map::new();
+            for (k, val) in o.iter() {
+                m.insert(k.to_string(), rebuild(val));
+            }
+            return Value::Object(m);
+        }
+        if let Some(items) = v.array() {
+            return Value::Array(items.map(rebuild).collect());
+        }
+        serde_json::from_str(v.get()).unwrap()
+    }
+
+    #[test]
+    fn agrees_with_serde_json_on_edge_cases() {
+        for text in [
+            r#"{"a":1,"b":[true,false,null],"c":{"d":"e\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00"}}"#,
+            r#"{"a":1,"a":2}"#,
+            r#"{"k":{"x":1},"k":[2]}"#,
+            "  [ ]  ",
+            "{}",
+            "-0.5e+10",
+            "01",
+            "1.",
+            "1e",
+            "-",
+            "--1",
+            "1e999",
+            "[1e999]",
+            "-1e400",
+            "1e-999",
+            r#""\ud800""#,
+            r#""\udc00""#,
+            r#""\ud800\u0041""#,
+            r#""\u12""#,
+            r#""\x""#,
+            "\"a\u{1}b\"",
+            r#"{"a" 1}"#,
+            r#"{"a":1,}"#,
+            "[1,]",
+            "[1 2]",
+            r#"{1:2}"#,
+            "tru",
+            "nul",
+            "true false",
+            "\"é ünïcödé 日本\"",
+            "{\"a\":\"b\"}  x",
+            &"[".repeat(129),
+            &format!("{}{}", "[".repeat(128), "]".repeat(128)),
+            &format!("{}{}", "[".repeat(129), "]".repeat(129)),
+            &format!("1{}", "0".repeat(400)),
+            &format!("1{}", "0".repeat(200)),
+        ] {
+            check(text).unwrap();
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn unescapes_as_serde_json_does(text in "\\PC{0,16}") {
+            let quoted = serde_json::to_string(&text).unwrap();
+            prop_assert_eq!(unescape(&quoted[1..quoted.len() - 1]), text.clone());
+            let ascii = serde_json::to_string(&text).unwrap().chars().flat_map(|c| {
+                if c.is_ascii() { vec![c.to_string()] } else {
+                    let mut b = [0u16; 2];
+                    c.encode_utf16(&mut b).iter().map(|u| format!("\\u{u:04x}")).collect()
+                }
+            }).collect::<String>();
+            prop_assert_eq!(unescape(&ascii[1..ascii.len() - 1]), text);
+        }
+    }
+
+    #[test]
+    fn syntax_errors_say_where() {
+        let mut tape = Tape::default();
+        let text = "{\"a\":1,\n \"b\" 2}";
+        let e = tape.parse_one(text).unwrap_err();
+        assert_eq!(
+            e.describe(text.as_bytes()),
+            "expected ':' after an object key at line 2 column 6"
+        );
+    }
+
+    #[test]
+    fn a_repeated_key_keeps_its_first_place_and_last_value() {
+        let mut tape = Tape::default();
+        let root = tape.parse_one(r#"{"a":1,"b":2,"a":{"c":3}}"#).unwrap();
+        let o = tape.val(root).object().unwrap();
+        let keys: Vec<&str> = o.iter().map(|(k, _)| k.as_ref()).collect();
+        assert_eq!(keys, ["a", "b"]);
+        assert_eq!(o.get("a").unwrap().get(), r#"{"c":3}"#);
+        assert_eq!(
+            o.get("a")
+                .unwrap()
+                .object()
+                .unwrap()
+                .get("c")
+                .unwrap()
+                .get(),
+            "3"
+        );
+    }
+
+    #[test]
+    fn streams_need_a_separator_after_numbers_and_literals() {
+        let mut tape = Tape::default();
+        assert_eq!(tape.parse_stream(r#"{"a":1}{"b":2} [3]"#).unwrap().len(), 3);
+        assert_eq!(tape.parse_stream("1 2\n\"x\"\"y\"").unwrap().len(), 4);
+        assert!(tape.parse_stream("1x").is_err());
+        assert!(tape.parse_stream("true,").is_err());
+        assert_eq!(tape.parse_stream("  ").unwrap().len(), 0);
+    }
+
+    proptest! {
+        #[test]
+        fn finds_the_same_special_byte_as_a_plain_loop(
+            b in proptest::collection::vec(prop_oneof![Just(b'"'), Just(b'\\'), 0u8..0x20, 0x20u8..=0xff], 0..80),
+            start in 0usize..80,
+        ) {
+            let start = start.min(b.len());
+            prop_assert_eq!(find_special(&b, start), scalar_find(&b, start));
+            // The word-at-a-time search (other targets) stops at the same byte, or before it
+            // where fewer than 8 bytes are left.
+            let i = swar_find_special(&b, start);
+            let want = scalar_find(&b, start);
+            prop_assert!(i == want || (i < want && b.len() - i < 8), "{} vs {}", i, want);
+        }
+
+        #[test]
+        fn agrees_with_serde_json_on_json_like_text(
+            parts in proptest::collection::vec(prop_oneof![
+                Just("{"), Just("}"), Just("["), Just("]"), Just(","), Just(":"), Just("\"k\""),
+                Just("\"a\\\"b\""), Just("\"\\u00e9\""), Just("\"\\ud83d\\ude00\""), Just("\"\\ud83d\""),
+                Just("1"), Just("-2.5e3"), Just("1e999"), Just("0"), Just("01"), Just("true"),
+                Just("null"), Just(" "), Just("\n"), Just("\"\u{7}\""), Just("\"é\""),
+            ], 0..24),
+        ) {
+            check(&parts.concat())?;
+        }
+
+        #[test]
+        fn agrees_with_serde_json_on_generated_values(v in arb_json()) {
+            let compact = serde_json::to_string(&v).unwrap();
+            let pretty = serde_json::to_string_pretty(&v).unwrap();
+            check(&compact)?;
+            check(&pretty)?;
+        }
+    }
+
+    fn arb_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::from),
+            "\\PC{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::vec(("[a-c\"\\\\é]{0,3}", inner), 0..6)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+}
