@@ -1,11 +1,12 @@
 //! Where a full 6 MB batch's time goes, phase by phase (median of 15 runs):
 //!   cargo run --release -p pushfeed-batcher --example phases
-//! payload: the Lambda payload JSON → pushfeed_batcher::KinesisBatch (base64 decoded), what the runtime does;
+//! payload: the Lambda payload JSON → pushfeed_batcher::KinesisBatch (base64 decoded), as the
+//! batcher binary reads it (`payload_serde_ms`: the same through serde_json, for comparison);
 //! decode: every record → canonical lines; pack: decode + packing into Firehose records.
 
 use pushfeed_batcher::sample::{lambda_payload, LAMBDA_PAYLOAD_BYTES};
 use pushfeed_core::event::Coordinates;
-use pushfeed_core::{decode_record, pack_batch, InputRecord, Limits};
+use pushfeed_core::{pack_batch, Decoder, InputRecord, Limits};
 use std::time::Instant;
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -15,12 +16,17 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() {
     let (payload, n) = lambda_payload(usize::MAX, LAMBDA_PAYLOAD_BYTES);
-    let (mut parse, mut decode, mut pack) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut parse, mut serde, mut decode, mut pack) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..15 {
         let t = Instant::now();
-        let event: pushfeed_batcher::KinesisBatch =
-            serde_json::from_slice(&payload).expect("payload");
+        let event = pushfeed_batcher::KinesisBatch::from_json(&payload).expect("payload");
         parse.push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        let again: pushfeed_batcher::KinesisBatch =
+            serde_json::from_slice(&payload).expect("payload");
+        serde.push(t.elapsed().as_secs_f64() * 1e3);
+        assert_eq!(again, event);
         let inputs: Vec<InputRecord<'_>> = event
             .records
             .iter()
@@ -34,10 +40,11 @@ fn main() {
             })
             .collect();
         let t = Instant::now();
-        let outcomes: usize = inputs
-            .iter()
-            .map(|i| decode_record(i.data, &i.coords).len())
-            .sum();
+        let mut decoder = Decoder::default();
+        let mut outcomes = 0usize;
+        for i in &inputs {
+            decoder.decode(i.data, &i.coords, &mut |_| outcomes += 1);
+        }
         decode.push(t.elapsed().as_secs_f64() * 1e3);
         assert_eq!(outcomes, n);
         let t = Instant::now();
@@ -46,9 +53,10 @@ fn main() {
         assert_eq!(packed.counts.records_in as usize, n);
     }
     println!(
-        "{{\"records\":{n},\"payload_bytes\":{},\"payload_parse_ms\":{:.2},\"decode_ms\":{:.2},\"decode_and_pack_ms\":{:.2}}}",
+        "{{\"records\":{n},\"payload_bytes\":{},\"payload_parse_ms\":{:.2},\"payload_serde_ms\":{:.2},\"decode_ms\":{:.2},\"decode_and_pack_ms\":{:.2}}}",
         payload.len(),
         median(parse),
+        median(serde),
         median(decode),
         median(pack)
     );

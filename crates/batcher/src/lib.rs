@@ -3,6 +3,7 @@
 pub mod config;
 pub mod event;
 pub mod handler;
+pub mod runtime;
 pub mod sample;
 pub mod sink;
 

@@ -45,6 +45,8 @@ pub fn bench_batch(
     runs: usize,
     out_path: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
+    // The heap settings the batcher binary runs with (see pushfeed_batcher::runtime).
+    pushfeed_batcher::runtime::keep_heap();
     let payload = std::fs::read(payload_path)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -59,7 +61,9 @@ pub fn bench_batch(
     for _ in 0..runs.max(1) {
         let sink = Capture::default();
         let start = Instant::now();
-        let event: pushfeed_batcher::KinesisBatch = serde_json::from_slice(&payload)?;
+        // As the batcher Lambda reads its payload (see pushfeed_batcher::runtime).
+        let event =
+            pushfeed_batcher::KinesisBatch::from_json(&payload).map_err(|e| anyhow::anyhow!(e))?;
         let report = rt.block_on(handle_batch(&event, &sink, &config, None));
         times.push(start.elapsed().as_secs_f64() * 1000.0);
         anyhow::ensure!(
