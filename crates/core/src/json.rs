@@ -48,63 +48,94 @@ impl SyntaxError {
     }
 }
 
-/// One value on the tape.
+/// One value on the tape. Values are in document order: an object's or array's node comes
+/// first, then its members / elements, each followed by its own.
 #[derive(Debug, Clone)]
 pub struct Node<'a> {
     /// The member's key, unescaped (empty for array elements and top-level values).
     pub(crate) key: Cow<'a, str>,
     /// The value's raw JSON text.
     pub(crate) raw: &'a str,
+    /// Index just past this value's last descendant: where its next sibling is.
+    pub(crate) end: u32,
+    /// Objects: a later member with this member's key, whose value replaces this one's
+    /// (0: none).
+    pub(crate) replaced_by: u32,
     /// Somewhere in this value is a number beyond the range of a double.
     pub(crate) huge: bool,
-    /// Objects and arrays: their members / elements are `tape[first..first + len]`.
-    pub(crate) first: u32,
-    pub(crate) len: u32,
+    /// Objects: this member repeats an earlier key (its value shows there).
+    pub(crate) repeat: bool,
 }
 
-/// The values of one or more JSON texts. Reused between records to keep its allocations.
+/// The values of one or more JSON texts. Reused between records to keep its allocation.
 #[derive(Debug, Default)]
 pub struct Tape<'a> {
     nodes: Vec<Node<'a>>,
-    /// Members of the objects being read, innermost last.
-    stack: Vec<Node<'a>>,
 }
 
 /// A value on a tape.
 #[derive(Clone, Copy)]
 pub struct Val<'a> {
     tape: &'a Tape<'a>,
-    node: &'a Node<'a>,
+    index: usize,
 }
 
 impl<'a> Val<'a> {
+    fn node(&self) -> &'a Node<'a> {
+        &self.tape.nodes[self.index]
+    }
     /// The value's raw JSON text.
     pub fn get(&self) -> &'a str {
-        self.node.raw
+        self.node().raw
     }
     pub fn huge(&self) -> bool {
-        self.node.huge
+        self.node().huge
     }
     pub fn first_byte(&self) -> u8 {
-        self.node.raw.as_bytes()[0]
+        self.node().raw.as_bytes()[0]
     }
-    fn kids(&self) -> &'a [Node<'a>] {
-        let first = self.node.first as usize;
-        &self.tape.nodes[first..first + self.node.len as usize]
+    /// Indices of the children (members or elements), in order.
+    fn kids(&self) -> Kids<'a> {
+        Kids {
+            nodes: &self.tape.nodes,
+            next: self.index + 1,
+            end: self.node().end as usize,
+        }
     }
     /// The members of an object.
     pub fn object(&self) -> Option<Obj<'a>> {
+        let node = self.node();
         (self.first_byte() == b'{').then(|| Obj {
             tape: self.tape,
-            members: self.kids(),
-            raw: self.node.raw,
-            huge: self.node.huge,
+            index: self.index,
+            raw: node.raw,
+            huge: node.huge,
         })
     }
     /// The elements of an array.
     pub fn array(&self) -> Option<impl Iterator<Item = Val<'a>> + 'a> {
         let tape = self.tape;
-        (self.first_byte() == b'[').then(|| self.kids().iter().map(move |node| Val { tape, node }))
+        (self.first_byte() == b'[').then(|| self.kids().map(move |index| Val { tape, index }))
+    }
+}
+
+/// Walks siblings by their `end` links.
+struct Kids<'a> {
+    nodes: &'a [Node<'a>],
+    next: usize,
+    end: usize,
+}
+
+impl Iterator for Kids<'_> {
+    type Item = usize;
+    #[inline]
+    fn next(&mut self) -> Option<usize> {
+        if self.next >= self.end {
+            return None;
+        }
+        let at = self.next;
+        self.next = self.nodes.get(at).map_or(self.end, |n| n.end as usize);
+        Some(at)
     }
 }
 
@@ -112,7 +143,7 @@ impl<'a> Val<'a> {
 #[derive(Clone, Copy)]
 pub struct Obj<'a> {
     tape: &'a Tape<'a>,
-    members: &'a [Node<'a>],
+    index: usize,
     /// The object's raw JSON text.
     pub raw: &'a str,
     /// Somewhere in the object is a number beyond the range of a double.
@@ -120,21 +151,36 @@ pub struct Obj<'a> {
 }
 
 impl<'a> Obj<'a> {
+    /// Members: (key, index of the value), each key once, at its first place with its
+    /// last value.
+    fn members(&self) -> impl Iterator<Item = (&'a Cow<'a, str>, usize)> + 'a {
+        let nodes = &self.tape.nodes;
+        let obj = Val {
+            tape: self.tape,
+            index: self.index,
+        };
+        obj.kids().filter_map(move |i| {
+            let n = &nodes[i];
+            match (n.repeat, n.replaced_by) {
+                (true, _) => None,
+                (false, 0) => Some((&n.key, i)),
+                (false, r) => Some((&n.key, r as usize)),
+            }
+        })
+    }
     pub fn get(&self, key: &str) -> Option<Val<'a>> {
         let tape = self.tape;
-        self.members
-            .iter()
-            .find(|n| same_key(&n.key, key))
-            .map(|node| Val { tape, node })
+        self.members()
+            .find(|(k, _)| same_key(k, key))
+            .map(|(_, index)| Val { tape, index })
     }
     pub fn has(&self, key: &str) -> bool {
-        self.members.iter().any(|n| same_key(&n.key, key))
+        self.members().any(|(k, _)| same_key(k, key))
     }
     pub fn iter(&self) -> impl Iterator<Item = (&'a Cow<'a, str>, Val<'a>)> + 'a {
         let tape = self.tape;
-        self.members
-            .iter()
-            .map(move |node| (&node.key, Val { tape, node }))
+        self.members()
+            .map(move |(k, index)| (k, Val { tape, index }))
     }
 }
 
@@ -145,37 +191,32 @@ fn same_key(a: &str, b: &str) -> bool {
 }
 
 impl<'a> Tape<'a> {
-    /// A tape that fills the given buffers (emptied first), to reuse their allocations.
-    pub fn from_buffers<'x>(nodes: Vec<Node<'x>>, stack: Vec<Node<'x>>) -> Self {
+    /// A tape that fills the given buffer (emptied first), to reuse its allocation.
+    pub fn from_buffer(nodes: Vec<Node<'_>>) -> Self {
         Tape {
             nodes: recycle(nodes),
-            stack: recycle(stack),
         }
     }
 
-    /// The tape's buffers, emptied, for the next [`Tape::from_buffers`].
-    pub fn into_buffers(self) -> (Vec<Node<'static>>, Vec<Node<'static>>) {
-        (recycle(self.nodes), recycle(self.stack))
+    /// The tape's buffer, emptied, for the next [`Tape::from_buffer`].
+    pub fn into_buffer(self) -> Vec<Node<'static>> {
+        recycle(self.nodes)
     }
 
     /// The value whose node index a `parse_*` call returned.
     pub fn val(&self, index: usize) -> Val<'_> {
-        Val {
-            tape: self,
-            node: &self.nodes[index],
-        }
+        Val { tape: self, index }
     }
 
     /// Exactly one JSON text (white space around it allowed); its node index.
     pub fn parse_one(&mut self, text: &'a str) -> Result<usize, SyntaxError> {
         let mut p = Parser::new(text, self);
-        let node = p.value(0, Cow::Borrowed(""))?;
+        let root = p.value(0, Cow::Borrowed(""))?;
         p.skip_ws();
         if p.pos != p.b.len() {
             return Err(p.err("trailing characters after the JSON value"));
         }
-        self.nodes.push(node);
-        Ok(self.nodes.len() - 1)
+        Ok(root)
     }
 
     /// Exactly one JSON text in bytes that must be UTF-8 (checked with SIMD where the CPU
@@ -232,17 +273,16 @@ impl<'a> Tape<'a> {
             self.clear();
             let mut p = Parser::new(text, self);
             p.pos = pos;
-            let key_node = p.value(1, Cow::Borrowed("")).map_err(syntax)?;
+            let key_at = p.value(1, Cow::Borrowed("")).map_err(syntax)?;
+            let key_raw = p.tape.nodes[key_at].raw;
             p.skip_ws();
             if p.b.get(p.pos) != Some(&b':') {
                 return Err(syntax(p.err("expected ':' after an object key")));
             }
             p.pos += 1;
             p.skip_ws();
-            let is_key = key_node.raw.len() == key.len() + 2
-                && key_node.raw[1..key_node.raw.len() - 1] == *key
-                || key_node.raw.contains('\\')
-                    && unescape(&key_node.raw[1..key_node.raw.len() - 1]) == key;
+            let is_key = key_raw.len() == key.len() + 2 && key_raw[1..key_raw.len() - 1] == *key
+                || key_raw.contains('\\') && unescape(&key_raw[1..key_raw.len() - 1]) == key;
             if is_key && p.b.get(p.pos) == Some(&b'[') {
                 if found {
                     return Err(format!("duplicate field `{key}`"));
@@ -259,10 +299,9 @@ impl<'a> Tape<'a> {
                     self.clear();
                     let mut p = Parser::new(text, self);
                     p.pos = pos;
-                    let node = p.value(2, Cow::Borrowed("")).map_err(syntax)?;
+                    let at = p.value(2, Cow::Borrowed("")).map_err(syntax)?;
                     pos = p.pos;
-                    self.nodes.push(node);
-                    each(index, self.val(self.nodes.len() - 1))?;
+                    each(index, self.val(at))?;
                     index += 1;
                     pos = skip_ws(b, pos);
                     match b.get(pos) {
@@ -312,21 +351,20 @@ impl<'a> Tape<'a> {
 
     fn clear(&mut self) {
         self.nodes.clear();
-        self.stack.clear();
     }
 
     /// Whitespace-separated JSON texts (a value that does not end itself — a number,
     /// `true` — must be followed by white space or the end); their node indices.
     pub fn parse_stream(&mut self, text: &'a str) -> Result<Vec<usize>, SyntaxError> {
         let mut p = Parser::new(text, self);
-        let mut nodes = Vec::new();
+        let mut roots = Vec::new();
         loop {
             p.skip_ws();
             if p.pos == p.b.len() {
                 break;
             }
-            let node = p.value(0, Cow::Borrowed(""))?;
-            if !matches!(node.raw.as_bytes()[0], b'{' | b'[' | b'"')
+            let root = p.value(0, Cow::Borrowed(""))?;
+            if !matches!(p.tape.nodes[root].raw.as_bytes()[0], b'{' | b'[' | b'"')
                 && !matches!(
                     p.b.get(p.pos),
                     None | Some(b' ' | b'\n' | b'\t' | b'\r' | b'"' | b'[' | b'{')
@@ -334,11 +372,9 @@ impl<'a> Tape<'a> {
             {
                 return Err(p.err("trailing characters after a JSON value"));
             }
-            nodes.push(node);
+            roots.push(root);
         }
-        let first = self.nodes.len();
-        self.nodes.extend(nodes);
-        Ok((first..self.nodes.len()).collect())
+        Ok(roots)
     }
 }
 
@@ -368,71 +404,86 @@ impl<'a, 't> Parser<'a, 't> {
         self.pos = skip_ws(self.b, self.pos);
     }
 
-    /// Push the node of the value that started at `start` and ends here.
+    /// Push a scalar's node (it started at `start` and ends here); its index.
     #[inline]
-    fn push(&mut self, key: Cow<'a, str>, start: usize, huge: bool, first: usize, len: usize) {
-        let node = Node {
+    fn push(&mut self, key: Cow<'a, str>, start: usize, huge: bool) -> usize {
+        let at = self.tape.nodes.len();
+        self.tape.nodes.push(Node {
             key,
             raw: &self.text[start..self.pos],
+            end: at as u32 + 1,
+            replaced_by: 0,
             huge,
-            first: first as u32,
-            len: len as u32,
-        };
-        self.tape.stack.push(node);
+            repeat: false,
+        });
+        at
     }
 
-    /// A value's node (used for top-level values; members go through the stack).
-    fn value(&mut self, depth: usize, key: Cow<'a, str>) -> Result<Node<'a>, SyntaxError> {
-        self.push_value(depth, key)?;
-        self.tape
-            .stack
-            .pop()
-            .ok_or_else(|| self.err("a value was read but not kept"))
+    /// Push an object's or array's node before its children; finished by `close`.
+    #[inline]
+    fn open(&mut self, key: Cow<'a, str>) -> usize {
+        let at = self.tape.nodes.len();
+        self.tape.nodes.push(Node {
+            key,
+            raw: "",
+            end: 0,
+            replaced_by: 0,
+            huge: false,
+            repeat: false,
+        });
+        at
     }
 
-    /// Read a value and push its node onto the stack (nodes are built in place there
-    /// rather than returned: moving them through return values cost more than the rest).
-    fn push_value(&mut self, depth: usize, key: Cow<'a, str>) -> Result<(), SyntaxError> {
+    fn close(&mut self, at: usize, start: usize, huge: bool) {
+        let end = self.tape.nodes.len() as u32;
+        let raw = &self.text[start..self.pos];
+        if let Some(node) = self.tape.nodes.get_mut(at) {
+            node.raw = raw;
+            node.end = end;
+            node.huge = huge;
+        }
+    }
+
+    /// Read a value onto the tape (with everything in it); its node index.
+    fn value(&mut self, depth: usize, key: Cow<'a, str>) -> Result<usize, SyntaxError> {
         self.skip_ws();
         let start = self.pos;
         match self.b.get(self.pos) {
             Some(b'"') => {
                 self.string()?;
-                self.push(key, start, false, 0, 0);
+                Ok(self.push(key, start, false))
             }
-            Some(b'{') => self.object(depth + 1, key)?,
-            Some(b'[') => self.array(depth + 1, key)?,
+            Some(b'{') => self.object(depth + 1, key),
+            Some(b'[') => self.array(depth + 1, key),
             Some(b'-' | b'0'..=b'9') => {
                 let huge = self.number()?;
-                self.push(key, start, huge, 0, 0);
+                Ok(self.push(key, start, huge))
             }
-            Some(b't') => self.literal(b"true", key)?,
-            Some(b'f') => self.literal(b"false", key)?,
-            Some(b'n') => self.literal(b"null", key)?,
-            Some(_) => return Err(self.err("expected a JSON value")),
-            None => return Err(self.err("unexpected end of input, expected a JSON value")),
+            Some(b't') => self.literal(b"true", key),
+            Some(b'f') => self.literal(b"false", key),
+            Some(b'n') => self.literal(b"null", key),
+            Some(_) => Err(self.err("expected a JSON value")),
+            None => Err(self.err("unexpected end of input, expected a JSON value")),
         }
-        Ok(())
     }
 
-    fn literal(&mut self, word: &'static [u8], key: Cow<'a, str>) -> Result<(), SyntaxError> {
+    fn literal(&mut self, word: &'static [u8], key: Cow<'a, str>) -> Result<usize, SyntaxError> {
         let start = self.pos;
         if self.b[self.pos..].starts_with(word) {
             self.pos += word.len();
-            self.push(key, start, false, 0, 0);
-            Ok(())
+            Ok(self.push(key, start, false))
         } else {
             Err(self.err("expected a JSON value"))
         }
     }
 
-    fn object(&mut self, depth: usize, key: Cow<'a, str>) -> Result<(), SyntaxError> {
+    fn object(&mut self, depth: usize, key: Cow<'a, str>) -> Result<usize, SyntaxError> {
         if depth > MAX_DEPTH {
             return Err(self.err("nesting deeper than 127 levels"));
         }
         let start = self.pos;
         self.pos += 1;
-        let base = self.tape.stack.len();
+        let me = self.open(key);
         // A bit per (length, first and last byte): only when a key like it was seen, look.
         let mut seen = 0u64;
         let mut huge = false;
@@ -464,21 +515,19 @@ impl<'a, 't> Parser<'a, 't> {
                         + kb.first().copied().unwrap_or(0) as usize
                         + kb.last().copied().unwrap_or(0) as usize * 3)
                         % 64);
-                self.push_value(depth, member_key)?;
-                let stack = &mut self.tape.stack;
-                let top = stack.len() - 1;
-                huge |= stack[top].huge;
+                let at = self.value(depth, member_key)?;
+                let nodes = &mut self.tape.nodes;
+                huge |= nodes[at].huge;
                 if seen & bit != 0 {
-                    let key = &stack[top].key;
-                    if let Some(i) = stack[base..top].iter().position(|n| n.key == *key) {
-                        // The key's first place, its last value.
-                        if let Some(node) = stack.pop() {
-                            let slot = &mut stack[base + i];
-                            slot.raw = node.raw;
-                            slot.huge = node.huge;
-                            slot.first = node.first;
-                            slot.len = node.len;
+                    // The key's first place keeps it, with the last value.
+                    let mut j = me + 1;
+                    while j < at {
+                        if !nodes[j].repeat && nodes[j].key == nodes[at].key {
+                            nodes[j].replaced_by = at as u32;
+                            nodes[at].repeat = true;
+                            break;
                         }
+                        j = nodes[j].end as usize;
                     }
                 }
                 seen |= bit;
@@ -494,28 +543,25 @@ impl<'a, 't> Parser<'a, 't> {
                 }
             }
         }
-        let tape = &mut *self.tape;
-        let (first, len) = (tape.nodes.len(), tape.stack.len() - base);
-        tape.nodes.extend(tape.stack.drain(base..));
-        self.push(key, start, huge, first, len);
-        Ok(())
+        self.close(me, start, huge);
+        Ok(me)
     }
 
-    fn array(&mut self, depth: usize, key: Cow<'a, str>) -> Result<(), SyntaxError> {
+    fn array(&mut self, depth: usize, key: Cow<'a, str>) -> Result<usize, SyntaxError> {
         if depth > MAX_DEPTH {
             return Err(self.err("nesting deeper than 127 levels"));
         }
         let start = self.pos;
         self.pos += 1;
-        let base = self.tape.stack.len();
+        let me = self.open(key);
         let mut huge = false;
         self.skip_ws();
         if self.b.get(self.pos) == Some(&b']') {
             self.pos += 1;
         } else {
             loop {
-                self.push_value(depth, Cow::Borrowed(""))?;
-                huge |= self.tape.stack.last().is_some_and(|n| n.huge);
+                let at = self.value(depth, Cow::Borrowed(""))?;
+                huge |= self.tape.nodes[at].huge;
                 self.skip_ws();
                 match self.b.get(self.pos) {
                     Some(b',') => self.pos += 1,
@@ -528,15 +574,10 @@ impl<'a, 't> Parser<'a, 't> {
                 }
             }
         }
-        let tape = &mut *self.tape;
-        let (first, len) = (tape.nodes.len(), tape.stack.len() - base);
-        tape.nodes.extend(tape.stack.drain(base..));
-        self.push(key, start, huge, first, len);
-        Ok(())
+        self.close(me, start, huge);
+        Ok(me)
     }
 
-    /// A string from its opening quote; the position ends after the closing quote.
-    /// Returns whether it holds escapes.
     #[inline(always)]
     fn string(&mut self) -> Result<bool, SyntaxError> {
         // Fast path, inlined: a short string with nothing to escape ends within 16 bytes.

@@ -290,7 +290,6 @@ pub enum Decoded<'s> {
 #[derive(Default)]
 pub struct Decoder {
     nodes: Vec<json::Node<'static>>,
-    stack: Vec<json::Node<'static>>,
     candidates: Vec<Candidate<'static>>,
     flat: Vec<(Cow<'static, str>, Val<'static>)>,
     columns: Vec<(u8, Text<'static>)>,
@@ -306,7 +305,6 @@ struct Extras {
     received: timefmt::IsoWriter,
     text: String,
     nodes: Vec<json::Node<'static>>,
-    stack: Vec<json::Node<'static>>,
 }
 
 /// One record's view of the decoder's buffers.
@@ -355,10 +353,7 @@ impl Decoder {
                 format!("record of {} bytes holds no data", data.len()),
             );
         }
-        let mut tape = Tape::from_buffers(
-            std::mem::take(&mut self.nodes),
-            std::mem::take(&mut self.stack),
-        );
+        let mut tape = Tape::from_buffer(std::mem::take(&mut self.nodes));
         // SIMD UTF-8 check; the standard one only to say where it fails.
         let utf8 = simdutf8::basic::from_utf8(bytes)
             .map_err(|_| std::str::from_utf8(bytes).map_or_else(|e| e.valid_up_to(), |_| 0));
@@ -397,8 +392,7 @@ impl Decoder {
                 (Err((reason, detail)), None) => {
                     whole(emit, reason, detail);
                     self.candidates = json::recycle(candidates);
-                    let (n, s) = tape.into_buffers();
-                    (self.nodes, self.stack) = (n, s);
+                    self.nodes = tape.into_buffer();
                     return;
                 }
             };
@@ -415,8 +409,7 @@ impl Decoder {
             self.attributes = json::recycle(bufs.attributes);
             self.candidates = json::recycle(candidates);
         }
-        let (n, s) = tape.into_buffers();
-        (self.nodes, self.stack) = (n, s);
+        self.nodes = tape.into_buffer();
     }
 }
 
@@ -833,20 +826,18 @@ fn write_value(out: &mut Vec<u8>, v: Val<'_>) {
 /// valid, as the string when it is not.
 fn write_extras(out: &mut Vec<u8>, v: Val<'_>, extras: &mut Extras) {
     let raw = v.get();
-    let Extras {
-        text, nodes, stack, ..
-    } = extras;
+    let Extras { text, nodes, .. } = extras;
     text.clear();
     match raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
         Some(content) => json::unescape_into(content, text),
         None => return out.extend_from_slice(raw.as_bytes()),
     }
-    let mut tape = Tape::from_buffers(std::mem::take(nodes), std::mem::take(stack));
+    let mut tape = Tape::from_buffer(std::mem::take(nodes));
     match tape.parse_one(text) {
         Ok(root) if !tape.val(root).huge() => write_value(out, tape.val(root)),
         _ => out.extend_from_slice(raw.as_bytes()),
     }
-    (*nodes, *stack) = tape.into_buffers();
+    *nodes = tape.into_buffer();
 }
 
 /// One event object → its canonical line written into `bufs.line`; (destination, event id),
