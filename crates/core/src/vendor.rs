@@ -437,7 +437,7 @@ fn inflate(bytes: &[u8]) -> Result<Vec<u8>, String> {
 /// A candidate event: an object already read, a value that is not one, or why there is
 /// none (with its raw bytes).
 enum Candidate<'a> {
-    Obj(Obj<'a>),
+    Obj(Obj<'a>, Known<'a>),
     Value(Val<'a>),
     Bad(Reason, String, &'a [u8]),
 }
@@ -490,15 +490,56 @@ fn expand_into<'a>(v: Val<'a>, out: &mut Vec<Candidate<'a>>) {
 
 /// An object is either a Braze batch (`events` and no event keys) or one event.
 fn expand_object<'a>(m: Obj<'a>, out: &mut Vec<Candidate<'a>>) {
-    if let Some(events) = m.get("events") {
-        if !m.has("event_type") && !m.has("type") && !m.has("id") {
+    let k = Known::of(&m);
+    if let Some(events) = k.events {
+        if k.event_type.is_none() && k.kind.is_none() && k.id.is_none() {
             if let Some(items) = events.array() {
                 out.extend(items.map(Candidate::Value));
                 return;
             }
         }
     }
-    out.push(Candidate::Obj(m));
+    out.push(Candidate::Obj(m, k));
+}
+
+/// The members that classify and key an event, found in one pass over its members.
+#[derive(Default, Clone, Copy)]
+struct Known<'a> {
+    event_type: Option<Val<'a>>,
+    /// Airship's `type`.
+    kind: Option<Val<'a>>,
+    id: Option<Val<'a>>,
+    time: Option<Val<'a>>,
+    occurred: Option<Val<'a>>,
+    user: Option<Val<'a>>,
+    properties: Option<Val<'a>>,
+    events: Option<Val<'a>>,
+    user_id: bool,
+}
+
+impl<'a> Known<'a> {
+    fn of(m: &Obj<'a>) -> Self {
+        let mut k = Known::default();
+        for (key, v) in m.iter() {
+            let slot = match key.as_ref() {
+                "event_type" => &mut k.event_type,
+                "type" => &mut k.kind,
+                "id" => &mut k.id,
+                "time" => &mut k.time,
+                "occurred" => &mut k.occurred,
+                "user" => &mut k.user,
+                "properties" => &mut k.properties,
+                "events" => &mut k.events,
+                "user_id" => {
+                    k.user_id = true;
+                    continue;
+                }
+                _ => continue,
+            };
+            *slot = Some(v);
+        }
+        k
+    }
 }
 
 fn finish<'a>(
@@ -530,14 +571,14 @@ fn finish<'a>(
             let raw = if single { data.to_vec() } else { raw.to_vec() };
             Decoded::Quarantined(QuarantineEntry::new(reason, detail, coords, position, raw))
         };
-        let m = match item {
+        let (m, known) = match item {
             Candidate::Bad(reason, detail, raw) => {
                 emit(quarantine(*reason, detail.clone(), raw));
                 continue;
             }
-            Candidate::Obj(m) => *m,
+            Candidate::Obj(m, k) => (*m, *k),
             Candidate::Value(v) => match v.object() {
-                Some(m) => m,
+                Some(m) => (m, Known::of(&m)),
                 None => {
                     emit(quarantine(
                         Reason::NotAnObject,
@@ -549,7 +590,7 @@ fn finish<'a>(
             },
         };
         bufs.line.clear();
-        match event_line(&m, coords, bufs) {
+        match event_line(&m, &known, coords, bufs) {
             Ok((destination, event_id)) if bufs.line.len() <= MAX_LINE_BYTES => {
                 emit(Decoded::Event {
                     destination,
@@ -844,6 +885,7 @@ fn write_extras(out: &mut Vec<u8>, v: Val<'_>, extras: &mut Extras) {
 /// or why not.
 fn event_line<'a>(
     m: &Obj<'a>,
+    k: &Known<'a>,
     coords: &Coordinates<'_>,
     bufs: &mut Bufs<'a, '_>,
 ) -> Result<(usize, Cow<'a, str>), Rejection> {
@@ -851,23 +893,21 @@ fn event_line<'a>(
         // Valid JSON grammar, but neither serde_json nor Redshift reads such a number back.
         return Err(reject(Reason::InvalidJson, OUT_OF_RANGE));
     }
-    if let Some(t) = m.get("event_type") {
+    if let Some(t) = k.event_type {
         return match string(t) {
-            Some(s) if !s.trim().is_empty() => braze(m, t, &s, coords, bufs),
+            Some(s) if !s.trim().is_empty() => braze(m, k, t, &s, coords, bufs),
             _ => Err(reject(
                 Reason::MissingEventType,
                 format!("event_type is {}", kind_of(t)),
             )),
         };
     }
-    if let Some(t) = m.get("type") {
+    if let Some(t) = k.kind {
         if let Some(s) = string(t).filter(|s| !s.trim().is_empty()) {
-            return airship(m, t, &s, coords, bufs);
+            return airship(m, k, t, &s, coords, bufs);
         }
     }
-    if ["id", "user_id", "time", "user", "properties"]
-        .iter()
-        .any(|k| m.has(k))
+    if k.id.is_some() || k.user_id || k.time.is_some() || k.user.is_some() || k.properties.is_some()
     {
         return Err(reject(
             Reason::MissingEventType,
@@ -884,8 +924,8 @@ fn event_line<'a>(
     ))
 }
 
-fn event_id<'a>(m: &Obj<'a>) -> Result<(Cow<'a, str>, Val<'a>), Rejection> {
-    let raw = match m.get("id") {
+fn event_id<'a>(k: &Known<'a>) -> Result<(Cow<'a, str>, Val<'a>), Rejection> {
+    let raw = match k.id {
         None => return Err(reject(Reason::MissingId, "no id")),
         Some(r) => r,
     };
@@ -911,9 +951,9 @@ fn event_id<'a>(m: &Obj<'a>) -> Result<(Cow<'a, str>, Val<'a>), Rejection> {
     Ok((id, raw))
 }
 
-fn braze_time(m: &Obj<'_>) -> Result<i64, Rejection> {
+fn braze_time(k: &Known<'_>) -> Result<i64, Rejection> {
     let bad = |e: timefmt::BadTime| reject(Reason::BadTimestamp, format!("time: {}", e.0));
-    let Some(raw) = m.get("time") else {
+    let Some(raw) = k.time else {
         return Err(reject(Reason::MissingTimestamp, "no time"));
     };
     match first_byte(raw) {
@@ -951,19 +991,20 @@ fn key_bit(k: &str) -> u64 {
 
 fn braze<'a>(
     m: &Obj<'a>,
+    k: &Known<'a>,
     type_raw: Val<'a>,
     vendor_type: &str,
     coords: &Coordinates<'_>,
     bufs: &mut Bufs<'a, '_>,
 ) -> Result<(usize, Cow<'a, str>), Rejection> {
-    let (id, id_raw) = event_id(m)?;
-    let occurred = braze_time(m)?;
+    let (id, id_raw) = event_id(k)?;
+    let occurred = braze_time(k)?;
 
     // Nested (HTTP connector) records carry `user` and `properties` objects; flatten them
     // so both shapes map the same way. A key also present at the top (or already taken)
     // is kept in attributes as `user.<key>` / `properties.<key>`.
-    let user = m.get("user").and_then(|v| v.object());
-    let properties = m.get("properties").and_then(|v| v.object());
+    let user = k.user.and_then(|v| v.object());
+    let properties = k.properties.and_then(|v| v.object());
     let Bufs {
         flat,
         columns,
@@ -1043,13 +1084,14 @@ fn braze<'a>(
 
 fn airship<'a>(
     m: &Obj<'a>,
+    k: &Known<'a>,
     type_raw: Val<'a>,
     vendor_type: &str,
     coords: &Coordinates<'_>,
     bufs: &mut Bufs<'a, '_>,
 ) -> Result<(usize, Cow<'a, str>), Rejection> {
-    let (id, id_raw) = event_id(m)?;
-    let occurred = match m.get("occurred") {
+    let (id, id_raw) = event_id(k)?;
+    let occurred = match k.occurred {
         None => return Err(reject(Reason::MissingTimestamp, "no occurred")),
         Some(r) if first_byte(r) == b'n' => {
             return Err(reject(Reason::MissingTimestamp, "no occurred"))
