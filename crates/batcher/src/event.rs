@@ -117,17 +117,34 @@ type RecordRead = (Option<String>, std::ops::Range<usize>, String, i64);
 
 fn record(r: Val<'_>, arena: &mut Vec<u8>) -> Result<RecordRead, String> {
     let r = r.object().ok_or("not an object")?;
-    let event_id = match r.get("eventID") {
+    // One pass over each object's members (a look-up per field cost more).
+    let (mut event_id, mut kinesis) = (None, None);
+    for (key, v) in r.iter() {
+        match key.as_ref() {
+            "eventID" => event_id = Some(v),
+            "kinesis" => kinesis = Some(v),
+            _ => {}
+        }
+    }
+    let event_id = match event_id {
         None => None,
         Some(v) if v.first_byte() == b'n' => None,
         Some(v) => Some(text(v).ok_or("eventID is not a string")?),
     };
-    let k = r
-        .get("kinesis")
+    let k = kinesis
         .ok_or("missing field `kinesis`")?
         .object()
         .ok_or("kinesis is not an object")?;
-    let data = k.get("data").ok_or("missing field `data`")?;
+    let (mut data, mut sequence_number, mut ts) = (None, None, None);
+    for (key, v) in k.iter() {
+        match key.as_ref() {
+            "data" => data = Some(v),
+            "sequenceNumber" => sequence_number = Some(v),
+            "approximateArrivalTimestamp" => ts = Some(v),
+            _ => {}
+        }
+    }
+    let data = data.ok_or("missing field `data`")?;
     let raw = data.get();
     let content = raw
         .strip_prefix('"')
@@ -143,13 +160,9 @@ fn record(r: Val<'_>, arena: &mut Vec<u8>) -> Result<RecordRead, String> {
         decode_data(&json::unescape(content), arena);
     }
     let data = start..arena.len();
-    let sequence_number = k
-        .get("sequenceNumber")
-        .ok_or("missing field `sequenceNumber`")?;
+    let sequence_number = sequence_number.ok_or("missing field `sequenceNumber`")?;
     let sequence_number = text(sequence_number).ok_or("sequenceNumber is not a string")?;
-    let ts = k
-        .get("approximateArrivalTimestamp")
-        .ok_or("missing field `approximateArrivalTimestamp`")?;
+    let ts = ts.ok_or("missing field `approximateArrivalTimestamp`")?;
     let secs = match ts.first_byte() {
         b'"' => text(ts).and_then(|s| s.trim().parse::<f64>().ok()),
         b'-' | b'0'..=b'9' => ts.get().parse::<f64>().ok(),

@@ -301,6 +301,8 @@ pub struct Decoder {
 /// Buffers for `message_extras` (JSON inside a string), and the last days written.
 #[derive(Default)]
 struct Extras {
+    /// `,"source_shard_id":…,"source_sequence_number":…` of the record being decoded.
+    coords: Vec<u8>,
     occurred: timefmt::IsoWriter,
     received: timefmt::IsoWriter,
     text: String,
@@ -353,6 +355,12 @@ impl Decoder {
                 format!("record of {} bytes holds no data", data.len()),
             );
         }
+        let fixed = &mut self.extras.coords;
+        fixed.clear();
+        fixed.extend_from_slice(b",\"source_shard_id\":");
+        json_str(fixed, coords.shard_id);
+        fixed.extend_from_slice(b",\"source_sequence_number\":");
+        json_str(fixed, coords.sequence_number);
         let mut tape = Tape::from_buffer(std::mem::take(&mut self.nodes));
         // SIMD UTF-8 check; the standard one only to say where it fails.
         let utf8 = simdutf8::basic::from_utf8(bytes)
@@ -757,10 +765,7 @@ impl<'a, 'b> Event<'a, 'b> {
                 Text::Owned(s) => json_str(out, s),
             }
         }
-        out.extend_from_slice(b",\"source_shard_id\":");
-        json_str(out, coords.shard_id);
-        out.extend_from_slice(b",\"source_sequence_number\":");
-        json_str(out, coords.sequence_number);
+        out.extend_from_slice(&extras.coords);
         out.extend_from_slice(b",\"attributes\":");
         write_object(out, self.attributes, extras);
         out.extend_from_slice(b"}\n");
@@ -782,12 +787,28 @@ fn json_str(out: &mut Vec<u8>, s: &str) {
     }
 }
 
+/// An object key: one read from the input without escapes has nothing to escape (a raw
+/// JSON string cannot hold `"`, `\\` or control characters), so it is copied as it is.
+fn write_key(out: &mut Vec<u8>, k: &Cow<'_, str>) {
+    match k {
+        Cow::Borrowed(s) => {
+            debug_assert!(!json::needs_escape(s.as_bytes()), "{s:?}");
+            out.reserve(s.len() + 2);
+            out.push(b'"');
+            out.extend_from_slice(s.as_bytes());
+            out.push(b'"');
+        }
+        Cow::Owned(s) => json_str(out, s),
+    }
+}
+
 /// Copy raw JSON; when it spans lines (pretty-printed objects or arrays), drop the
 /// whitespace between tokens so the canonical event stays one line. Strings cannot hold a
 /// raw line break, so this only ever touches structural white space.
 fn write_raw(out: &mut Vec<u8>, raw: &str) {
     let bytes = raw.as_bytes();
-    if !bytes.iter().any(|b| *b == b'\n' || *b == b'\r') {
+    // Only an object or an array can hold a line break (strings cannot, raw).
+    if !matches!(bytes.first(), Some(b'{' | b'[')) || memchr::memchr2(b'\n', b'\r', bytes).is_none() {
         out.extend_from_slice(bytes);
         return;
     }
@@ -818,7 +839,7 @@ fn write_object(out: &mut Vec<u8>, members: &[(Cow<'_, str>, Json<'_>)], extras:
         if i > 0 {
             out.push(b',');
         }
-        json_str(out, k);
+        write_key(out, k);
         out.push(b':');
         match v {
             Json::Raw(raw) => write_raw(out, raw),
