@@ -4,7 +4,7 @@
 use crate::catalogue::{quarantine_index, DESTINATIONS};
 use crate::event::{Coordinates, QuarantineEntry, Reason};
 use crate::packing::{Limits, PackedRecord, Packer};
-use crate::vendor::{Decoded, Decoder};
+use crate::vendor::{Decoded, Decoder, Output};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -85,52 +85,25 @@ pub fn pack_batch(records: &[InputRecord<'_>], limits: Limits) -> PackedBatch {
     let mut packers: Vec<Option<Packer>> = DESTINATIONS.iter().map(|_| None).collect();
     let mut counts = BatchCounts::default();
     let q = quarantine_index();
-    let mut scratch = Vec::new();
     let mut decoder = Decoder::default();
-    // Events per destination, counted by index (a map look-up per event cost more).
-    let mut events = vec![0u64; DESTINATIONS.len()];
+    let mut out = PackOut {
+        packers: &mut packers,
+        counts: &mut counts,
+        // Events per destination, counted by index (a map look-up per event cost more).
+        events: vec![0u64; DESTINATIONS.len()],
+        limits,
+        quarantine: q,
+        scratch: Vec::new(),
+        source: 0,
+        coords: None,
+    };
     for (index, rec) in records.iter().enumerate() {
-        let source = index as u32;
-        counts.records_in += 1;
-        decoder.decode(rec.data, &rec.coords, &mut |outcome| match outcome {
-            Decoded::Event {
-                destination, line, ..
-            } => {
-                let packer = packers[destination].get_or_insert_with(|| Packer::new(limits));
-                match packer.push(line, source) {
-                    Ok(()) => events[destination] += 1,
-                    Err(e) => {
-                        let entry = QuarantineEntry::new(
-                            Reason::TooLarge,
-                            format!(
-                                "canonical event is {} bytes; one Firehose record holds {}",
-                                e.bytes, limits.max_record_bytes
-                            ),
-                            &rec.coords,
-                            None,
-                            line.to_vec(),
-                        );
-                        quarantine(
-                            &mut packers[q],
-                            &mut counts,
-                            &entry,
-                            source,
-                            limits,
-                            &mut scratch,
-                        );
-                    }
-                }
-            }
-            Decoded::Quarantined(entry) => quarantine(
-                &mut packers[q],
-                &mut counts,
-                &entry,
-                source,
-                limits,
-                &mut scratch,
-            ),
-        });
+        out.source = index as u32;
+        out.coords = Some(rec.coords);
+        out.counts.records_in += 1;
+        decoder.decode(rec.data, &rec.coords, &mut out);
     }
+    let events = std::mem::take(&mut out.events);
     for (d, n) in DESTINATIONS.iter().zip(events) {
         if n > 0 {
             counts.events.insert(d.name, n);
@@ -145,6 +118,75 @@ pub fn pack_batch(records: &[InputRecord<'_>], limits: Limits) -> PackedBatch {
     PackedBatch {
         destinations,
         counts,
+    }
+}
+
+/// The packers as the decoder's output: lines go straight into the Firehose record being
+/// filled for their destination.
+struct PackOut<'p, 'c> {
+    packers: &'p mut Vec<Option<Packer>>,
+    counts: &'p mut BatchCounts,
+    events: Vec<u64>,
+    limits: Limits,
+    quarantine: usize,
+    scratch: Vec<u8>,
+    /// The record being decoded: its index in the batch and its coordinates.
+    source: u32,
+    coords: Option<Coordinates<'c>>,
+}
+
+impl Output for PackOut<'_, '_> {
+    fn buffer(&mut self, destination: usize) -> &mut Vec<u8> {
+        let limits = self.limits;
+        self.packers[destination]
+            .get_or_insert_with(|| Packer::new(limits))
+            .buffer()
+    }
+
+    fn emit(&mut self, outcome: Decoded<'_>) {
+        match outcome {
+            Decoded::Event {
+                destination, line, ..
+            } => {
+                let limits = self.limits;
+                let packer = self.packers[destination].get_or_insert_with(|| Packer::new(limits));
+                match packer.commit(line.start, self.source) {
+                    Ok(()) => self.events[destination] += 1,
+                    Err((e, line)) => {
+                        let coords = self.coords.unwrap_or(Coordinates {
+                            shard_id: "",
+                            sequence_number: "",
+                            received_at_ms: 0,
+                        });
+                        let entry = QuarantineEntry::new(
+                            Reason::TooLarge,
+                            format!(
+                                "canonical event is {} bytes; one Firehose record holds {}",
+                                e.bytes, limits.max_record_bytes
+                            ),
+                            &coords,
+                            None,
+                            line,
+                        );
+                        self.quarantine_entry(&entry);
+                    }
+                }
+            }
+            Decoded::Quarantined(entry) => self.quarantine_entry(&entry),
+        }
+    }
+}
+
+impl PackOut<'_, '_> {
+    fn quarantine_entry(&mut self, entry: &QuarantineEntry) {
+        quarantine(
+            &mut self.packers[self.quarantine],
+            self.counts,
+            entry,
+            self.source,
+            self.limits,
+            &mut self.scratch,
+        );
     }
 }
 

@@ -20,4 +20,4 @@ pub use catalogue::{destination, Destination, DestinationKind, DESTINATIONS};
 pub use event::{Coordinates, QuarantineEntry, Reason};
 pub use keys::{decode_event_key, KeyMatch, KeyPatterns, Matched};
 pub use packing::{Limits, PackedRecord};
-pub use vendor::{decode_record, Decoded, Decoder, Outcome};
+pub use vendor::{decode_record, Decoded, Decoder, Outcome, Output};

@@ -69,27 +69,55 @@ impl Packer {
                 bytes: line.len(),
             });
         }
-        if self.current.data.len() + line.len() > self.limits.max_record_bytes {
-            self.flush();
-        }
+        let buffer = self.buffer();
+        let start = buffer.len();
+        buffer.extend_from_slice(line);
+        self.commit(start, source).map_err(|(e, _)| e)
+    }
+
+    /// The record being filled: a line appended here is added by [`Packer::commit`].
+    pub fn buffer(&mut self) -> &mut Vec<u8> {
         if self.current.data.is_empty() {
             // The whole record at once: growing it by doubling copied it twice over.
             // Pages never written are never touched, so this costs no memory.
             self.current.data.reserve(self.limits.max_record_bytes);
         }
-        self.current.data.extend_from_slice(line);
+        &mut self.current.data
+    }
+
+    /// Add the line appended to [`Packer::buffer`] from `start` on, fed by Kinesis record
+    /// `source`. A line that would overflow the record starts the next one; a line larger
+    /// than a record is taken out again and handed back.
+    pub fn commit(&mut self, start: usize, source: u32) -> Result<(), (LineTooLarge, Vec<u8>)> {
+        let data = &mut self.current.data;
+        let start = start.min(data.len());
+        let bytes = data.len() - start;
+        if bytes > self.limits.max_record_bytes {
+            let line = data.split_off(start);
+            return Err((LineTooLarge { source, bytes }, line));
+        }
+        if data.len() > self.limits.max_record_bytes {
+            let line = data.split_off(start);
+            self.flush();
+            self.buffer().extend_from_slice(&line);
+        }
         self.current.lines += 1;
-        if self.current.sources.last() != Some(&source) && !self.current.sources.contains(&source) {
-            self.current.sources.push(source);
+        // Kept sorted. A batch feeds sources in order, so a new one is past the last.
+        let sources = &mut self.current.sources;
+        match sources.last() {
+            Some(&last) if last >= source => {
+                if let Err(at) = sources.binary_search(&source) {
+                    sources.insert(at, source);
+                }
+            }
+            _ => sources.push(source),
         }
         Ok(())
     }
 
     fn flush(&mut self) {
         if !self.current.data.is_empty() {
-            let mut rec = std::mem::take(&mut self.current);
-            rec.sources.sort_unstable();
-            self.done.push(rec);
+            self.done.push(std::mem::take(&mut self.current));
         }
     }
 

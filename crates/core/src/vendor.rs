@@ -255,34 +255,66 @@ fn number_text(v: Val<'_>) -> Option<String> {
 
 /// Decode one Kinesis record into outcomes. Never panics, whatever the bytes.
 pub fn decode_record(data: &[u8], coords: &Coordinates<'_>) -> Vec<Outcome> {
-    let mut out = Vec::new();
-    Decoder::default().decode(data, coords, &mut |d| {
-        out.push(match d {
+    let mut out = Collect {
+        buffers: vec![Vec::new(); DESTINATIONS.len()],
+        outcomes: Vec::new(),
+    };
+    Decoder::default().decode(data, coords, &mut out);
+    out.outcomes
+}
+
+/// Where decoded records go. Event lines are written straight into the buffer the output
+/// gives for their destination (for the batch packer: the Firehose record being filled),
+/// so a line is never copied from one buffer to another.
+pub trait Output {
+    /// The buffer the next line for `destination` is appended to.
+    fn buffer(&mut self, destination: usize) -> &mut Vec<u8>;
+    /// One outcome, in order; every record produces at least one.
+    fn emit(&mut self, outcome: Decoded<'_>);
+}
+
+/// What one input record produced.
+#[derive(Debug)]
+pub enum Decoded<'s> {
+    /// A canonical event (catalogue type or unknown type): its newline-terminated line is
+    /// `buffer(destination)[line]`, the end of that buffer.
+    Event {
+        destination: usize,
+        event_id: &'s str,
+        line: std::ops::Range<usize>,
+    },
+    Quarantined(QuarantineEntry),
+}
+
+/// Outcomes collected one by one (for [`decode_record`]).
+struct Collect {
+    buffers: Vec<Vec<u8>>,
+    outcomes: Vec<Outcome>,
+}
+
+impl Output for Collect {
+    fn buffer(&mut self, destination: usize) -> &mut Vec<u8> {
+        &mut self.buffers[destination]
+    }
+    fn emit(&mut self, outcome: Decoded<'_>) {
+        self.outcomes.push(match outcome {
             Decoded::Event {
                 destination,
                 event_id,
                 line,
-            } => Outcome::Event {
-                destination,
-                event_id: event_id.to_owned(),
-                line: line.to_vec(),
-            },
+            } => {
+                let buffer = &mut self.buffers[destination];
+                let line = buffer.get(line).unwrap_or_default().to_vec();
+                buffer.clear();
+                Outcome::Event {
+                    destination,
+                    event_id: event_id.to_owned(),
+                    line,
+                }
+            }
             Decoded::Quarantined(q) => Outcome::Quarantined(q),
         })
-    });
-    out
-}
-
-/// What one input record produced, borrowed from the [`Decoder`] until the next outcome.
-#[derive(Debug)]
-pub enum Decoded<'s> {
-    /// A canonical event (catalogue type or unknown type): its newline-terminated line.
-    Event {
-        destination: usize,
-        event_id: &'s str,
-        line: &'s [u8],
-    },
-    Quarantined(QuarantineEntry),
+    }
 }
 
 /// Decodes records one after another, reusing its buffers, so that a batch of thousands
@@ -294,7 +326,6 @@ pub struct Decoder {
     flat: Vec<(Cow<'static, str>, Val<'static>)>,
     columns: Vec<(u8, Text<'static>)>,
     attributes: Vec<(Cow<'static, str>, Json<'static>)>,
-    line: Vec<u8>,
     extras: Extras,
 }
 
@@ -314,21 +345,15 @@ struct Bufs<'a, 'd> {
     flat: Vec<(Cow<'a, str>, Val<'a>)>,
     columns: Vec<(u8, Text<'a>)>,
     attributes: Vec<(Cow<'a, str>, Json<'a>)>,
-    line: &'d mut Vec<u8>,
+    out: &'d mut dyn Output,
     extras: &'d mut Extras,
 }
 
 impl Decoder {
-    /// Decode one Kinesis record; `emit` receives every outcome, in order. Every record
-    /// produces at least one. Never panics, whatever the bytes.
-    pub fn decode(
-        &mut self,
-        data: &[u8],
-        coords: &Coordinates<'_>,
-        emit: &mut dyn FnMut(Decoded<'_>),
-    ) {
-        let whole = |emit: &mut dyn FnMut(Decoded<'_>), reason: Reason, detail: String| {
-            emit(Decoded::Quarantined(QuarantineEntry::new(
+    /// Decode one Kinesis record into `out`. Never panics, whatever the bytes.
+    pub fn decode(&mut self, data: &[u8], coords: &Coordinates<'_>, out: &mut dyn Output) {
+        let whole = |out: &mut dyn Output, reason: Reason, detail: String| {
+            out.emit(Decoded::Quarantined(QuarantineEntry::new(
                 reason,
                 detail,
                 coords,
@@ -344,13 +369,13 @@ impl Decoder {
                     inflated = v;
                     bytes = &inflated;
                 }
-                Err(detail) => return whole(emit, Reason::BadCompression, detail),
+                Err(detail) => return whole(out, Reason::BadCompression, detail),
             }
         }
         let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return whole(
-                emit,
+                out,
                 Reason::Empty,
                 format!("record of {} bytes holds no data", data.len()),
             );
@@ -398,7 +423,7 @@ impl Decoder {
                     true
                 }
                 (Err((reason, detail)), None) => {
-                    whole(emit, reason, detail);
+                    whole(out, reason, detail);
                     self.candidates = json::recycle(candidates);
                     self.nodes = tape.into_buffer();
                     return;
@@ -408,10 +433,10 @@ impl Decoder {
                 flat: json::recycle(std::mem::take(&mut self.flat)),
                 columns: json::recycle(std::mem::take(&mut self.columns)),
                 attributes: json::recycle(std::mem::take(&mut self.attributes)),
-                line: &mut self.line,
+                out,
                 extras: &mut self.extras,
             };
-            finish(&candidates, coords, data, multi, &mut bufs, emit);
+            finish(&candidates, coords, data, multi, &mut bufs);
             self.flat = json::recycle(bufs.flat);
             self.columns = json::recycle(bufs.columns);
             self.attributes = json::recycle(bufs.attributes);
@@ -556,11 +581,10 @@ fn finish<'a>(
     data: &[u8],
     multi: bool,
     bufs: &mut Bufs<'a, '_>,
-    emit: &mut dyn FnMut(Decoded<'_>),
 ) {
     if items.is_empty() {
         // e.g. {"events": []} or []: valid, but nothing in it. Kept, so that counts add up.
-        return emit(Decoded::Quarantined(QuarantineEntry::new(
+        return bufs.out.emit(Decoded::Quarantined(QuarantineEntry::new(
             Reason::Empty,
             "the record is a batch with no events",
             coords,
@@ -581,14 +605,14 @@ fn finish<'a>(
         };
         let (m, known) = match item {
             Candidate::Bad(reason, detail, raw) => {
-                emit(quarantine(*reason, detail.clone(), raw));
+                bufs.out.emit(quarantine(*reason, detail.clone(), raw));
                 continue;
             }
             Candidate::Obj(m, k) => (*m, *k),
             Candidate::Value(v) => match v.object() {
                 Some(m) => (m, Known::of(&m)),
                 None => {
-                    emit(quarantine(
+                    bufs.out.emit(quarantine(
                         Reason::NotAnObject,
                         format!("expected a JSON object, found {}", kind_of(*v)),
                         v.get().as_bytes(),
@@ -597,24 +621,31 @@ fn finish<'a>(
                 }
             },
         };
-        bufs.line.clear();
         match event_line(&m, &known, coords, bufs) {
-            Ok((destination, event_id)) if bufs.line.len() <= MAX_LINE_BYTES => {
-                emit(Decoded::Event {
-                    destination,
-                    event_id: &event_id,
-                    line: bufs.line,
-                })
+            Ok((destination, event_id, start)) => {
+                let buffer = bufs.out.buffer(destination);
+                let end = buffer.len();
+                if end - start <= MAX_LINE_BYTES {
+                    bufs.out.emit(Decoded::Event {
+                        destination,
+                        event_id: &event_id,
+                        line: start..end,
+                    })
+                } else {
+                    buffer.truncate(start);
+                    bufs.out.emit(quarantine(
+                        Reason::TooLarge,
+                        format!(
+                            "canonical event is {} bytes; one Firehose record holds {MAX_LINE_BYTES}",
+                            end - start
+                        ),
+                        m.raw.as_bytes(),
+                    ))
+                }
             }
-            Ok(_) => emit(quarantine(
-                Reason::TooLarge,
-                format!(
-                    "canonical event is {} bytes; one Firehose record holds {MAX_LINE_BYTES}",
-                    bufs.line.len()
-                ),
-                m.raw.as_bytes(),
-            )),
-            Err(r) => emit(quarantine(r.reason, r.detail, m.raw.as_bytes())),
+            Err(r) => bufs
+                .out
+                .emit(quarantine(r.reason, r.detail, m.raw.as_bytes())),
         }
     }
 }
@@ -648,7 +679,6 @@ enum Json<'a> {
 }
 
 struct Event<'a, 'b> {
-    destination: usize,
     mask: u64,
     /// Bit `id` set once column `id` has a value.
     filled: u64,
@@ -666,7 +696,6 @@ impl<'a, 'b> Event<'a, 'b> {
         columns.clear();
         attributes.clear();
         Event {
-            destination,
             mask: self::columns().masks[destination],
             filled: 0,
             columns,
@@ -727,7 +756,7 @@ impl<'a, 'b> Event<'a, 'b> {
         coords: &Coordinates<'_>,
         out: &mut Vec<u8>,
         extras: &mut Extras,
-    ) -> usize {
+    ) {
         let Header {
             id,
             id_raw,
@@ -769,7 +798,6 @@ impl<'a, 'b> Event<'a, 'b> {
         out.extend_from_slice(b",\"attributes\":");
         write_object(out, self.attributes, extras);
         out.extend_from_slice(b"}\n");
-        self.destination
     }
 }
 
@@ -808,7 +836,8 @@ fn write_key(out: &mut Vec<u8>, k: &Cow<'_, str>) {
 fn write_raw(out: &mut Vec<u8>, raw: &str) {
     let bytes = raw.as_bytes();
     // Only an object or an array can hold a line break (strings cannot, raw).
-    if !matches!(bytes.first(), Some(b'{' | b'[')) || memchr::memchr2(b'\n', b'\r', bytes).is_none() {
+    if !matches!(bytes.first(), Some(b'{' | b'[')) || memchr::memchr2(b'\n', b'\r', bytes).is_none()
+    {
         out.extend_from_slice(bytes);
         return;
     }
@@ -902,14 +931,14 @@ fn write_extras(out: &mut Vec<u8>, v: Val<'_>, extras: &mut Extras) {
     *nodes = tape.into_buffer();
 }
 
-/// One event object → its canonical line written into `bufs.line`; (destination, event id),
-/// or why not.
+/// One event object → its canonical line appended to its destination's buffer;
+/// (destination, event id, where the line starts), or why not.
 fn event_line<'a>(
     m: &Obj<'a>,
     k: &Known<'a>,
     coords: &Coordinates<'_>,
     bufs: &mut Bufs<'a, '_>,
-) -> Result<(usize, Cow<'a, str>), Rejection> {
+) -> Result<(usize, Cow<'a, str>, usize), Rejection> {
     if m.huge {
         // Valid JSON grammar, but neither serde_json nor Redshift reads such a number back.
         return Err(reject(Reason::InvalidJson, OUT_OF_RANGE));
@@ -1017,7 +1046,7 @@ fn braze<'a>(
     vendor_type: &str,
     coords: &Coordinates<'_>,
     bufs: &mut Bufs<'a, '_>,
-) -> Result<(usize, Cow<'a, str>), Rejection> {
+) -> Result<(usize, Cow<'a, str>, usize), Rejection> {
     let (id, id_raw) = event_id(k)?;
     let occurred = braze_time(k)?;
 
@@ -1030,7 +1059,7 @@ fn braze<'a>(
         flat,
         columns,
         attributes,
-        line,
+        out,
         extras,
     } = bufs;
     flat.clear();
@@ -1099,8 +1128,10 @@ fn braze<'a>(
         vendor_type: type_raw,
         occurred_ms: occurred,
     };
-    let destination = e.write(&header, coords, line, extras);
-    Ok((destination, id))
+    let out = out.buffer(destination);
+    let start = out.len();
+    e.write(&header, coords, out, extras);
+    Ok((destination, id, start))
 }
 
 fn airship<'a>(
@@ -1110,7 +1141,7 @@ fn airship<'a>(
     vendor_type: &str,
     coords: &Coordinates<'_>,
     bufs: &mut Bufs<'a, '_>,
-) -> Result<(usize, Cow<'a, str>), Rejection> {
+) -> Result<(usize, Cow<'a, str>, usize), Rejection> {
     let (id, id_raw) = event_id(k)?;
     let occurred = match k.occurred {
         None => return Err(reject(Reason::MissingTimestamp, "no occurred")),
@@ -1158,8 +1189,10 @@ fn airship<'a>(
         vendor_type: type_raw,
         occurred_ms: occurred,
     };
-    let destination = e.write(&header, coords, bufs.line, bufs.extras);
-    Ok((destination, id))
+    let out = bufs.out.buffer(destination);
+    let start = out.len();
+    e.write(&header, coords, out, bufs.extras);
+    Ok((destination, id, start))
 }
 
 fn airship_device<'a>(e: &mut Event<'a, '_>, v: Val<'a>) {
