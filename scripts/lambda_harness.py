@@ -1,12 +1,13 @@
 """A local Lambda Runtime API for the real Lambda binaries (the `bootstrap` in each zip).
 
-It serves one invocation to a freshly started binary and answers, on the same port, the
-AWS calls the binary makes (Firehose PutRecordBatch; Redshift Data API
+It serves the same event one or more times to a freshly started binary and answers, on
+the same port, the AWS calls the binary makes (Firehose PutRecordBatch; Redshift Data API
 BatchExecuteStatement/DescribeStatement; SNS Publish). It measures the time from process
-start to the completed first invocation (cold start + first event) and the process's
-peak resident memory.
+start to the completed first invocation (cold start + first event), each later (warm)
+invocation, and the process's peak resident memory after the last.
 
-    invoke(binary, event_bytes, env) -> {"ms": …, "peak_rss_mib": …, "response": …, "error": …}
+    invoke(binary, event_bytes, env, invocations=1)
+        -> {"ms": …, "warm_ms": […], "peak_rss_mib": …, "response": …, "error": …}
 """
 
 from __future__ import annotations
@@ -34,9 +35,13 @@ class QuietServer(ThreadingHTTPServer):
 
 
 class Harness:
-    def __init__(self, event: bytes):
+    def __init__(self, event: bytes, invocations: int = 1):
         self.event = event
-        self.served = False
+        self.invocations = invocations
+        self.served = 0
+        self.served_at = 0.0
+        self.first_done_at = 0.0
+        self.warm: list[float] = []
         self.done = threading.Event()
         self.response: bytes | None = None
         self.error: bytes | None = None
@@ -70,13 +75,14 @@ class Harness:
 
             def do_GET(self):
                 if self.path == f"{PREFIX}/invocation/next":
-                    if h.served:
-                        h.done.wait(120)  # one invocation per process
+                    if h.served >= h.invocations:
+                        h.done.wait(120)  # no more invocations for this process
                         return self.reply(500, b"{}")
-                    h.served = True
+                    h.served += 1
+                    h.served_at = time.perf_counter()
                     deadline = int(time.time() * 1000) + 120_000
                     return self.reply(200, h.event, {
-                        "Lambda-Runtime-Aws-Request-Id": "bench-request-1",
+                        "Lambda-Runtime-Aws-Request-Id": f"bench-request-{h.served}",
                         "Lambda-Runtime-Deadline-Ms": str(deadline),
                         "Lambda-Runtime-Invoked-Function-Arn": "arn:aws:lambda:eu-west-2:123456789012:function:bench",
                         "Lambda-Runtime-Trace-Id": "Root=1-00000000-000000000000000000000000",
@@ -87,7 +93,12 @@ class Harness:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 if self.path.startswith(f"{PREFIX}/invocation/") and self.path.endswith("/response"):
                     h.response, h.finished_at = body, time.perf_counter()
-                    h.done.set()
+                    if h.served == 1:
+                        h.first_done_at = h.finished_at
+                    else:
+                        h.warm.append(round((h.finished_at - h.served_at) * 1000, 2))
+                    if h.served >= h.invocations:
+                        h.done.set()
                     return self.reply(202, b"{}")
                 if self.path.startswith(PREFIX) and self.path.endswith("/error"):
                     h.error, h.finished_at = body, time.perf_counter()
@@ -116,8 +127,8 @@ class Harness:
         return Handler
 
 
-def invoke(binary: str, event: bytes, env: dict[str, str]) -> dict:
-    harness = Harness(event)
+def invoke(binary: str, event: bytes, env: dict[str, str], invocations: int = 1) -> dict:
+    harness = Harness(event, invocations)
     full_env = {
         "PATH": os.environ.get("PATH", ""),
         "AWS_LAMBDA_RUNTIME_API": harness.address,
@@ -143,7 +154,8 @@ def invoke(binary: str, event: bytes, env: dict[str, str]) -> dict:
     stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     harness.server.shutdown()
     return {
-        "ms": round((harness.finished_at - start) * 1000, 2) if finished else None,
+        "ms": round((harness.first_done_at - start) * 1000, 2) if finished and harness.first_done_at else None,
+        "warm_ms": harness.warm,
         "peak_rss_mib": round(peak_kib / 1024, 1),
         "response": json.loads(harness.response) if harness.response else None,
         "error": harness.error.decode() if harness.error else (None if finished else f"no response; stderr: {stderr[-1000:]}"),

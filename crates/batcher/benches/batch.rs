@@ -9,7 +9,7 @@ use pushfeed_core::packing::group;
 use pushfeed_core::{pack_batch, InputRecord, Limits};
 
 fn one_batch(payload: &[u8]) -> usize {
-    let event: pushfeed_batcher::KinesisBatch = serde_json::from_slice(payload).expect("payload");
+    let event = pushfeed_batcher::KinesisBatch::from_json(payload).expect("payload");
     let inputs: Vec<InputRecord<'_>> = event
         .records
         .iter()
