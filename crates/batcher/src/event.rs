@@ -78,7 +78,7 @@ impl KinesisBatch {
         let mut arena = Vec::with_capacity(body.len() / 4 * 3);
         let mut records = Vec::with_capacity(body.len() / 1200 + 1);
         Tape::default()
-            .for_each_element(text, "Records", |i, r| {
+            .for_each_element(text, "Records", &["eventID", "kinesis"], |i, r| {
                 records.push(record(r, &mut arena).map_err(|e| format!("Records[{i}]: {e}"))?);
                 Ok(())
             })

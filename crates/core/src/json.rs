@@ -105,7 +105,7 @@ impl<'a> Val<'a> {
     /// The members of an object.
     pub fn object(&self) -> Option<Obj<'a>> {
         let node = self.node();
-        (self.first_byte() == b'{').then(|| Obj {
+        (self.first_byte() == b'{').then_some(Obj {
             tape: self.tape,
             index: self.index,
             raw: node.raw,
@@ -234,12 +234,15 @@ impl<'a> Tape<'a> {
     /// For a JSON object text whose member `key` is an array of many values — a Lambda
     /// event's `Records` — read the elements one at a time, each onto this tape (emptied
     /// first), and hand each to `each`; the other members are checked and skipped. The
-    /// tape stays the size of one element however long the array is. Returns whether the
-    /// member was there; an error from `each` stops the reading.
+    /// tape stays the size of one element however long the array is. When `keep` is not
+    /// empty, an element that is an object keeps only those members (the others are
+    /// checked and skipped). Returns whether the member was there; an error from `each`
+    /// stops the reading.
     pub fn for_each_element(
         &mut self,
         text: &'a str,
         key: &str,
+        keep: &[&str],
         mut each: impl FnMut(usize, Val<'_>) -> Result<(), String>,
     ) -> Result<bool, String> {
         let b = text.as_bytes();
@@ -299,7 +302,13 @@ impl<'a> Tape<'a> {
                     self.clear();
                     let mut p = Parser::new(text, self);
                     p.pos = pos;
-                    let at = p.value(2, Cow::Borrowed("")).map_err(syntax)?;
+                    p.skip_ws();
+                    let at = if !keep.is_empty() && p.b.get(p.pos) == Some(&b'{') {
+                        p.object(3, Cow::Borrowed(""), keep)
+                    } else {
+                        p.value(2, Cow::Borrowed(""))
+                    }
+                    .map_err(syntax)?;
                     pos = p.pos;
                     each(index, self.val(at))?;
                     index += 1;
@@ -453,7 +462,7 @@ impl<'a, 't> Parser<'a, 't> {
                 self.string()?;
                 Ok(self.push(key, start, false))
             }
-            Some(b'{') => self.object(depth + 1, key),
+            Some(b'{') => self.object(depth + 1, key, &[]),
             Some(b'[') => self.array(depth + 1, key),
             Some(b'-' | b'0'..=b'9') => {
                 let huge = self.number()?;
@@ -477,7 +486,14 @@ impl<'a, 't> Parser<'a, 't> {
         }
     }
 
-    fn object(&mut self, depth: usize, key: Cow<'a, str>) -> Result<usize, SyntaxError> {
+    /// An object; with `keep` not empty, only those members go on the tape (the others
+    /// are checked and skipped).
+    fn object(
+        &mut self,
+        depth: usize,
+        key: Cow<'a, str>,
+        keep: &[&str],
+    ) -> Result<usize, SyntaxError> {
         if depth > MAX_DEPTH {
             return Err(self.err("nesting deeper than 127 levels"));
         }
@@ -509,6 +525,22 @@ impl<'a, 't> Parser<'a, 't> {
                     return Err(self.err("expected ':' after an object key"));
                 }
                 self.pos += 1;
+                if !keep.is_empty() && !keep.contains(&member_key.as_ref()) {
+                    huge |= self.skip_value(depth)?;
+                    self.skip_ws();
+                    match self.b.get(self.pos) {
+                        Some(b',') => {
+                            self.pos += 1;
+                            continue;
+                        }
+                        Some(b'}') => {
+                            self.pos += 1;
+                            break;
+                        }
+                        Some(_) => return Err(self.err("expected ',' or '}' in an object")),
+                        None => return Err(self.err("unexpected end of input inside an object")),
+                    }
+                }
                 let kb = member_key.as_bytes();
                 let bit = 1u64
                     << ((kb.len() * 7
@@ -545,6 +577,23 @@ impl<'a, 't> Parser<'a, 't> {
         }
         self.close(me, start, huge);
         Ok(me)
+    }
+
+    /// Check a value and leave nothing on the tape; whether it holds a number beyond a
+    /// double.
+    fn skip_value(&mut self, depth: usize) -> Result<bool, SyntaxError> {
+        self.skip_ws();
+        match self.b.get(self.pos) {
+            Some(b'"') => self.string().map(|_| false),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            _ => {
+                let mark = self.tape.nodes.len();
+                let at = self.value(depth, Cow::Borrowed(""))?;
+                let huge = self.tape.nodes[at].huge;
+                self.tape.nodes.truncate(mark);
+                Ok(huge)
+            }
+        }
     }
 
     fn array(&mut self, depth: usize, key: Cow<'a, str>) -> Result<usize, SyntaxError> {
@@ -1063,6 +1112,48 @@ mod tests {
                 .get(),
             "3"
         );
+    }
+
+    #[test]
+    fn elements_are_read_one_at_a_time_keeping_only_the_members_asked_for() {
+        let text = r#"{"x":[1,{"y":2}],"Records":[{"a":1,"skip":"s","b":{"c":[3]}},{"skip":{"deep":[1e999]},"a":2},[4]],"z":null}"#;
+        let mut seen = Vec::new();
+        let found = Tape::default()
+            .for_each_element(text, "Records", &["a", "b"], |i, v| {
+                let kept = v.object().map(|o| {
+                    let keys: Vec<String> = o.iter().map(|(k, _)| k.to_string()).collect();
+                    (keys, o.huge)
+                });
+                seen.push((i, kept, v.get().len()));
+                Ok(())
+            })
+            .unwrap();
+        assert!(found);
+        assert_eq!(
+            seen[0].1,
+            Some((vec!["a".to_string(), "b".to_string()], false))
+        );
+        // A skipped member is still checked: its number beyond a double is flagged.
+        assert_eq!(seen[1].1, Some((vec!["a".to_string()], true)));
+        assert_eq!(seen[2].1, None);
+        let mut tape = Tape::default();
+        // A skipped member that is not JSON is an error, as anywhere else.
+        let err = tape
+            .for_each_element(
+                r#"{"Records":[{"a":1,"skip":tru}]}"#,
+                "Records",
+                &["a"],
+                |_, _| Ok(()),
+            )
+            .unwrap_err();
+        assert!(err.contains("expected a JSON value"), "{err}");
+        assert!(tape
+            .for_each_element(r#"{"Records":{}}"#, "Records", &[], |_, _| Ok(()))
+            .unwrap_err()
+            .contains("not an array"));
+        assert!(!tape
+            .for_each_element("{}", "Records", &[], |_, _| Ok(()))
+            .unwrap());
     }
 
     #[test]
