@@ -125,14 +125,17 @@ struct ColumnTable {
     names: Vec<&'static str>,
     /// Per destination: bit `id` set when the destination has that column.
     masks: Vec<u64>,
-    /// Open addressing by [`slot_of`]: (name, id), "" for an empty slot. The column map
-    /// is looked up ~20 times per event; this costs one hash of two words and, almost
-    /// always, one comparison.
-    slots: Vec<(&'static str, u8)>,
+    /// Open addressing by [`slot_of`]: (name, id, signature), "" for an empty slot. The
+    /// column map is looked up ~20 times per event; this costs one hash of two words and,
+    /// almost always, one comparison of three words.
+    slots: Vec<(&'static str, u8, Sig)>,
 }
 
-/// The first 8 and the last 8 bytes of a key, its length mixed in, to a slot.
-fn slot_of(key: &[u8]) -> usize {
+/// A key's first 8 and last 8 bytes and its length: for keys of up to 16 bytes these
+/// are the key, so comparing them is comparing the keys.
+type Sig = (u64, u64, usize);
+
+fn sig_of(key: &[u8]) -> Sig {
     let n = key.len();
     let (head, tail) = match (key.get(..8), key.get(n.saturating_sub(8)..)) {
         (Some(h), Some(t)) if n >= 8 => {
@@ -143,6 +146,11 @@ fn slot_of(key: &[u8]) -> usize {
         }
         _ => (key.iter().fold(0u64, |w, b| w << 8 | *b as u64), 0),
     };
+    (head, tail, n)
+}
+
+/// A key's slot in the column table.
+fn slot_of((head, tail, n): Sig) -> usize {
     let h = (head ^ tail.rotate_left(29) ^ n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     (h >> 56) as usize % SLOTS
 }
@@ -150,13 +158,14 @@ fn slot_of(key: &[u8]) -> usize {
 /// The global id of a text column named `name`, if there is one.
 fn column_of(name: &str) -> Option<u8> {
     let t = columns();
-    let mut i = slot_of(name.as_bytes());
+    let sig = sig_of(name.as_bytes());
+    let mut i = slot_of(sig);
     loop {
-        let (slot, id) = t.slots[i];
+        let (slot, id, slot_sig) = t.slots[i];
         if slot.is_empty() {
             return None;
         }
-        if slot == name {
+        if slot_sig == sig && (sig.2 <= 16 || slot == name) {
             return Some(id);
         }
         i = (i + 1) % SLOTS;
@@ -170,7 +179,7 @@ fn columns() -> &'static ColumnTable {
             ids: HashMap::default(),
             names: Vec::new(),
             masks: Vec::new(),
-            slots: vec![("", 0); SLOTS],
+            slots: vec![("", 0, (0, 0, 0)); SLOTS],
         };
         for d in DESTINATIONS
             .iter()
@@ -199,11 +208,12 @@ fn columns() -> &'static ColumnTable {
             });
         }
         for (id, name) in t.names.iter().enumerate() {
-            let mut i = slot_of(name.as_bytes());
+            let sig = sig_of(name.as_bytes());
+            let mut i = slot_of(sig);
             while !t.slots[i].0.is_empty() {
                 i = (i + 1) % SLOTS;
             }
-            t.slots[i] = (name, id as u8);
+            t.slots[i] = (name, id as u8, sig);
         }
         t
     })
