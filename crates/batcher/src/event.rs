@@ -70,10 +70,8 @@ impl KinesisBatch {
     /// record data base64-decoded with SIMD. Gives what `serde_json::from_slice` gives for
     /// every payload Lambda sends (tests compare the two); an error names what is wrong.
     pub fn from_json(body: &[u8]) -> Result<KinesisBatch, String> {
-        let text = simdutf8::basic::from_utf8(body).map_err(|_| {
-            let at = std::str::from_utf8(body).map_or_else(|e| e.valid_up_to(), |_| 0);
-            format!("the Kinesis event is not UTF-8 (at byte {at})")
-        })?;
+        let text = json::utf8(body)
+            .map_err(|at| format!("the Kinesis event is not UTF-8 (at byte {at})"))?;
         // Every record's data, decoded into one buffer (base64 is 4/3 of its bytes).
         let mut arena = Vec::with_capacity(body.len() / 4 * 3);
         let mut records = Vec::with_capacity(body.len() / 1200 + 1);
@@ -103,13 +101,7 @@ impl KinesisBatch {
 
 /// A JSON string's text.
 fn text(v: Val<'_>) -> Option<String> {
-    let raw = v.get();
-    let inner = raw.strip_prefix('"')?.strip_suffix('"')?;
-    Some(if inner.contains('\\') {
-        json::unescape(inner)
-    } else {
-        inner.to_owned()
-    })
+    v.str().map(Cow::into_owned)
 }
 
 /// A record read: event id, where its data is in the arena, sequence number, arrival.
@@ -145,18 +137,13 @@ fn record(r: Val<'_>, arena: &mut Vec<u8>) -> Result<RecordRead, String> {
         }
     }
     let data = data.ok_or("missing field `data`")?;
-    let raw = data.get();
-    let content = raw
-        .strip_prefix('"')
-        .and_then(|r| r.strip_suffix('"'))
-        .ok_or("data is not a string")?;
     let start = arena.len();
-    if base64_simd::STANDARD
-        .decode_append(content.as_bytes(), arena)
-        .is_err()
-    {
-        // Escapes (JSON allows "\/") or text that is not base64: as the serde path does.
-        arena.truncate(start);
+    let raw = data.get();
+    let content = raw.strip_prefix('"').and_then(|r| r.strip_suffix('"'));
+    let content = content.ok_or("data is not a string")?;
+    // Base64 holds no escapes: only data that does not decode is looked at again, escapes
+    // resolved (JSON allows "\/"), and kept as text if still not base64, as serde does.
+    if !base64_into(content, arena) {
         decode_data(&json::unescape(content), arena);
     }
     let data = start..arena.len();
@@ -173,14 +160,22 @@ fn record(r: Val<'_>, arena: &mut Vec<u8>) -> Result<RecordRead, String> {
     Ok((event_id, data, sequence_number, arrival_ms))
 }
 
-/// Base64 text decoded (SIMD) and appended to `out`; text that is not base64, as it is.
-fn decode_data(text: &str, out: &mut Vec<u8>) {
+/// Base64 text decoded (SIMD) and appended to `out`; false (and `out` as it was) when
+/// the text is not base64.
+fn base64_into(text: &str, out: &mut Vec<u8>) -> bool {
     let start = out.len();
-    if base64_simd::STANDARD
+    let ok = base64_simd::STANDARD
         .decode_append(text.as_bytes(), out)
-        .is_err()
-    {
+        .is_ok();
+    if !ok {
         out.truncate(start);
+    }
+    ok
+}
+
+/// Base64 text decoded and appended to `out`; text that is not base64, as it is.
+fn decode_data(text: &str, out: &mut Vec<u8>) {
+    if !base64_into(text, out) {
         out.extend_from_slice(text.as_bytes());
     }
 }

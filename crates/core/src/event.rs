@@ -14,9 +14,18 @@ pub struct Coordinates<'a> {
     pub received_at_ms: i64,
 }
 
+/// `s` as a JSON string, escaped as serde_json escapes (only `"`, `\\` and control
+/// characters); most strings need no escape and are copied as they are.
 pub(crate) fn push_json_str(out: &mut Vec<u8>, s: &str) {
-    // Writing a &str to a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, s);
+    if !crate::json::needs_escape(s.as_bytes()) {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        // Writing a &str to a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, s);
+    }
 }
 
 pub(crate) fn push_key(out: &mut Vec<u8>, first: &mut bool, key: &str) {

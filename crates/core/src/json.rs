@@ -94,6 +94,14 @@ impl<'a> Val<'a> {
     pub fn first_byte(&self) -> u8 {
         self.node().raw.as_bytes()[0]
     }
+    /// A string value's text, escapes resolved (borrowed when it has none).
+    pub fn str(&self) -> Option<Cow<'a, str>> {
+        let inner = self.get().strip_prefix('"')?.strip_suffix('"')?;
+        Some(match inner.contains('\\') {
+            false => Cow::Borrowed(inner),
+            true => Cow::Owned(unescape(inner)),
+        })
+    }
     /// Indices of the children (members or elements), in order.
     fn kids(&self) -> Kids<'a> {
         Kids {
@@ -222,10 +230,10 @@ impl<'a> Tape<'a> {
     /// Exactly one JSON text in bytes that must be UTF-8 (checked with SIMD where the CPU
     /// has it); its node index.
     pub fn parse_bytes(&mut self, bytes: &'a [u8]) -> Result<usize, SyntaxError> {
-        match simdutf8::basic::from_utf8(bytes) {
+        match utf8(bytes) {
             Ok(text) => self.parse_one(text),
-            Err(_) => Err(SyntaxError {
-                at: std::str::from_utf8(bytes).map_or_else(|e| e.valid_up_to(), |_| 0),
+            Err(at) => Err(SyntaxError {
+                at,
                 what: "invalid UTF-8",
             }),
         }
@@ -784,6 +792,13 @@ impl<'a, 't> Parser<'a, 't> {
             .parse::<f64>()
             .map_or(true, |f| f.is_infinite()))
     }
+}
+
+/// Bytes as text, checked with SIMD where the CPU has it; when they are not UTF-8, the
+/// byte where they stop being so (the standard check, run only then, says where).
+pub fn utf8(bytes: &[u8]) -> Result<&str, usize> {
+    simdutf8::basic::from_utf8(bytes)
+        .map_err(|_| std::str::from_utf8(bytes).map_or_else(|e| e.valid_up_to(), |_| 0))
 }
 
 fn skip_ws(b: &[u8], mut pos: usize) -> usize {

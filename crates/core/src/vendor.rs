@@ -10,7 +10,7 @@
 use crate::catalogue::{
     destination_index, unknown_type_index, ColumnKind, DestinationKind, DESTINATIONS,
 };
-use crate::event::{Coordinates, QuarantineEntry, Reason};
+use crate::event::{push_json_str as json_str, Coordinates, QuarantineEntry, Reason};
 use crate::json::{self, Obj, Tape, Val};
 use crate::timefmt;
 use std::borrow::Cow;
@@ -228,18 +228,7 @@ fn first_byte(v: Val<'_>) -> u8 {
 
 /// The text of a JSON string value (unescaped only when it has escapes).
 fn string<'a>(v: Val<'a>) -> Option<Cow<'a, str>> {
-    string_text(v.get())
-}
-
-fn string_text(s: &str) -> Option<Cow<'_, str>> {
-    if !s.starts_with('"') {
-        return None;
-    }
-    let inner = &s[1..s.len() - 1];
-    if !inner.contains('\\') {
-        return Some(Cow::Borrowed(inner));
-    }
-    Some(Cow::Owned(json::unescape(inner)))
+    v.str()
 }
 
 fn kind_of(v: Val<'_>) -> &'static str {
@@ -397,10 +386,7 @@ impl Decoder {
         fixed.extend_from_slice(b",\"source_sequence_number\":");
         json_str(fixed, coords.sequence_number);
         let mut tape = Tape::from_buffer(std::mem::take(&mut self.nodes));
-        // SIMD UTF-8 check; the standard one only to say where it fails.
-        let utf8 = simdutf8::basic::from_utf8(bytes)
-            .map_err(|_| std::str::from_utf8(bytes).map_or_else(|e| e.valid_up_to(), |_| 0));
-        let parsed = match utf8 {
+        let parsed = match json::utf8(bytes) {
             Ok(text) => match tape.parse_stream(text) {
                 Ok(roots) => Ok(roots),
                 Err(e) => Err(Reason::InvalidJson.detail_for(e.describe(bytes))),
@@ -808,20 +794,6 @@ impl<'a, 'b> Event<'a, 'b> {
         out.extend_from_slice(b",\"attributes\":");
         write_object(out, self.attributes, extras);
         out.extend_from_slice(b"}\n");
-    }
-}
-
-/// `s` as a JSON string, escaped as serde_json escapes (only `"`, `\\` and control
-/// characters); most strings need no escape and are copied as they are.
-fn json_str(out: &mut Vec<u8>, s: &str) {
-    if !json::needs_escape(s.as_bytes()) {
-        out.reserve(s.len() + 2);
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
-    } else {
-        // Writing a &str to a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut *out, s);
     }
 }
 
