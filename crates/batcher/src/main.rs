@@ -32,7 +32,9 @@ async fn main() -> Result<(), Error> {
         let remaining = Duration::from_millis(event.context.deadline.saturating_sub(now_ms));
         let deadline = tokio::time::Instant::now() + remaining;
         // Timed from when the layer started reading the payload.
-        let (batch, started) = take_batch(read, &event.context.request_id)?;
+        let (batch, started) = take_batch(read, &event.context.request_id).inspect_err(|e| {
+            tracing::error!(error = %e, "the Kinesis event cannot be read; the invocation fails and Lambda retries the batch")
+        })?;
         let mut report = handle_batch(&batch, sink, config, Some(deadline)).await;
         report
             .metrics

@@ -13,7 +13,7 @@ use crate::event::KinesisBatch;
 use lambda_runtime::tower::{Layer, Service};
 use lambda_runtime::LambdaInvocation;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -78,9 +78,11 @@ impl<S: Service<LambdaInvocation>> Service<LambdaInvocation> for ReadPayload<S> 
     fn call(&mut self, mut req: LambdaInvocation) -> S::Future {
         let started = Instant::now();
         let batch = KinesisBatch::from_json(&req.body);
-        if let Ok(mut batches) = self.batches.lock() {
-            batches.insert(req.context.request_id.clone(), (batch, started));
-        }
+        // A panic elsewhere cannot leave the map half-written: use it regardless.
+        self.batches
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(req.context.request_id.clone(), (batch, started));
         req.body = bytes::Bytes::from_static(b"null");
         self.inner.call(req)
     }
@@ -93,7 +95,7 @@ pub fn take_batch(
 ) -> Result<(KinesisBatch, Instant), String> {
     let (batch, started) = batches
         .lock()
-        .map_err(|_| "the read batches are poisoned by an earlier panic".to_owned())?
+        .unwrap_or_else(PoisonError::into_inner)
         .remove(request_id)
         .ok_or_else(|| format!("no payload was read for request {request_id}"))?;
     Ok((batch?, started))
