@@ -325,12 +325,13 @@ pub struct Decoder {
     flat: Vec<(Cow<'static, str>, Val<'static>)>,
     columns: Vec<(u8, Text<'static>)>,
     attributes: Vec<(Cow<'static, str>, Json<'static>)>,
-    extras: Extras,
+    scratch: LineScratch,
 }
 
-/// Buffers for `message_extras` (JSON inside a string), and the last days written.
+/// What writing lines reuses: the record's coordinates as JSON, the last days written,
+/// and buffers for `message_extras` (JSON inside a string).
 #[derive(Default)]
-struct Extras {
+struct LineScratch {
     /// `,"source_shard_id":…,"source_sequence_number":…` of the record being decoded.
     coords: Vec<u8>,
     occurred: timefmt::IsoWriter,
@@ -345,7 +346,7 @@ struct Bufs<'a, 'd> {
     columns: Vec<(u8, Text<'a>)>,
     attributes: Vec<(Cow<'a, str>, Json<'a>)>,
     out: &'d mut dyn Output,
-    extras: &'d mut Extras,
+    scratch: &'d mut LineScratch,
 }
 
 impl Decoder {
@@ -379,7 +380,7 @@ impl Decoder {
                 format!("record of {} bytes holds no data", data.len()),
             );
         }
-        let fixed = &mut self.extras.coords;
+        let fixed = &mut self.scratch.coords;
         fixed.clear();
         fixed.extend_from_slice(b",\"source_shard_id\":");
         json_str(fixed, coords.shard_id);
@@ -430,7 +431,7 @@ impl Decoder {
                 columns: json::recycle(std::mem::take(&mut self.columns)),
                 attributes: json::recycle(std::mem::take(&mut self.attributes)),
                 out,
-                extras: &mut self.extras,
+                scratch: &mut self.scratch,
             };
             finish(&candidates, coords, data, multi, &mut bufs);
             self.flat = json::recycle(bufs.flat);
@@ -751,7 +752,7 @@ impl<'a, 'b> Event<'a, 'b> {
         h: &Header<'_>,
         coords: &Coordinates<'_>,
         out: &mut Vec<u8>,
-        extras: &mut Extras,
+        scratch: &mut LineScratch,
     ) {
         let Header {
             id,
@@ -775,9 +776,9 @@ impl<'a, 'b> Event<'a, 'b> {
         out.extend_from_slice(b",\"vendor_event_type\":");
         out.extend_from_slice(vendor_type.get().as_bytes());
         out.extend_from_slice(b",\"occurred_at\":\"");
-        extras.occurred.write(out, occurred_ms);
+        scratch.occurred.write(out, occurred_ms);
         out.extend_from_slice(b"\",\"received_at\":\"");
-        extras.received.write(out, coords.received_at_ms);
+        scratch.received.write(out, coords.received_at_ms);
         out.push(b'"');
         self.columns.sort_unstable_by_key(|(id, _)| *id);
         let names = &columns().names;
@@ -790,9 +791,9 @@ impl<'a, 'b> Event<'a, 'b> {
                 Text::Owned(s) => json_str(out, s),
             }
         }
-        out.extend_from_slice(&extras.coords);
+        out.extend_from_slice(&scratch.coords);
         out.extend_from_slice(b",\"attributes\":");
-        write_object(out, self.attributes, extras);
+        write_object(out, self.attributes, scratch);
         out.extend_from_slice(b"}\n");
     }
 }
@@ -845,7 +846,11 @@ fn write_raw(out: &mut Vec<u8>, raw: &str) {
 }
 
 /// Write an object of members.
-fn write_object(out: &mut Vec<u8>, members: &[(Cow<'_, str>, Json<'_>)], extras: &mut Extras) {
+fn write_object(
+    out: &mut Vec<u8>,
+    members: &[(Cow<'_, str>, Json<'_>)],
+    scratch: &mut LineScratch,
+) {
     out.push(b'{');
     for (i, (k, v)) in members.iter().enumerate() {
         if i > 0 {
@@ -856,7 +861,7 @@ fn write_object(out: &mut Vec<u8>, members: &[(Cow<'_, str>, Json<'_>)], extras:
         match v {
             Json::Raw(raw) => write_raw(out, raw),
             Json::Built(text) => out.extend_from_slice(text.as_bytes()),
-            Json::Extras(v) => write_extras(out, *v, extras),
+            Json::Extras(v) => write_extras(out, *v, scratch),
         }
     }
     out.push(b'}');
@@ -865,7 +870,7 @@ fn write_object(out: &mut Vec<u8>, members: &[(Cow<'_, str>, Json<'_>)], extras:
 /// An object built from members, as an attribute value.
 fn object_json<'a>(members: &[(Cow<'_, str>, Json<'_>)]) -> Json<'a> {
     let mut out = Vec::new();
-    write_object(&mut out, members, &mut Extras::default());
+    write_object(&mut out, members, &mut LineScratch::default());
     Json::Built(String::from_utf8_lossy(&out).into_owned())
 }
 
@@ -898,9 +903,9 @@ fn write_value(out: &mut Vec<u8>, v: Val<'_>) {
 
 /// Braze's `message_extras` is JSON inside a string: written as that JSON when it is
 /// valid, as the string when it is not.
-fn write_extras(out: &mut Vec<u8>, v: Val<'_>, extras: &mut Extras) {
+fn write_extras(out: &mut Vec<u8>, v: Val<'_>, scratch: &mut LineScratch) {
     let raw = v.get();
-    let Extras { text, nodes, .. } = extras;
+    let LineScratch { text, nodes, .. } = scratch;
     text.clear();
     match raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
         Some(content) => json::unescape_into(content, text),
@@ -1043,7 +1048,7 @@ fn braze<'a>(
         columns,
         attributes,
         out,
-        extras,
+        scratch,
     } = bufs;
     flat.clear();
     let mut seen = 0u64;
@@ -1113,7 +1118,7 @@ fn braze<'a>(
     };
     let out = out.buffer(destination);
     let start = out.len();
-    e.write(&header, coords, out, extras);
+    e.write(&header, coords, out, scratch);
     Ok((destination, id, start))
 }
 
@@ -1174,7 +1179,7 @@ fn airship<'a>(
     };
     let out = bufs.out.buffer(destination);
     let start = out.len();
-    e.write(&header, coords, out, bufs.extras);
+    e.write(&header, coords, out, bufs.scratch);
     Ok((destination, id, start))
 }
 
