@@ -508,7 +508,6 @@ impl<'a, 't> Parser<'a, 't> {
         let start = self.pos;
         self.pos += 1;
         let me = self.open(key);
-        // A bit per (length, first and last byte): only when a key like it was seen, look.
         let mut seen = 0u64;
         let mut huge = false;
         self.skip_ws();
@@ -535,42 +534,9 @@ impl<'a, 't> Parser<'a, 't> {
                 self.pos += 1;
                 if !keep.is_empty() && !keep.contains(&member_key.as_ref()) {
                     huge |= self.skip_value(depth)?;
-                    self.skip_ws();
-                    match self.b.get(self.pos) {
-                        Some(b',') => {
-                            self.pos += 1;
-                            continue;
-                        }
-                        Some(b'}') => {
-                            self.pos += 1;
-                            break;
-                        }
-                        Some(_) => return Err(self.err("expected ',' or '}' in an object")),
-                        None => return Err(self.err("unexpected end of input inside an object")),
-                    }
+                } else {
+                    huge |= self.member(me, depth, member_key, &mut seen)?;
                 }
-                let kb = member_key.as_bytes();
-                let bit = 1u64
-                    << ((kb.len() * 7
-                        + kb.first().copied().unwrap_or(0) as usize
-                        + kb.last().copied().unwrap_or(0) as usize * 3)
-                        % 64);
-                let at = self.value(depth, member_key)?;
-                let nodes = &mut self.tape.nodes;
-                huge |= nodes[at].huge;
-                if seen & bit != 0 {
-                    // The key's first place keeps it, with the last value.
-                    let mut j = me + 1;
-                    while j < at {
-                        if !nodes[j].repeat && nodes[j].key == nodes[at].key {
-                            nodes[j].replaced_by = at as u32;
-                            nodes[at].repeat = true;
-                            break;
-                        }
-                        j = nodes[j].end as usize;
-                    }
-                }
-                seen |= bit;
                 self.skip_ws();
                 match self.b.get(self.pos) {
                     Some(b',') => self.pos += 1,
@@ -585,6 +551,39 @@ impl<'a, 't> Parser<'a, 't> {
         }
         self.close(me, start, huge);
         Ok(me)
+    }
+
+    /// An object member's value onto the tape; whether it holds a number beyond a double.
+    /// A repeated key keeps its first place, with the last value. `seen` has a bit per
+    /// (length, first and last byte) of the keys so far: only on a hit are keys compared.
+    fn member(
+        &mut self,
+        object: usize,
+        depth: usize,
+        key: Cow<'a, str>,
+        seen: &mut u64,
+    ) -> Result<bool, SyntaxError> {
+        let kb = key.as_bytes();
+        let bit = 1u64
+            << ((kb.len() * 7
+                + kb.first().copied().unwrap_or(0) as usize
+                + kb.last().copied().unwrap_or(0) as usize * 3)
+                % 64);
+        let at = self.value(depth, key)?;
+        let nodes = &mut self.tape.nodes;
+        if *seen & bit != 0 {
+            let mut j = object + 1;
+            while j < at {
+                if !nodes[j].repeat && nodes[j].key == nodes[at].key {
+                    nodes[j].replaced_by = at as u32;
+                    nodes[at].repeat = true;
+                    break;
+                }
+                j = nodes[j].end as usize;
+            }
+        }
+        *seen |= bit;
+        Ok(nodes[at].huge)
     }
 
     /// Check a value and leave nothing on the tape; whether it holds a number beyond a
