@@ -18,8 +18,11 @@ use pushfeed_core::metrics::MetricSet;
 use pushfeed_core::BatchCounts;
 use pushfeed_loader::config::Target;
 use pushfeed_loader::{
-    AwsDataApi, Config as LoaderConfig, Loader, ObjectResult, RedshiftWarehouse, SnsNotifier,
+    AwsDataApi, Config as LoaderConfig, Loader, ObjectResult, RedshiftWarehouse, S3Store,
+    SnsNotifier,
 };
+
+type AwsLoader<'a> = Loader<'a, RedshiftWarehouse<AwsDataApi, S3Store>, SnsNotifier, S3Store>;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
@@ -240,6 +243,53 @@ pub async fn bootstrap(args: &EndpointArgs, shards: i32) -> anyhow::Result<()> {
 }
 
 #[derive(clap::Args, Clone, Debug)]
+pub struct WarehouseArgs {
+    /// Redshift Serverless workgroup the loader targets (default pushfeed-<env>).
+    #[arg(long)]
+    pub workgroup: Option<String>,
+    #[arg(long, default_value = "dev")]
+    pub database: String,
+    /// Redshift schema of the tables, the ledger and the views.
+    #[arg(long, default_value = "pushfeed")]
+    pub schema: String,
+    /// Role Redshift assumes for COPY (default the one Terraform creates for <env>).
+    #[arg(long)]
+    pub copy_role: Option<String>,
+}
+
+impl WarehouseArgs {
+    /// The loader's configuration, as Terraform would set it for this environment.
+    pub fn loader_config(&self, n: &Names, topic_arn: &str) -> anyhow::Result<LoaderConfig> {
+        pushfeed_core::sql::ident("schema", &self.schema)?;
+        Ok(LoaderConfig {
+            target: Target::Serverless {
+                workgroup: self
+                    .workgroup
+                    .clone()
+                    .unwrap_or_else(|| format!("pushfeed-{}", n.env)),
+                secret_arn: None,
+            },
+            database: self.database.clone(),
+            schema: self.schema.clone(),
+            copy_role: self.copy_role.clone().unwrap_or_else(|| {
+                format!(
+                    "arn:aws:iam::123456789012:role/pushfeed-{}-redshift-copy",
+                    n.env
+                )
+            }),
+            bucket_region: None,
+            alert_topic_arn: topic_arn.to_owned(),
+            metrics_namespace: "pushfeed".into(),
+            safety_margin: Duration::from_secs(5),
+            first_poll: Duration::from_millis(50),
+            max_poll: Duration::from_secs(1),
+            min_load_time: Duration::from_secs(20),
+            conflict_retries: 4,
+        })
+    }
+}
+
+#[derive(clap::Args, Clone, Debug)]
 pub struct DriveArgs {
     #[command(flatten)]
     pub endpoint: EndpointArgs,
@@ -261,14 +311,8 @@ pub struct DriveArgs {
     /// Stop after this many seconds in any case.
     #[arg(long, default_value_t = 3_600.0)]
     pub max_seconds: f64,
-    /// Redshift Serverless workgroup the loader targets.
-    #[arg(long)]
-    pub workgroup: Option<String>,
-    #[arg(long, default_value = "dev")]
-    pub database: String,
-    /// Role Redshift assumes for COPY.
-    #[arg(long)]
-    pub copy_role: Option<String>,
+    #[command(flatten)]
+    pub warehouse: WarehouseArgs,
     /// Where records that exhausted their retries are written (the on-failure destination).
     #[arg(long, default_value = "pushfeed-drive-dlq.jsonl")]
     pub dlq_file: std::path::PathBuf,
@@ -384,31 +428,11 @@ pub async fn drive(args: &DriveArgs) -> anyhow::Result<DriveSummary> {
         ..BatcherConfig::default()
     };
     let sink = AwsFirehose::new(c.firehose.clone());
-    let loader_config = LoaderConfig {
-        target: Target::Serverless {
-            workgroup: args
-                .workgroup
-                .clone()
-                .unwrap_or_else(|| format!("pushfeed-{}", n.env)),
-            secret_arn: None,
-        },
-        database: args.database.clone(),
-        schema: "pushfeed".into(),
-        copy_role: args.copy_role.clone().unwrap_or_else(|| {
-            format!(
-                "arn:aws:iam::123456789012:role/pushfeed-{}-redshift-copy",
-                n.env
-            )
-        }),
-        bucket_region: None,
-        alert_topic_arn: topic_arn.clone(),
-        metrics_namespace: "pushfeed".into(),
-        safety_margin: Duration::from_secs(5),
-        first_poll: Duration::from_millis(50),
-        max_poll: Duration::from_secs(1),
-    };
+    let loader_config = args.warehouse.loader_config(&n, &topic_arn)?;
+    let store = S3Store::new(c.s3.clone());
     let warehouse = RedshiftWarehouse::new(
         AwsDataApi::new(c.redshift.clone(), &loader_config),
+        store.clone(),
         loader_config.clone(),
     );
     let notifier = SnsNotifier::new(c.sns.clone(), topic_arn);
@@ -417,6 +441,7 @@ pub async fn drive(args: &DriveArgs) -> anyhow::Result<DriveSummary> {
         warehouse: &warehouse,
         notifier: &notifier,
         patterns: &patterns,
+        objects: &store,
     };
 
     let mut summary = DriveSummary::default();
@@ -653,7 +678,7 @@ fn write_dlq(path: &std::path::Path, records: &[Pending]) -> anyhow::Result<()> 
 async fn load_new_objects(
     c: &Clients,
     n: &Names,
-    loader: &Loader<'_, RedshiftWarehouse<AwsDataApi>, SnsNotifier>,
+    loader: &AwsLoader<'_>,
     seen: &mut HashSet<String>,
     summary: &mut DriveSummary,
     metrics: &mut MetricSet,
@@ -739,4 +764,108 @@ async fn load_new_objects(
         }
     }
     Ok(new.len())
+}
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct LoadArgs {
+    #[command(flatten)]
+    pub endpoint: EndpointArgs,
+    #[command(flatten)]
+    pub warehouse: WarehouseArgs,
+    /// Objects to load, s3://bucket/key (the key as S3 shows it, not URL-encoded).
+    #[arg(required = true)]
+    pub objects: Vec<String>,
+    /// Seconds the invocation may take (the loader Lambda's timeout).
+    #[arg(long, default_value_t = 120)]
+    pub timeout: u64,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct LoadSummary {
+    pub objects: Vec<serde_json::Value>,
+    pub failed: usize,
+}
+
+/// Invoke the loader handler for these objects, with an S3 event that carries no size or
+/// ETag (the handler asks S3), as a re-invocation by hand would.
+pub async fn load_objects(args: &LoadArgs) -> anyhow::Result<LoadSummary> {
+    let c = args.endpoint.clients().await;
+    let n = args.endpoint.names();
+    let topic_arn = c
+        .sns
+        .create_topic()
+        .name(n.topic())
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("SNS topic {}: {}", n.topic(), sdk(&e)))?
+        .topic_arn()
+        .unwrap_or_default()
+        .to_owned();
+    let config = args.warehouse.loader_config(&n, &topic_arn)?;
+    let store = S3Store::new(c.s3.clone());
+    let warehouse = RedshiftWarehouse::new(
+        AwsDataApi::new(c.redshift.clone(), &config),
+        store.clone(),
+        config.clone(),
+    );
+    let notifier = SnsNotifier::new(c.sns.clone(), topic_arn);
+    let patterns = KeyPatterns::from_catalogue();
+    let loader = Loader {
+        warehouse: &warehouse,
+        notifier: &notifier,
+        patterns: &patterns,
+        objects: &store,
+    };
+    let mut records = Vec::new();
+    for o in &args.objects {
+        let (bucket, key) = o
+            .strip_prefix("s3://")
+            .and_then(|r| r.split_once('/'))
+            .ok_or_else(|| anyhow::anyhow!("{o:?} is not s3://bucket/key"))?;
+        let mut event =
+            serde_json::to_value(s3_event(bucket, key, 0, "", crate::local::now_ms())?)?;
+        let obj = &mut event["Records"][0]["s3"]["object"];
+        if let Some(m) = obj.as_object_mut() {
+            m.remove("size");
+            m.remove("eTag");
+        }
+        records.push(event["Records"][0].clone());
+    }
+    let event: aws_lambda_events::event::s3::S3Event =
+        serde_json::from_value(serde_json::json!({ "Records": records }))?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(args.timeout);
+    let report = loader
+        .handle(&event, crate::local::now_ms(), Some(deadline))
+        .await;
+    let mut summary = LoadSummary::default();
+    for o in &report.objects {
+        let v = match o {
+            ObjectResult::Loaded {
+                key,
+                table,
+                rows,
+                rows_in_object,
+            } => {
+                serde_json::json!({"key": key, "result": "loaded", "table": table, "rows": rows, "rows_in_object": rows_in_object})
+            }
+            ObjectResult::Empty { key, table } => {
+                serde_json::json!({"key": key, "result": "empty", "table": table})
+            }
+            ObjectResult::Duplicate { key, table } => {
+                serde_json::json!({"key": key, "result": "already_loaded", "table": table})
+            }
+            ObjectResult::Unmatched { key, why } => {
+                serde_json::json!({"key": key, "result": "unmatched", "why": why})
+            }
+            ObjectResult::Failed { key, table, error } => {
+                summary.failed += 1;
+                serde_json::json!({"key": key, "result": "failed", "table": table, "error": error})
+            }
+        };
+        summary.objects.push(v);
+    }
+    Ok(summary)
 }

@@ -136,6 +136,13 @@ and every metric name. With --json it is the file Terraform reads (terraform/mod
         json: bool,
     },
     /// Print the statements the loader runs for one S3 object (as a JSON array), e.g. to load by hand.
+    #[command(
+        long_about = "Print the load transaction the loader runs for one S3 object, as a JSON array of SQL \
+statements in order (Redshift by default): LOCK the ledger, stage, COPY through a manifest naming exactly this \
+object, insert the new events, write the ledger row, drop the stage. Run them as one transaction (the Data API's \
+BatchExecuteStatement does) after writing the manifest (--manifest prints it).\n\nExample:\n  pushfeed plan-load \
+s3://pushfeed-prod-data/push/open/2026/01/01/13/x.gz --etag 9b2c… --size 52133 --copy-role arn:aws:iam::…:role/pushfeed-prod-redshift-copy"
+    )]
     PlanLoad {
         /// The object, s3://bucket/key (the key decoded, as S3 shows it).
         object: String,
@@ -150,6 +157,49 @@ and every metric name. With --json it is the file Terraform reads (terraform/mod
         copy_role: String,
         #[arg(long, default_value = "pushfeed")]
         schema: String,
+        #[arg(long, value_enum, default_value_t = Dialect::Redshift)]
+        dialect: Dialect,
+        /// Print the COPY manifest (its key and body) instead of the statements.
+        #[arg(long)]
+        manifest: bool,
+    },
+    /// Load S3 objects now, with the loader's own handler (e.g. after an outage, or to retry by hand).
+    #[command(
+        long_about = "Invoke the loader's handler for the given objects against AWS or an AWS-compatible \
+endpoint, as the S3 trigger would — with the event's size and ETag left out, so the handler reads them from S3 \
+(HeadObject). The ledger makes this safe for objects already loaded: they report already_loaded and add nothing.\n\n\
+Example:\n  pushfeed load --env prod --workgroup analytics --database dev s3://pushfeed-prod-data/push/open/2026/01/01/13/x.gz"
+    )]
+    Load {
+        #[command(flatten)]
+        args: aws::LoadArgs,
+    },
+    /// List the warehouse schema's migrations, or add the one the catalogue needs next.
+    #[command(
+        long_about = "The warehouse schema evolves by numbered migrations (crates/core/migrations.json), applied \
+in order, each once: by Terraform on Redshift (as the deploying identity), and by `pushfeed run` on the local \
+warehouse. Without options: list them with their statements.\n\nWhen you add a type or a column to the \
+catalogue:\n  pushfeed migrations --new \"push_open: notification_channel\"   # appends the next migration\n  \
+pushfeed migrations --write-terraform terraform/modules/pushfeed   # the SQL templates and migrations.tf\n\
+Only additive changes are automatic (new tables, new nullable columns, wider text); anything else is refused with the reason."
+    )]
+    Migrations {
+        #[arg(long, value_enum, default_value_t = Dialect::Redshift)]
+        dialect: Dialect,
+        #[arg(long, default_value = "pushfeed")]
+        schema: String,
+        /// Append the migration the catalogue needs (if any) to the history file, with this description.
+        #[arg(long, value_name = "DESCRIPTION")]
+        new: Option<String>,
+        /// The history file --new writes.
+        #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../core/migrations.json"))]
+        history: PathBuf,
+        /// Write the Terraform SQL templates and migrations.tf into this module folder.
+        #[arg(long, value_name = "MODULE_DIR")]
+        write_terraform: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Time the batcher's in-process work on one Lambda payload file (used by scripts/bench).
     #[command(hide = true)]
@@ -176,13 +226,25 @@ preferred hours. Inline SVG only: it opens in any browser with no network.\n\nEx
         #[arg(long, short, default_value = "pushfeed-report.html")]
         output: PathBuf,
     },
-    /// Print the warehouse DDL for the catalogue.
+    /// Print the whole warehouse schema: bootstrap, every migration, grants and views, in order.
+    #[command(
+        long_about = "Print, in the order they must run, every statement that builds the warehouse: the schema \
+and migrations table, each migration (tables, added columns, roles), the grants (Redshift: a loader role that may \
+read, append and LOCK the ledger; an analyst role that may read) and the analyst views. Terraform applies the same \
+statements (terraform/modules/pushfeed/sql/), as separate ordered resources."
+    )]
     Ddl {
         #[arg(long, value_enum, default_value_t = Dialect::Redshift)]
         dialect: Dialect,
         /// Redshift schema to create the tables in.
         #[arg(long, default_value = "pushfeed")]
         schema: String,
+        /// Redshift database (for GRANT TEMP).
+        #[arg(long, default_value = "dev")]
+        database: String,
+        /// The database user the loader connects as, granted the loader role (Serverless: IAMR:<loader role name>).
+        #[arg(long)]
+        loader_user: Option<String>,
     },
 }
 
@@ -190,6 +252,15 @@ preferred hours. Inline SVG only: it opens in any browser with no network.\n\nEx
 enum Dialect {
     Redshift,
     Sqlite,
+}
+
+impl Dialect {
+    fn sql(self) -> pushfeed_core::sql::Dialect {
+        match self {
+            Dialect::Redshift => pushfeed_core::sql::Dialect::Redshift,
+            Dialect::Sqlite => pushfeed_core::sql::Dialect::Sqlite,
+        }
+    }
 }
 
 #[derive(clap::Args, Clone)]
@@ -466,7 +537,10 @@ fn real_main() -> anyhow::Result<()> {
             size,
             copy_role,
             schema,
+            dialect,
+            manifest,
         } => {
+            use pushfeed_core::load;
             let (bucket, key) = object
                 .strip_prefix("s3://")
                 .and_then(|r| r.split_once('/'))
@@ -476,25 +550,131 @@ fn real_main() -> anyhow::Result<()> {
             else {
                 bail!("no key pattern matches {key:?}: the loader would not load it (see docs/catalogue.md for the key layout)");
             };
-            let o = pushfeed_core::sql::ObjectRef {
+            let o = load::ObjectRef {
                 bucket: bucket.into(),
                 key: key.into(),
                 etag,
                 size,
             };
-            let statements = if size == 0 {
-                pushfeed_core::sql::empty_object_statements(&schema, hit.destination, &o)?
+            if manifest {
+                println!(
+                    "{}",
+                    serde_json::json!({"key": load::manifest_key(&o), "body": serde_json::from_str::<serde_json::Value>(&load::manifest_body(&o))?})
+                );
+                return Ok(());
+            }
+            let table = pushfeed_core::schema::TableDef::from_destination(hit.destination);
+            let schema = if matches!(dialect, Dialect::Sqlite) {
+                local::LOCAL_SCHEMA.to_owned()
             } else {
-                pushfeed_core::sql::load_statements(&pushfeed_core::sql::LoadSpec {
-                    schema: &schema,
-                    destination: hit.destination,
-                    object: &o,
-                    iam_role: &copy_role,
-                    gzip: hit.gzip,
-                    region: None,
-                })?
+                schema
             };
-            println!("{}", serde_json::to_string_pretty(&statements)?);
+            let script = if size == 0 {
+                load::empty_object_script(dialect.sql(), &schema, &table, &o)?
+            } else {
+                load::load_script(
+                    dialect.sql(),
+                    &load::LoadSpec {
+                        schema: &schema,
+                        table: &table,
+                        object: &o,
+                        copy: load::CopyFrom {
+                            iam_role: &copy_role,
+                            gzip: hit.gzip,
+                            region: None,
+                            manifest_bucket: bucket,
+                        },
+                    },
+                )?
+            };
+            println!("{}", serde_json::to_string_pretty(&script.sqls())?);
+        }
+        Command::Load { args } => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let s = rt.block_on(aws::load_objects(&args))?;
+            if args.json {
+                println!("{}", serde_json::to_string(&s)?);
+            } else {
+                for o in &s.objects {
+                    println!("{o}");
+                }
+            }
+            if s.failed > 0 {
+                eprintln!("pushfeed load: {} of {} objects failed (see above); run it again once the cause is fixed — loaded objects are skipped", s.failed, s.objects.len());
+                std::process::exit(1);
+            }
+        }
+        Command::Migrations {
+            dialect,
+            schema,
+            new,
+            history,
+            write_terraform,
+            json,
+        } => {
+            use pushfeed_core::schema;
+            if let Some(description) = new {
+                let text = std::fs::read_to_string(&history)
+                    .with_context(|| format!("cannot read {}", history.display()))?;
+                let mut list = schema::parse_history(&text)?;
+                match schema::next_migration(&list, &schema::catalogue_schema(), &description)? {
+                    None => eprintln!("the migrations already cover the catalogue: nothing to add"),
+                    Some(m) => {
+                        eprintln!("migration {}: {} change(s)", m.id, m.changes.len());
+                        list.push(m);
+                        std::fs::write(&history, schema::history_json(&list))
+                            .with_context(|| format!("cannot write {}", history.display()))?;
+                        eprintln!(
+                            "written to {}; rebuild, then run --write-terraform",
+                            history.display()
+                        );
+                    }
+                }
+                return Ok(());
+            }
+            if let Some(dir) = write_terraform {
+                for (path, text) in schema::terraform_files()? {
+                    let p = dir.join(&path);
+                    if let Some(parent) = p.parent() {
+                        std::fs::create_dir_all(parent)?;
+                    }
+                    std::fs::write(&p, text)
+                        .with_context(|| format!("cannot write {}", p.display()))?;
+                    eprintln!("wrote {}", p.display());
+                }
+                return Ok(());
+            }
+            let schema_name = if matches!(dialect, Dialect::Sqlite) {
+                local::LOCAL_SCHEMA.to_owned()
+            } else {
+                schema
+            };
+            let list = schema::migrations()?;
+            let mut out = Vec::new();
+            for m in &list {
+                out.push(serde_json::json!({
+                    "id": m.id,
+                    "description": m.description,
+                    "statements": schema::migration_statements(dialect.sql(), &schema_name, m)?,
+                }));
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                for m in &out {
+                    println!(
+                        "-- migration {}: {}",
+                        m["id"],
+                        m["description"].as_str().unwrap_or("")
+                    );
+                    for s in m["statements"].as_array().into_iter().flatten() {
+                        println!("{};", s.as_str().unwrap_or(""));
+                    }
+                    println!();
+                }
+            }
         }
         Command::Sql { query, data, json } => sql(&query, &data.data_dir, json)?,
         Command::BenchBatch { payload, runs, out } => {
@@ -524,10 +704,27 @@ fn real_main() -> anyhow::Result<()> {
                 .with_context(|| format!("cannot write {}", output.display()))?;
             eprintln!("wrote {}", output.display());
         }
-        Command::Ddl { dialect, schema } => match dialect {
-            Dialect::Redshift => print!("{}", pushfeed_core::sql::redshift_ddl(&schema)?),
-            Dialect::Sqlite => print!("{}", pushfeed_core::sql::sqlite_ddl()),
-        },
+        Command::Ddl {
+            dialect,
+            schema,
+            database,
+            loader_user,
+        } => {
+            let schema = if matches!(dialect, Dialect::Sqlite) {
+                local::LOCAL_SCHEMA.to_owned()
+            } else {
+                schema
+            };
+            print!(
+                "{}",
+                pushfeed_core::schema::full_ddl(
+                    dialect.sql(),
+                    &schema,
+                    &database,
+                    loader_user.as_deref()
+                )?
+            )
+        }
     }
     Ok(())
 }

@@ -5,7 +5,7 @@
 
 use crate::feed::{parse_line, FeedRecord};
 use crate::local::{
-    CollectingNotifier, LocalFirehose, SqliteWarehouse, WrittenObject, LOCAL_BUCKET,
+    CollectingNotifier, LocalFirehose, LocalObjects, SqliteWarehouse, WrittenObject, LOCAL_BUCKET,
 };
 use anyhow::{bail, Context};
 use aws_lambda_events::event::s3::S3Event;
@@ -121,10 +121,12 @@ pub fn run(
     let warehouse = SqliteWarehouse::open(&opts.data_dir)?;
     let notifier = CollectingNotifier::default();
     let patterns = KeyPatterns::from_catalogue();
+    let objects_store = LocalObjects::new(&opts.data_dir);
     let loader = Loader {
         warehouse: &warehouse,
         notifier: &notifier,
         patterns: &patterns,
+        objects: &objects_store,
     };
 
     let mut counts = BatchCounts::default();

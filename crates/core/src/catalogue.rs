@@ -1,10 +1,10 @@
 //! The one catalogue: every destination (event types, unknown type, quarantine), its
 //! Firehose stream, S3 prefix, table and columns. Everything else is derived from here.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How a column is typed in the warehouse and read from a JSON line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ColumnKind {
     /// Text of at most this many bytes (Redshift VARCHAR(n); COPY truncates longer text).

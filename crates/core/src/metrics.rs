@@ -30,6 +30,7 @@ pub const DUPLICATE_OBJECTS: &str = "DuplicateObjects";
 pub const UNMATCHED_KEYS: &str = "UnmatchedKeys";
 pub const LOAD_FAILURES: &str = "LoadFailures";
 pub const LOAD_LATENCY_MS: &str = "LoadLatencyMs";
+pub const LOADS_DEFERRED: &str = "LoadsDeferred";
 
 /// Every metric pushfeed emits, with its unit and what it means.
 pub const ALL: &[(&str, &str, &str)] = &[
@@ -75,6 +76,11 @@ pub const ALL: &[(&str, &str, &str)] = &[
         ROWS_LOADED,
         "Count",
         "rows inserted into tables (also per EventType)",
+    ),
+    (
+        LOADS_DEFERRED,
+        "Count",
+        "loads not started because too little of the invocation was left (retried)",
     ),
     (
         EMPTY_OBJECTS,

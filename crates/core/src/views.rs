@@ -11,11 +11,7 @@ pub const ATTRIBUTION_WINDOW_DAYS: u32 = 7;
 /// Timezone assumed when the vendor sent none (the retailer is in the UK).
 pub const DEFAULT_TIMEZONE: &str = "Europe/London";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    Redshift,
-    Sqlite,
-}
+pub use crate::sql::Dialect;
 
 impl Dialect {
     /// The customer's local time of a UTC timestamp.

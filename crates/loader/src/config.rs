@@ -49,6 +49,12 @@ pub struct Config {
     pub safety_margin: Duration,
     pub first_poll: Duration,
     pub max_poll: Duration,
+    /// Never submit a load with less than this left of the invocation (plus the margin):
+    /// a load that cannot finish is cancelled and retried, so starting it wastes Redshift.
+    pub min_load_time: Duration,
+    /// How often a load that lost a serialization or lock conflict is resubmitted within
+    /// one invocation.
+    pub conflict_retries: u32,
 }
 
 pub const ENV_CLUSTER: &str = "PUSHFEED_REDSHIFT_CLUSTER_ID";
@@ -62,6 +68,7 @@ pub const ENV_BUCKET_REGION: &str = "PUSHFEED_BUCKET_REGION";
 pub const ENV_TOPIC: &str = "PUSHFEED_ALERT_TOPIC_ARN";
 pub const ENV_NAMESPACE: &str = "PUSHFEED_METRICS_NAMESPACE";
 pub const ENV_SAFETY_MARGIN_MS: &str = "PUSHFEED_SAFETY_MARGIN_MS";
+pub const ENV_MIN_LOAD_MS: &str = "PUSHFEED_MIN_LOAD_MS";
 
 impl Config {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
@@ -126,6 +133,20 @@ impl Config {
                     })?
             }
         };
+        let min_load_ms = match get(ENV_MIN_LOAD_MS) {
+            None => 20_000,
+            Some(v) => {
+                v.parse::<u64>()
+                    .ok()
+                    .filter(|n| *n <= 900_000)
+                    .ok_or(ConfigError::Invalid {
+                        var: ENV_MIN_LOAD_MS,
+                        value: v.clone(),
+                        why: "expected milliseconds from 0 to 900000 (Lambda's longest timeout)"
+                            .into(),
+                    })?
+            }
+        };
         let config = Config {
             target,
             database,
@@ -138,35 +159,44 @@ impl Config {
             safety_margin: Duration::from_millis(margin_ms),
             first_poll: Duration::from_millis(250),
             max_poll: Duration::from_secs(5),
+            min_load_time: Duration::from_millis(min_load_ms),
+            conflict_retries: 4,
         };
         // Render one load now, so that a bad role or region fails at cold start, not later.
-        let probe = pushfeed_core::sql::ObjectRef {
+        let probe = pushfeed_core::load::ObjectRef {
             bucket: "b".into(),
             key: "k".into(),
             etag: "e".into(),
             size: 1,
         };
-        let spec = pushfeed_core::sql::LoadSpec {
+        let table =
+            pushfeed_core::schema::TableDef::from_destination(&pushfeed_core::DESTINATIONS[0]);
+        let spec = pushfeed_core::load::LoadSpec {
             schema: &config.schema,
-            destination: &pushfeed_core::DESTINATIONS[0],
+            table: &table,
             object: &probe,
-            iam_role: &config.copy_role,
-            gzip: false,
-            region: config.bucket_region.as_deref(),
+            copy: pushfeed_core::load::CopyFrom {
+                iam_role: &config.copy_role,
+                gzip: false,
+                region: config.bucket_region.as_deref(),
+                manifest_bucket: "b",
+            },
         };
-        pushfeed_core::sql::load_statements(&spec).map_err(|e| ConfigError::Invalid {
-            var: if matches!(e, pushfeed_core::sql::SqlError::BadRegion(_)) {
-                ENV_BUCKET_REGION
-            } else {
-                ENV_COPY_ROLE
+        pushfeed_core::load::load_script(pushfeed_core::sql::Dialect::Redshift, &spec).map_err(
+            |e| ConfigError::Invalid {
+                var: if matches!(e, pushfeed_core::sql::SqlError::BadRegion(_)) {
+                    ENV_BUCKET_REGION
+                } else {
+                    ENV_COPY_ROLE
+                },
+                value: if matches!(e, pushfeed_core::sql::SqlError::BadRegion(_)) {
+                    config.bucket_region.clone().unwrap_or_default()
+                } else {
+                    config.copy_role.clone()
+                },
+                why: e.to_string(),
             },
-            value: if matches!(e, pushfeed_core::sql::SqlError::BadRegion(_)) {
-                config.bucket_region.clone().unwrap_or_default()
-            } else {
-                config.copy_role.clone()
-            },
-            why: e.to_string(),
-        })?;
+        )?;
         Ok(config)
     }
 

@@ -1,9 +1,12 @@
-//! Redshift through the Data API: the load transaction as one BatchExecuteStatement, then
-//! DescribeStatement polled with backoff until it ends or the invocation runs out of time.
+//! Redshift through the Data API: the core's load script (`pushfeed_core::load`) as one
+//! BatchExecuteStatement, DescribeStatement polled with backoff, CancelStatement when the
+//! invocation must return, and a resubmit when the load loses a concurrency conflict.
 
 use crate::config::{Config, Target};
-use crate::warehouse::{LoadError, LoadOutcome, LoadPlan, Warehouse};
-use pushfeed_core::sql;
+use crate::warehouse::{LoadError, LoadOutcome, LoadPlan, ObjectStore, Warehouse};
+use pushfeed_core::load::{self, Step};
+use pushfeed_core::schema::TableDef;
+use pushfeed_core::sql::Dialect;
 use std::future::Future;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -39,6 +42,8 @@ pub trait DataApi: Sync {
     ) -> impl Future<Output = Result<String, String>> + Send;
     fn execute(&self, sql: String) -> impl Future<Output = Result<String, String>> + Send;
     fn describe(&self, id: &str) -> impl Future<Output = Result<Statement, String>> + Send;
+    /// Ask Redshift to stop a running statement (CancelStatement).
+    fn cancel(&self, id: &str) -> impl Future<Output = Result<(), String>> + Send;
     /// Rows of a finished statement, every field as text (NULL as "NULL").
     fn result(&self, id: &str) -> impl Future<Output = Result<Vec<Vec<String>>, String>> + Send;
 }
@@ -149,6 +154,16 @@ impl DataApi for AwsDataApi {
         })
     }
 
+    async fn cancel(&self, id: &str) -> Result<(), String> {
+        self.client
+            .cancel_statement()
+            .id(id)
+            .send()
+            .await
+            .map_err(|e| sdk_err("CancelStatement", e))?;
+        Ok(())
+    }
+
     async fn result(&self, id: &str) -> Result<Vec<Vec<String>>, String> {
         use aws_sdk_redshiftdata::types::Field;
         let out = self
@@ -177,24 +192,35 @@ impl DataApi for AwsDataApi {
     }
 }
 
-/// Redshift as a [`Warehouse`], through any [`DataApi`].
+/// Redshift as a [`Warehouse`], through any [`DataApi`] and [`ObjectStore`] (for the
+/// COPY manifest).
 #[derive(Debug, Clone)]
-pub struct RedshiftWarehouse<D> {
+pub struct RedshiftWarehouse<D, S> {
     pub api: D,
+    pub store: S,
     pub config: Config,
 }
 
-/// Index of the table INSERT and the ledger INSERT in `sql::load_statements`.
-const INSERT_STATEMENT: usize = 2;
-const LEDGER_STATEMENT: usize = 3;
-const COPY_STATEMENT: usize = 1;
+/// Redshift's text for a transaction that lost a concurrency conflict: a serializable
+/// isolation violation (error 1023) or a lock it could not get. Retried, not alarmed.
+pub fn is_conflict(error: &str) -> bool {
+    let e = error.to_ascii_lowercase();
+    e.contains("1023")
+        || e.contains("serializable isolation violation")
+        || e.contains("could not obtain lock")
+        || e.contains("lock timeout")
+        || e.contains("deadlock detected")
+}
 
-impl<D: DataApi> RedshiftWarehouse<D> {
-    pub fn new(api: D, config: Config) -> Self {
-        RedshiftWarehouse { api, config }
+impl<D: DataApi, S: ObjectStore> RedshiftWarehouse<D, S> {
+    pub fn new(api: D, store: S, config: Config) -> Self {
+        RedshiftWarehouse { api, store, config }
     }
 
-    /// Poll until the statement ends, with backoff, stopping `safety_margin` before the deadline.
+    /// Poll until the statement ends, with backoff. When the invocation is about to run
+    /// out (`safety_margin` before the deadline), cancel it and wait briefly for its final
+    /// state: a statement that finished after all is a success; anything else is
+    /// `TimedOut`, and the ledger makes the retry safe whether or not it committed.
     async fn wait(&self, id: &str, deadline: Option<Instant>) -> Result<Statement, LoadError> {
         let mut delay = self.config.first_poll;
         loop {
@@ -203,14 +229,55 @@ impl<D: DataApi> RedshiftWarehouse<D> {
                 Status::Pending(s) => s.clone(),
                 _ => return Ok(st),
             };
-            if deadline.is_some_and(|d| Instant::now() + delay + self.config.safety_margin >= d) {
-                return Err(LoadError::TimedOut {
-                    statement_id: id.to_owned(),
-                    status,
-                });
+            if let Some(d) = deadline {
+                if Instant::now() + delay + self.config.safety_margin >= d {
+                    return self.cancel(id, status, d).await;
+                }
             }
             tokio::time::sleep(delay).await;
             delay = (delay.mul_f32(1.5)).min(self.config.max_poll);
+        }
+    }
+
+    async fn cancel(
+        &self,
+        id: &str,
+        status: String,
+        deadline: Instant,
+    ) -> Result<Statement, LoadError> {
+        tracing::warn!(statement_id = %id, status = %status, "load still running as the invocation ends: cancelling it");
+        if let Err(e) = self.api.cancel(id).await {
+            tracing::error!(statement_id = %id, error = %e, "CancelStatement failed");
+        }
+        // Use half of the margin to learn how the statement ended.
+        let until = deadline - self.config.safety_margin / 2;
+        let mut last = status;
+        loop {
+            match self.api.describe(id).await {
+                Ok(st) => match &st.status {
+                    Status::Finished => return Ok(st),
+                    Status::Failed | Status::Aborted => {
+                        return Err(LoadError::TimedOut {
+                            statement_id: id.to_owned(),
+                            status: last,
+                            cancelled: true,
+                        })
+                    }
+                    Status::Pending(s) => last = s.clone(),
+                },
+                Err(e) => {
+                    tracing::warn!(statement_id = %id, error = %e, "DescribeStatement failed after cancel")
+                }
+            }
+            let step = self.config.first_poll;
+            if Instant::now() + step >= until {
+                return Err(LoadError::TimedOut {
+                    statement_id: id.to_owned(),
+                    status: last,
+                    cancelled: false,
+                });
+            }
+            tokio::time::sleep(step).await;
         }
     }
 
@@ -240,76 +307,133 @@ impl<D: DataApi> RedshiftWarehouse<D> {
             _ => None,
         }
     }
+
+    /// Refuse to start what cannot finish: the retry (with a whole invocation) starts it.
+    fn check_time(&self, deadline: Option<Instant>) -> Result<(), LoadError> {
+        let Some(d) = deadline else { return Ok(()) };
+        let needed = self.config.min_load_time + self.config.safety_margin;
+        let left = d.saturating_duration_since(Instant::now());
+        if left < needed {
+            return Err(LoadError::NoTimeToStart {
+                left_ms: left.as_millis() as u64,
+                needed_ms: needed.as_millis() as u64,
+            });
+        }
+        Ok(())
+    }
+
+    /// The load script for a plan (what `pushfeed plan-load` prints, too).
+    pub fn script(&self, plan: &LoadPlan) -> Result<load::LoadScript, LoadError> {
+        let table = TableDef::from_destination(plan.destination);
+        Ok(if plan.object.size == 0 {
+            load::empty_object_script(Dialect::Redshift, &self.config.schema, &table, &plan.object)?
+        } else {
+            load::load_script(
+                Dialect::Redshift,
+                &load::LoadSpec {
+                    schema: &self.config.schema,
+                    table: &table,
+                    object: &plan.object,
+                    copy: load::CopyFrom {
+                        iam_role: &self.config.copy_role,
+                        gzip: plan.gzip,
+                        region: self.config.bucket_region.as_deref(),
+                        manifest_bucket: &plan.object.bucket,
+                    },
+                },
+            )?
+        })
+    }
 }
 
-impl<D: DataApi> Warehouse for RedshiftWarehouse<D> {
+impl<D: DataApi, S: ObjectStore> Warehouse for RedshiftWarehouse<D, S> {
     async fn load(
         &self,
         plan: &LoadPlan,
         deadline: Option<Instant>,
     ) -> Result<LoadOutcome, LoadError> {
+        let script = self.script(plan)?;
         let empty = plan.object.size == 0;
-        let statements = if empty {
-            sql::empty_object_statements(&self.config.schema, plan.destination, &plan.object)?
-        } else {
-            sql::load_statements(&sql::LoadSpec {
-                schema: &self.config.schema,
-                destination: plan.destination,
-                object: &plan.object,
-                iam_role: &self.config.copy_role,
-                gzip: plan.gzip,
-                region: self.config.bucket_region.as_deref(),
-            })?
-        };
-        let id = self
-            .api
-            .batch_execute(statements)
-            .await
-            .map_err(LoadError::Api)?;
-        tracing::info!(statement_id = %id, key = %plan.object.key, table = %plan.destination.table(), "load submitted");
-        let st = self.wait(&id, deadline).await?;
-        match st.status {
-            Status::Finished => {
-                let rows = |i: usize| {
-                    st.sub_statements
-                        .get(i)
-                        .map(|s| s.result_rows.max(0) as u64)
-                };
-                let (inserted, ledger) = if empty {
-                    (Some(0), rows(0))
-                } else {
-                    (rows(INSERT_STATEMENT), rows(LEDGER_STATEMENT))
-                };
-                Ok(LoadOutcome {
-                    rows_inserted: inserted.unwrap_or(0),
-                    rows_in_object: if empty { Some(0) } else { rows(COPY_STATEMENT) },
-                    duplicate: ledger == Some(0),
-                    statement_id: Some(id),
-                })
-            }
-            Status::Aborted => Err(LoadError::Aborted { statement_id: id }),
-            Status::Failed | Status::Pending(_) => {
-                let failed_sub = st.sub_statements.iter().find(|s| s.error.is_some());
-                let error = st
-                    .error
-                    .clone()
-                    .or_else(|| failed_sub.and_then(|s| s.error.clone()))
-                    .unwrap_or_else(|| "no error text".into());
-                let copy_query = st
-                    .sub_statements
-                    .get(COPY_STATEMENT)
-                    .map(|s| s.query_id)
-                    .unwrap_or(0);
-                let detail = if empty {
-                    None
-                } else {
-                    self.load_error_detail(copy_query, deadline).await
-                };
-                Err(LoadError::Failed {
-                    statement_id: id,
-                    error,
-                    detail,
-                })
+        if !empty {
+            // COPY reads exactly the objects its manifest lists: this one.
+            let o = &plan.object;
+            self.store
+                .put(
+                    &o.bucket,
+                    &load::manifest_key(o),
+                    load::manifest_body(o).into_bytes(),
+                )
+                .await
+                .map_err(|e| LoadError::Object(format!("writing the COPY manifest: {e}")))?;
+        }
+        let mut attempt = 0u32;
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            attempt += 1;
+            self.check_time(deadline)?;
+            let id = self
+                .api
+                .batch_execute(script.sqls())
+                .await
+                .map_err(LoadError::Api)?;
+            tracing::info!(statement_id = %id, key = %plan.object.key, table = %plan.destination.table(), attempt, "load submitted");
+            let st = self.wait(&id, deadline).await?;
+            let rows = |step: Step| {
+                script
+                    .position(step)
+                    .and_then(|i| st.sub_statements.get(i))
+                    .map(|s| s.result_rows.max(0) as u64)
+            };
+            match st.status {
+                Status::Finished => {
+                    let ledger = rows(Step::Ledger);
+                    return Ok(LoadOutcome {
+                        rows_inserted: rows(Step::Insert).unwrap_or(0),
+                        rows_in_object: if empty { Some(0) } else { rows(Step::Copy) },
+                        duplicate: ledger == Some(0),
+                        statement_id: Some(id),
+                    });
+                }
+                Status::Aborted => return Err(LoadError::Aborted { statement_id: id }),
+                Status::Failed | Status::Pending(_) => {
+                    let failed_sub = st.sub_statements.iter().find(|s| s.error.is_some());
+                    let error = st
+                        .error
+                        .clone()
+                        .or_else(|| failed_sub.and_then(|s| s.error.clone()))
+                        .unwrap_or_else(|| "no error text".into());
+                    if is_conflict(&error) {
+                        if attempt <= self.config.conflict_retries {
+                            tracing::warn!(statement_id = %id, attempt, error = %error, "load lost a concurrency conflict: resubmitting");
+                            let jitter = Duration::from_millis(fastrand::u64(
+                                0..=backoff.as_millis() as u64,
+                            ));
+                            tokio::time::sleep(backoff + jitter).await;
+                            backoff = (backoff * 2).min(Duration::from_secs(8));
+                            continue;
+                        }
+                        return Err(LoadError::Conflict {
+                            statement_id: id,
+                            attempts: attempt,
+                            error,
+                        });
+                    }
+                    let copy_query = script
+                        .position(Step::Copy)
+                        .and_then(|i| st.sub_statements.get(i))
+                        .map(|s| s.query_id)
+                        .unwrap_or(0);
+                    let detail = if empty {
+                        None
+                    } else {
+                        self.load_error_detail(copy_query, deadline).await
+                    };
+                    return Err(LoadError::Failed {
+                        statement_id: id,
+                        error,
+                        detail,
+                    });
+                }
             }
         }
     }

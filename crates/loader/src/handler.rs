@@ -3,11 +3,11 @@
 //! so that Lambda retries and finally sends the event to the on-failure destination.
 
 use crate::notify::Notifier;
-use crate::warehouse::{LoadError, LoadPlan, Warehouse};
+use crate::warehouse::{LoadError, LoadPlan, ObjectStore, Warehouse};
 use aws_lambda_events::event::s3::S3Event;
 use pushfeed_core::keys::{decode_event_key, KeyPatterns, Matched};
+use pushfeed_core::load::ObjectRef;
 use pushfeed_core::metrics::{self as m, MetricSet};
-use pushfeed_core::sql::ObjectRef;
 use tokio::time::Instant;
 
 /// One object's fate.
@@ -64,13 +64,46 @@ pub struct LoaderError {
 }
 
 /// Inputs the handler needs besides the event.
-pub struct Loader<'a, W, N> {
+pub struct Loader<'a, W, N, O> {
     pub warehouse: &'a W,
     pub notifier: &'a N,
     pub patterns: &'a KeyPatterns,
+    /// Where an object's size and ETag are read when the S3 event lacks them.
+    pub objects: &'a O,
 }
 
-impl<W: Warehouse, N: Notifier> Loader<'_, W, N> {
+impl<W: Warehouse, N: Notifier, O: ObjectStore> Loader<'_, W, N, O> {
+    /// The object as the ledger keys it. The event's size and ETag are used when present;
+    /// otherwise S3 is asked (HeadObject): an unknown size is never taken for empty.
+    async fn object_ref(
+        &self,
+        bucket: &str,
+        key: String,
+        size: Option<i64>,
+        etag: Option<String>,
+    ) -> Result<ObjectRef, LoadError> {
+        let etag = etag.filter(|e| !e.trim().is_empty());
+        let (size, etag) = match (size.filter(|n| *n >= 0), etag) {
+            (Some(size), Some(etag)) => (size as u64, etag),
+            (size, etag) => {
+                tracing::info!(bucket, key = %key, "S3 event lacks the object's size or ETag: asking S3 (HeadObject)");
+                let head = self.objects.head(bucket, &key).await.map_err(|e| {
+                    LoadError::Object(format!("HeadObject s3://{bucket}/{key}: {e}"))
+                })?;
+                (
+                    size.map(|n| n as u64).unwrap_or(head.size),
+                    etag.unwrap_or(head.etag),
+                )
+            }
+        };
+        Ok(ObjectRef {
+            bucket: bucket.to_owned(),
+            key,
+            etag: etag.trim_matches('"').to_owned(),
+            size,
+        })
+    }
+
     /// Process every record of the event; `now_ms` is the wall clock (for load latency).
     pub async fn handle(
         &self,
@@ -83,12 +116,6 @@ impl<W: Warehouse, N: Notifier> Loader<'_, W, N> {
             let bucket = record.s3.bucket.name.clone().unwrap_or_default();
             let raw_key = record.s3.object.key.clone().unwrap_or_default();
             let created_ms = record.event_time.timestamp_millis();
-            let object = |key: String| ObjectRef {
-                bucket: bucket.clone(),
-                key,
-                etag: record.s3.object.e_tag.clone().unwrap_or_default(),
-                size: record.s3.object.size.unwrap_or(0).max(0) as u64,
-            };
             let result = match decode_event_key(&raw_key) {
                 Err(e) => {
                     self.unmatched(&bucket, raw_key.clone(), e.to_string(), &mut report.metrics)
@@ -105,13 +132,35 @@ impl<W: Warehouse, N: Notifier> Loader<'_, W, N> {
                         .await
                     }
                     Matched::Table(hit) => {
-                        let plan = LoadPlan {
-                            destination: hit.destination,
-                            object: object(key),
-                            gzip: hit.gzip,
-                        };
-                        self.load(&plan, created_ms, now_ms, deadline, &mut report.metrics)
-                            .await
+                        let object = self
+                            .object_ref(
+                                &bucket,
+                                key.clone(),
+                                record.s3.object.size,
+                                record.s3.object.e_tag.clone(),
+                            )
+                            .await;
+                        match object {
+                            Ok(object) => {
+                                let plan = LoadPlan {
+                                    destination: hit.destination,
+                                    object,
+                                    gzip: hit.gzip,
+                                };
+                                self.load(&plan, created_ms, now_ms, deadline, &mut report.metrics)
+                                    .await
+                            }
+                            Err(e) => {
+                                let o = ObjectRef {
+                                    bucket: bucket.clone(),
+                                    key,
+                                    etag: String::new(),
+                                    size: 0,
+                                };
+                                self.failed(&o, &hit.destination.table(), e, &mut report.metrics)
+                                    .await
+                            }
+                        }
                     }
                 },
             };
@@ -178,18 +227,33 @@ impl<W: Warehouse, N: Notifier> Loader<'_, W, N> {
                     rows_in_object: out.rows_in_object,
                 }
             }
-            Err(e) => {
-                metrics.add(m::LOAD_FAILURES, 1.0);
-                tracing::error!(key = %key, table = %table, error = %e, "load failed");
-                let message = failure_message(&plan.object, &table, &e);
-                self.alert(&format!("pushfeed load failed: {table}"), &message)
-                    .await;
-                ObjectResult::Failed {
-                    key,
-                    table,
-                    error: e.to_string(),
-                }
-            }
+            Err(e) => self.failed(&plan.object, &table, e, metrics).await,
+        }
+    }
+
+    async fn failed(
+        &self,
+        object: &ObjectRef,
+        table: &str,
+        e: LoadError,
+        metrics: &mut MetricSet,
+    ) -> ObjectResult {
+        let key = object.key.clone();
+        if matches!(e, LoadError::NoTimeToStart { .. }) {
+            // Not a failure of the load: the retry has a whole invocation for it.
+            metrics.add(m::LOADS_DEFERRED, 1.0);
+            tracing::warn!(key = %key, table = %table, error = %e, "load deferred to the retry");
+        } else {
+            metrics.add(m::LOAD_FAILURES, 1.0);
+            tracing::error!(key = %key, table = %table, error = %e, "load failed");
+            let message = failure_message(object, table, &e);
+            self.alert(&format!("pushfeed load failed: {table}"), &message)
+                .await;
+        }
+        ObjectResult::Failed {
+            key,
+            table: table.to_owned(),
+            error: e.to_string(),
         }
     }
 

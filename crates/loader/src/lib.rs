@@ -10,4 +10,6 @@ pub use config::Config;
 pub use dataapi::{AwsDataApi, DataApi, RedshiftWarehouse};
 pub use handler::{into_result, Loader, LoaderReport, ObjectResult};
 pub use notify::{Notifier, SnsNotifier};
-pub use warehouse::{LoadError, LoadOutcome, LoadPlan, Warehouse};
+pub use warehouse::{
+    LoadError, LoadOutcome, LoadPlan, ObjectHead, ObjectStore, S3Store, Warehouse,
+};

@@ -4,7 +4,9 @@
 use aws_lambda_events::event::s3::S3Event;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use pushfeed_core::keys::KeyPatterns;
-use pushfeed_loader::{into_result, AwsDataApi, Config, Loader, RedshiftWarehouse, SnsNotifier};
+use pushfeed_loader::{
+    into_result, AwsDataApi, Config, Loader, RedshiftWarehouse, S3Store, SnsNotifier,
+};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 #[tokio::main]
@@ -18,8 +20,10 @@ async fn main() -> Result<(), Error> {
     let config =
         Config::from_env().inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
     let shared = aws_config::load_from_env().await;
+    let store = S3Store::new(aws_sdk_s3::Client::new(&shared));
     let warehouse = RedshiftWarehouse::new(
         AwsDataApi::new(aws_sdk_redshiftdata::Client::new(&shared), &config),
+        store.clone(),
         config.clone(),
     );
     let notifier = SnsNotifier::new(aws_sdk_sns::Client::new(&shared), &config.alert_topic_arn);
@@ -28,6 +32,7 @@ async fn main() -> Result<(), Error> {
         warehouse: &warehouse,
         notifier: &notifier,
         patterns: &patterns,
+        objects: &store,
     };
     let (loader, namespace) = (&loader, config.metrics_namespace.as_str());
     lambda_runtime::run(service_fn(move |event: LambdaEvent<S3Event>| async move {

@@ -1,8 +1,9 @@
-//! The warehouse a loader loads into: a small trait, implemented by Redshift through the
-//! Data API (here) and by the embedded SQLite warehouse (the CLI).
+//! The warehouse a loader loads into, and the object store it reads object facts from:
+//! small traits, implemented by Redshift through the Data API and S3 (here) and by the
+//! embedded SQLite warehouse and a local folder (the CLI).
 
 use pushfeed_core::catalogue::Destination;
-use pushfeed_core::sql::ObjectRef;
+use pushfeed_core::load::ObjectRef;
 use std::future::Future;
 
 /// One object to load.
@@ -38,10 +39,20 @@ pub enum LoadError {
     },
     #[error("load statement {statement_id} was ABORTED")]
     Aborted { statement_id: String },
-    #[error("load statement {statement_id} did not finish before the invocation ran out of time (last status {status})")]
+    #[error("load statement {statement_id} did not finish before the invocation ran out of time (last status {status}; {})", if *.cancelled { "cancelled: nothing was committed" } else { "cancel requested" })]
     TimedOut {
         statement_id: String,
         status: String,
+        /// Redshift confirmed the statement ended without committing.
+        cancelled: bool,
+    },
+    #[error("not started: {left_ms} ms of the invocation left, a load is given at least {needed_ms} ms (PUSHFEED_MIN_LOAD_MS + PUSHFEED_SAFETY_MARGIN_MS); the retry starts it")]
+    NoTimeToStart { left_ms: u64, needed_ms: u64 },
+    #[error("load statement {statement_id} lost a concurrency conflict {attempts} times in a row: {error}")]
+    Conflict {
+        statement_id: String,
+        attempts: u32,
+        error: String,
     },
     #[error("warehouse API call failed: {0}")]
     Api(String),
@@ -56,7 +67,8 @@ impl LoadError {
         match self {
             LoadError::Failed { statement_id, .. }
             | LoadError::Aborted { statement_id }
-            | LoadError::TimedOut { statement_id, .. } => Some(statement_id),
+            | LoadError::TimedOut { statement_id, .. }
+            | LoadError::Conflict { statement_id, .. } => Some(statement_id),
             _ => None,
         }
     }
@@ -77,4 +89,88 @@ pub trait Warehouse: Sync {
         plan: &LoadPlan,
         deadline: Option<tokio::time::Instant>,
     ) -> impl Future<Output = Result<LoadOutcome, LoadError>> + Send;
+}
+
+/// What S3 says of an object (HeadObject).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectHead {
+    pub size: u64,
+    pub etag: String,
+}
+
+/// The object store the loader reads facts from and writes COPY manifests to.
+pub trait ObjectStore: Sync {
+    /// Size and ETag of an object (HeadObject), for an S3 event that lacks them.
+    fn head(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<ObjectHead, String>> + Send;
+    /// Write a small object (a COPY manifest).
+    fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+    ) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+impl<T: ObjectStore> ObjectStore for &T {
+    async fn head(&self, bucket: &str, key: &str) -> Result<ObjectHead, String> {
+        (*self).head(bucket, key).await
+    }
+    async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), String> {
+        (*self).put(bucket, key, body).await
+    }
+}
+
+/// S3 through the AWS SDK.
+#[derive(Debug, Clone)]
+pub struct S3Store {
+    client: aws_sdk_s3::Client,
+}
+
+impl S3Store {
+    pub fn new(client: aws_sdk_s3::Client) -> Self {
+        S3Store { client }
+    }
+}
+
+fn s3_err<E: std::error::Error + 'static>(what: &str, e: E) -> String {
+    format!("{what}: {}", aws_sdk_s3::error::DisplayErrorContext(e))
+}
+
+impl ObjectStore for S3Store {
+    async fn head(&self, bucket: &str, key: &str) -> Result<ObjectHead, String> {
+        let out = self
+            .client
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| s3_err("HeadObject", e))?;
+        let size = out
+            .content_length()
+            .filter(|n| *n >= 0)
+            .ok_or("HeadObject returned no Content-Length")? as u64;
+        let etag = out
+            .e_tag()
+            .map(|e| e.trim_matches('"').to_owned())
+            .ok_or("HeadObject returned no ETag")?;
+        Ok(ObjectHead { size, etag })
+    }
+
+    async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), String> {
+        self.client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type("application/json")
+            .body(body.into())
+            .send()
+            .await
+            .map_err(|e| s3_err("PutObject", e))?;
+        Ok(())
+    }
 }

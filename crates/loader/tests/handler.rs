@@ -6,7 +6,8 @@ use pushfeed_core::metrics as m;
 use pushfeed_loader::config::Target;
 use pushfeed_loader::dataapi::{Statement, Status, SubStatement};
 use pushfeed_loader::{
-    into_result, Config, DataApi, Loader, Notifier, ObjectResult, RedshiftWarehouse,
+    into_result, Config, DataApi, Loader, Notifier, ObjectHead, ObjectResult, ObjectStore,
+    RedshiftWarehouse,
 };
 use serde_json::json;
 use std::collections::{HashSet, VecDeque};
@@ -14,9 +15,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 /// How the fake warehouse answers a load.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 enum Script {
-    /// Finish after `polls` pending answers, inserting `rows`.
+    /// Finish after `polls` pending answers; the object holds `rows` new events.
     Finish {
         polls: usize,
         rows: i64,
@@ -24,19 +25,36 @@ enum Script {
     Fail {
         error: &'static str,
     },
+    /// Lose a concurrency conflict (Redshift error 1023).
+    Conflict,
     Abort,
-    /// Never leave STARTED.
+    /// Stay STARTED until cancelled; then ABORTED, nothing committed.
     Hang,
 }
 
+/// One submitted batch: its SQL, what it will do, whether it ended.
+struct Submitted {
+    id: String,
+    sqls: Vec<String>,
+    pending_polls: usize,
+    script: Script,
+    cancelled: bool,
+    /// Set when the statement ends (the commit happens then, as in Redshift).
+    outcome: Option<Statement>,
+}
+
+/// A Data API that models what the loader relies on: a batch is one transaction that
+/// commits when it finishes, the ledger row decides whether rows are inserted, and a
+/// cancelled statement commits nothing.
 #[derive(Default)]
 struct FakeDataApi {
     script: Mutex<VecDeque<Script>>,
-    batches: Mutex<Vec<Vec<String>>>,
+    submitted: Mutex<Vec<Submitted>>,
     executes: Mutex<Vec<String>>,
-    /// Statement id → (remaining pending polls, final statement).
-    statements: Mutex<Vec<(String, usize, Statement)>>,
-    /// Objects in the fake ledger (the ledger INSERT inserts 0 rows for them).
+    cancels: Mutex<Vec<String>>,
+    /// The statement commits before the cancel reaches it (CancelStatement lost the race).
+    cancel_too_late: Mutex<bool>,
+    /// Committed ledger: the literal `bucket/key/etag` match of each loaded object.
     ledger: Mutex<HashSet<String>>,
     describes: Mutex<usize>,
 }
@@ -46,6 +64,31 @@ impl FakeDataApi {
         let f = FakeDataApi::default();
         f.script.lock().unwrap().extend(script.iter().cloned());
         f
+    }
+    fn batches(&self) -> Vec<Vec<String>> {
+        self.submitted
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|s| s.sqls.clone())
+            .collect()
+    }
+    fn rows_committed(&self) -> i64 {
+        self.submitted
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|s| s.outcome.as_ref())
+            .filter(|st| st.status == Status::Finished)
+            .map(|st| {
+                st.sub_statements
+                    .iter()
+                    .rev()
+                    .nth(2)
+                    .map(|x| x.result_rows)
+                    .unwrap_or(0)
+            })
+            .sum()
     }
 }
 
@@ -57,102 +100,142 @@ fn finished(subs: Vec<SubStatement>) -> Statement {
     }
 }
 
+fn ledger_key(sqls: &[String]) -> String {
+    sqls.iter()
+        .find(|s| s.starts_with("INSERT INTO pushfeed.pushfeed_load_ledger"))
+        .and_then(|s| s.split("WHERE NOT EXISTS").nth(1))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+impl FakeDataApi {
+    /// End a statement: commit (or not) and build its answer.
+    fn end(&self, sub: &mut Submitted) -> Statement {
+        let n = sub.sqls.len();
+        let pos = |prefix: &str| sub.sqls.iter().position(|s| s.starts_with(prefix));
+        let st = match (&sub.script, sub.cancelled) {
+            (Script::Hang, _) | (_, true) => Statement {
+                status: Status::Aborted,
+                error: None,
+                sub_statements: vec![],
+            },
+            (Script::Finish { rows, .. }, false) => {
+                let new_object = self.ledger.lock().unwrap().insert(ledger_key(&sub.sqls));
+                let mut subs = vec![SubStatement::default(); n];
+                if let Some(i) = pos("COPY ") {
+                    subs[i].result_rows = *rows;
+                }
+                if let Some(i) = pos("INSERT INTO pushfeed.push_") {
+                    subs[i].result_rows = if new_object { *rows } else { 0 };
+                }
+                if let Some(i) = pos("INSERT INTO pushfeed.pushfeed_load_ledger") {
+                    subs[i].result_rows = if new_object { 1 } else { 0 };
+                }
+                finished(subs)
+            }
+            (Script::Fail { error }, false) => {
+                let mut subs = vec![SubStatement::default(); n];
+                let i = pos("COPY ").unwrap_or(0);
+                subs[i] = SubStatement {
+                    result_rows: 0,
+                    query_id: 4242,
+                    error: Some((*error).into()),
+                };
+                Statement {
+                    status: Status::Failed,
+                    error: Some((*error).into()),
+                    sub_statements: subs,
+                }
+            }
+            (Script::Conflict, false) => Statement {
+                status: Status::Failed,
+                error: Some("ERROR: 1023 DETAIL: Serializable isolation violation on table - 123, transactions forming the cycle are: 1, 2".into()),
+                sub_statements: vec![SubStatement::default(); n],
+            },
+            (Script::Abort, false) => Statement {
+                status: Status::Aborted,
+                error: None,
+                sub_statements: vec![],
+            },
+        };
+        sub.outcome = Some(st.clone());
+        st
+    }
+}
+
 impl DataApi for FakeDataApi {
     async fn batch_execute(&self, sqls: Vec<String>) -> Result<String, String> {
-        let mut batches = self.batches.lock().unwrap();
-        let id = format!("stmt-{}", batches.len() + 1);
-        let ledger_sql = sqls
-            .iter()
-            .find(|s| s.contains("INSERT INTO pushfeed.pushfeed_load_ledger"))
-            .cloned()
-            .unwrap_or_default();
-        let new_object = self.ledger.lock().unwrap().insert(
-            ledger_sql
-                .split("WHERE")
-                .next()
-                .unwrap_or_default()
-                .to_owned(),
-        );
-        let n = sqls.len();
-        batches.push(sqls);
-        let step = self
+        let mut subs = self.submitted.lock().unwrap();
+        let id = format!("stmt-{}", subs.len() + 1);
+        let script = self
             .script
             .lock()
             .unwrap()
             .pop_front()
             .unwrap_or(Script::Finish { polls: 0, rows: 0 });
-        let (polls, st) = match step {
-            Script::Finish { polls, rows } => {
-                let mut subs = vec![SubStatement::default(); n];
-                let ledger_rows = if new_object { 1 } else { 0 };
-                if n == 1 {
-                    subs[0].result_rows = ledger_rows;
-                } else {
-                    subs[1].result_rows = rows;
-                    subs[2].result_rows = if new_object { rows } else { 0 };
-                    subs[3].result_rows = ledger_rows;
-                }
-                (polls, finished(subs))
-            }
-            Script::Fail { error } => {
-                let mut subs = vec![SubStatement::default(); n];
-                subs[1] = SubStatement {
-                    result_rows: 0,
-                    query_id: 4242,
-                    error: Some(error.into()),
-                };
-                (
-                    1,
-                    Statement {
-                        status: Status::Failed,
-                        error: Some(error.into()),
-                        sub_statements: subs,
-                    },
-                )
-            }
-            Script::Abort => (
-                0,
-                Statement {
-                    status: Status::Aborted,
-                    error: None,
-                    sub_statements: vec![],
-                },
-            ),
-            Script::Hang => (usize::MAX, finished(vec![])),
+        let pending_polls = match &script {
+            Script::Finish { polls, .. } => *polls,
+            Script::Fail { .. } => 1,
+            Script::Hang => usize::MAX,
+            _ => 0,
         };
-        self.statements
-            .lock()
-            .unwrap()
-            .push((id.clone(), polls, st));
+        subs.push(Submitted {
+            id: id.clone(),
+            sqls,
+            pending_polls,
+            script,
+            cancelled: false,
+            outcome: None,
+        });
         Ok(id)
     }
 
     async fn execute(&self, sql: String) -> Result<String, String> {
         let id = format!("detail-{}", self.executes.lock().unwrap().len() + 1);
         self.executes.lock().unwrap().push(sql);
-        self.statements
-            .lock()
-            .unwrap()
-            .push((id.clone(), 0, finished(vec![])));
+        self.submitted.lock().unwrap().push(Submitted {
+            id: id.clone(),
+            sqls: vec![],
+            pending_polls: 0,
+            script: Script::Abort,
+            cancelled: false,
+            outcome: Some(finished(vec![])),
+        });
         Ok(id)
     }
 
     async fn describe(&self, id: &str) -> Result<Statement, String> {
         *self.describes.lock().unwrap() += 1;
-        let mut sts = self.statements.lock().unwrap();
-        let entry = sts
+        let mut subs = self.submitted.lock().unwrap();
+        let sub = subs
             .iter_mut()
-            .find(|(i, _, _)| i == id)
+            .find(|s| s.id == id)
             .ok_or("no such statement")?;
-        if entry.1 > 0 {
-            entry.1 = entry.1.saturating_sub(1);
+        if let Some(st) = &sub.outcome {
+            return Ok(st.clone());
+        }
+        if sub.pending_polls > 0 && !sub.cancelled {
+            sub.pending_polls = sub.pending_polls.saturating_sub(1);
             return Ok(Statement {
                 status: Status::Pending("STARTED".into()),
                 error: None,
                 sub_statements: vec![],
             });
         }
-        Ok(entry.2.clone())
+        Ok(self.end(sub))
+    }
+
+    async fn cancel(&self, id: &str) -> Result<(), String> {
+        self.cancels.lock().unwrap().push(id.to_owned());
+        let mut subs = self.submitted.lock().unwrap();
+        if let Some(sub) = subs.iter_mut().find(|s| s.id == id) {
+            if *self.cancel_too_late.lock().unwrap() {
+                sub.pending_polls = 0;
+            } else if sub.outcome.is_none() {
+                sub.cancelled = true;
+            }
+        }
+        Ok(())
     }
 
     async fn result(&self, _id: &str) -> Result<Vec<Vec<String>>, String> {
@@ -163,6 +246,34 @@ impl DataApi for FakeDataApi {
             "1206".into(),
             "Invalid timestamp format or value".into(),
         ]])
+    }
+}
+
+/// S3 as the loader sees it: objects' size and ETag, and the manifests it writes.
+#[derive(Default)]
+struct FakeS3 {
+    heads: Mutex<Vec<String>>,
+    puts: Mutex<Vec<(String, String, String)>>,
+}
+
+impl ObjectStore for FakeS3 {
+    async fn head(&self, _bucket: &str, key: &str) -> Result<ObjectHead, String> {
+        self.heads.lock().unwrap().push(key.to_owned());
+        if key.contains("missing") {
+            return Err("NotFound: 404".into());
+        }
+        Ok(ObjectHead {
+            size: 4096,
+            etag: "\"feedfacefeedfacefeedfacefeedface\"".into(),
+        })
+    }
+    async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), String> {
+        self.puts.lock().unwrap().push((
+            bucket.to_owned(),
+            key.to_owned(),
+            String::from_utf8(body).unwrap(),
+        ));
+        Ok(())
     }
 }
 
@@ -196,6 +307,8 @@ fn config() -> Config {
         safety_margin: Duration::from_secs(5),
         first_poll: Duration::from_millis(250),
         max_poll: Duration::from_secs(5),
+        min_load_time: Duration::from_secs(20),
+        conflict_retries: 4,
     }
 }
 
@@ -227,12 +340,23 @@ async fn run(
     event: &S3Event,
     deadline: Option<tokio::time::Instant>,
 ) -> pushfeed_loader::LoaderReport {
-    let warehouse = RedshiftWarehouse::new(api, config());
+    run_with(api, &FakeS3::default(), sns, event, deadline).await
+}
+
+async fn run_with(
+    api: &FakeDataApi,
+    s3: &FakeS3,
+    sns: &FakeSns,
+    event: &S3Event,
+    deadline: Option<tokio::time::Instant>,
+) -> pushfeed_loader::LoaderReport {
+    let warehouse = RedshiftWarehouse::new(api, s3, config());
     let patterns = KeyPatterns::from_catalogue();
     let loader = Loader {
         warehouse: &warehouse,
         notifier: sns,
         patterns: &patterns,
+        objects: s3,
     };
     loader.handle(event, NOW_MS, deadline).await
 }
@@ -247,6 +371,9 @@ impl DataApi for &FakeDataApi {
     }
     async fn describe(&self, id: &str) -> Result<Statement, String> {
         (*self).describe(id).await
+    }
+    async fn cancel(&self, id: &str) -> Result<(), String> {
+        (*self).cancel(id).await
     }
     async fn result(&self, id: &str) -> Result<Vec<Vec<String>>, String> {
         (*self).result(id).await
@@ -270,21 +397,31 @@ async fn finished_load_runs_exactly_the_core_transaction() {
             rows_in_object: Some(120),
         }]
     );
-    let expected = pushfeed_core::sql::load_statements(&pushfeed_core::sql::LoadSpec {
-        schema: "pushfeed",
-        destination: pushfeed_core::destination("send").unwrap(),
-        object: &pushfeed_core::sql::ObjectRef {
-            bucket: "pushfeed-dev-data".into(),
-            key: KEY.into(),
-            etag: "0123456789abcdef0123456789abcdef".into(),
-            size: 2048,
+    let object = pushfeed_core::load::ObjectRef {
+        bucket: "pushfeed-dev-data".into(),
+        key: KEY.into(),
+        etag: "0123456789abcdef0123456789abcdef".into(),
+        size: 2048,
+    };
+    let expected = pushfeed_core::load::load_script(
+        pushfeed_core::sql::Dialect::Redshift,
+        &pushfeed_core::load::LoadSpec {
+            schema: "pushfeed",
+            table: &pushfeed_core::schema::TableDef::from_destination(
+                pushfeed_core::destination("send").unwrap(),
+            ),
+            object: &object,
+            copy: pushfeed_core::load::CopyFrom {
+                iam_role: "arn:aws:iam::123456789012:role/pushfeed-dev-copy",
+                gzip: true,
+                region: None,
+                manifest_bucket: "pushfeed-dev-data",
+            },
         },
-        iam_role: "arn:aws:iam::123456789012:role/pushfeed-dev-copy",
-        gzip: true,
-        region: None,
-    })
-    .unwrap();
-    assert_eq!(api.batches.lock().unwrap().clone(), vec![expected]);
+    )
+    .unwrap()
+    .sqls();
+    assert_eq!(api.batches(), vec![expected]);
     assert_eq!(*api.describes.lock().unwrap(), 4, "polled until FINISHED");
     assert_eq!(report.metrics.get(m::OBJECTS_LOADED), 1.0);
     assert_eq!(report.metrics.get(m::ROWS_LOADED), 120.0);
@@ -402,7 +539,7 @@ async fn an_unmatched_key_is_counted_alerted_and_does_not_block_the_others() {
     let sent = sns.sent.lock().unwrap().clone();
     assert_eq!(sent.len(), 2);
     assert!(sent[0].1.contains("key: exports/2026/x.csv"));
-    assert_eq!(api.batches.lock().unwrap().len(), 1);
+    assert_eq!(api.batches().len(), 1);
     assert!(
         into_result(&report).is_ok(),
         "retrying cannot fix an unmatched key"
@@ -415,11 +552,12 @@ async fn an_empty_object_only_writes_the_ledger() {
     let sns = FakeSns::default();
     let report = run(&api, &sns, &s3_event(&[(KEY, 0)]), None).await;
     assert!(matches!(report.objects[0], ObjectResult::Empty { .. }));
-    let batches = api.batches.lock().unwrap().clone();
-    assert_eq!(batches[0].len(), 1);
+    let batches = api.batches();
+    assert_eq!(batches[0].len(), 2, "LOCK, then the ledger row");
+    assert_eq!(batches[0][0], "LOCK pushfeed.pushfeed_load_ledger");
     assert!(
-        batches[0][0].starts_with("INSERT INTO pushfeed.pushfeed_load_ledger")
-            && !batches[0][0].contains("COPY")
+        batches[0][1].starts_with("INSERT INTO pushfeed.pushfeed_load_ledger")
+            && !batches[0].iter().any(|s| s.contains("COPY"))
     );
     assert_eq!(report.metrics.get(m::EMPTY_OBJECTS), 1.0);
 }
@@ -433,27 +571,179 @@ async fn awkward_keys_are_decoded_matched_and_quoted_safely() {
         "push/open/2026/01/01/13/caf\u{e9}-\u{1f600}.gz",
     ];
     let api = FakeDataApi::default();
+    let s3 = FakeS3::default();
     let sns = FakeSns::default();
     let objects: Vec<(&str, i64)> = keys.iter().map(|k| (*k, 9)).collect();
-    let report = run(&api, &sns, &s3_event(&objects), None).await;
+    let report = run_with(&api, &s3, &sns, &s3_event(&objects), None).await;
     for (obj, key) in report.objects.iter().zip(keys) {
         assert!(
             matches!(obj, ObjectResult::Loaded { key: k, table, .. } if k == key && table == "push_open"),
             "{obj:?}"
         );
     }
-    let batches = api.batches.lock().unwrap().clone();
-    assert!(batches[0][1]
-        .contains("'s3://pushfeed-dev-data/push/open/2026/01/01/13/file with spaces.gz'"));
+    // COPY reads the manifest; the manifest names the object; the ledger quotes the key.
+    let batches = api.batches();
+    let puts = s3.puts.lock().unwrap().clone();
+    let url = |i: usize| -> String {
+        let body: serde_json::Value = serde_json::from_str(&puts[i].2).unwrap();
+        body["entries"][0]["url"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(
+        url(0),
+        "s3://pushfeed-dev-data/push/open/2026/01/01/13/file with spaces.gz"
+    );
     assert!(
-        batches[1][1].contains("a+b=c.gz'"),
+        url(1).ends_with("a+b=c.gz"),
         "a literal + in a key arrives as %2B and stays a +"
     );
-    assert!(batches[2][1].contains("it''s-o''clock.gz'"));
-    assert!(batches[3][1].contains("caf\u{e9}-\u{1f600}.gz'"));
+    assert!(batches[2][4].contains("it''s-o''clock.gz'"));
+    assert!(url(3).ends_with("caf\u{e9}-\u{1f600}.gz"));
+    for (b, (bucket, key, _)) in batches.iter().zip(&puts) {
+        assert!(
+            b[2].contains(&format!("FROM 's3://{bucket}/{key}'")) && b[2].contains(" MANIFEST ")
+        );
+    }
     // An encoded slash decodes into the key itself.
     assert_eq!(
         pushfeed_core::decode_event_key("push%2Fopen%2F2026").unwrap(),
         "push/open/2026"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_load_still_running_at_the_deadline_is_cancelled_and_the_retry_loads_it_once() {
+    let api = FakeDataApi::with(&[Script::Hang, Script::Finish { polls: 2, rows: 40 }]);
+    let sns = FakeSns::default();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let first = run(&api, &sns, &s3_event(&[(KEY, 2048)]), Some(deadline)).await;
+    assert!(
+        matches!(&first.objects[0], ObjectResult::Failed { error, .. } if error.contains("did not finish") && error.contains("cancelled: nothing was committed")),
+        "{:?}",
+        first.objects
+    );
+    assert_eq!(*api.cancels.lock().unwrap(), vec!["stmt-1".to_owned()]);
+    assert!(
+        tokio::time::Instant::now() <= deadline,
+        "returned before the deadline"
+    );
+    assert!(into_result(&first).is_err(), "Lambda retries the event");
+    // The retry (a new invocation) loads it; a third delivery finds it in the ledger.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let retry = run(&api, &sns, &s3_event(&[(KEY, 2048)]), Some(deadline)).await;
+    assert!(matches!(
+        retry.objects[0],
+        ObjectResult::Loaded { rows: 40, .. }
+    ));
+    let again = run(&api, &sns, &s3_event(&[(KEY, 2048)]), None).await;
+    assert!(matches!(again.objects[0], ObjectResult::Duplicate { .. }));
+    assert_eq!(
+        api.rows_committed(),
+        40,
+        "the cancelled attempt committed nothing"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_load_that_finishes_while_being_cancelled_counts_as_loaded() {
+    // Finishes on the first poll after the cancel request (cancel lost the race).
+    let api = FakeDataApi::with(&[Script::Finish {
+        polls: 1_000,
+        rows: 5,
+    }]);
+    let sns = FakeSns::default();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(26);
+    *api.cancel_too_late.lock().unwrap() = true;
+    let report = run(&api, &sns, &s3_event(&[(KEY, 10)]), Some(deadline)).await;
+    assert_eq!(api.cancels.lock().unwrap().len(), 1);
+    assert!(
+        matches!(report.objects[0], ObjectResult::Loaded { rows: 5, .. }),
+        "{:?}",
+        report.objects
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_load_is_not_started_without_time_to_finish_it() {
+    let api = FakeDataApi::default();
+    let sns = FakeSns::default();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let report = run(&api, &sns, &s3_event(&[(KEY, 10)]), Some(deadline)).await;
+    assert!(
+        matches!(&report.objects[0], ObjectResult::Failed { error, .. } if error.contains("not started"))
+    );
+    assert!(api.batches().is_empty(), "nothing submitted");
+    assert_eq!(report.metrics.get(m::LOADS_DEFERRED), 1.0);
+    assert_eq!(report.metrics.get(m::LOAD_FAILURES), 0.0);
+    assert!(
+        sns.sent.lock().unwrap().is_empty(),
+        "a deferral is not an alert"
+    );
+    assert!(into_result(&report).is_err(), "but Lambda must retry it");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_concurrency_conflict_is_resubmitted_not_alarmed() {
+    let api = FakeDataApi::with(&[
+        Script::Conflict,
+        Script::Conflict,
+        Script::Finish { polls: 1, rows: 9 },
+    ]);
+    let sns = FakeSns::default();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let report = run(&api, &sns, &s3_event(&[(KEY, 10)]), Some(deadline)).await;
+    assert!(matches!(
+        report.objects[0],
+        ObjectResult::Loaded { rows: 9, .. }
+    ));
+    assert_eq!(api.batches().len(), 3);
+    assert_eq!(report.metrics.get(m::LOAD_FAILURES), 0.0);
+    assert!(sns.sent.lock().unwrap().is_empty());
+    // Endless conflicts end as a failure that names the cause.
+    let api = FakeDataApi::with(&[Script::Conflict; 6]);
+    let report = run(&api, &sns, &s3_event(&[(KEY, 10)]), Some(deadline)).await;
+    assert!(
+        matches!(&report.objects[0], ObjectResult::Failed { error, .. } if error.contains("conflict 5 times") && error.contains("1023")),
+        "{:?}",
+        report.objects
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_event_without_size_or_etag_asks_s3_and_loads_the_rows() {
+    let api = FakeDataApi::with(&[Script::Finish { polls: 0, rows: 12 }]);
+    let s3 = FakeS3::default();
+    let sns = FakeSns::default();
+    let mut event = serde_json::to_value(s3_event(&[(KEY, 0)])).unwrap();
+    let obj = event["Records"][0]["s3"]["object"].as_object_mut().unwrap();
+    obj.remove("size");
+    obj.remove("eTag");
+    let event: S3Event = serde_json::from_value(event).unwrap();
+    let report = run_with(&api, &s3, &sns, &event, None).await;
+    assert_eq!(*s3.heads.lock().unwrap(), vec![KEY.to_owned()]);
+    assert!(
+        matches!(report.objects[0], ObjectResult::Loaded { rows: 12, .. }),
+        "not taken for an empty object: {:?}",
+        report.objects
+    );
+    let batch = &api.batches()[0];
+    assert!(batch.iter().any(|s| s.contains("COPY ")));
+    assert!(
+        batch[4].contains("'feedfacefeedfacefeedfacefeedface'"),
+        "the ledger keys the object by the ETag S3 reported, unquoted"
+    );
+    // An object S3 cannot find fails loudly (and is retried), never an empty ledger row.
+    let mut event =
+        serde_json::to_value(s3_event(&[("push/send/2026/01/01/13/missing.gz", 0)])).unwrap();
+    event["Records"][0]["s3"]["object"]
+        .as_object_mut()
+        .unwrap()
+        .remove("size");
+    let event: S3Event = serde_json::from_value(event).unwrap();
+    let report = run_with(&api, &s3, &sns, &event, None).await;
+    assert!(
+        matches!(&report.objects[0], ObjectResult::Failed { error, .. } if error.contains("HeadObject")),
+        "{:?}",
+        report.objects
+    );
+    assert_eq!(api.batches().len(), 1);
 }

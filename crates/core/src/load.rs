@@ -1,0 +1,488 @@
+//! The load of one S3 object, defined once and rendered for Redshift (run by the loader
+//! Lambda through the Data API) and for the embedded SQLite warehouse (run by
+//! `pushfeed run`). The steps, in one transaction:
+//!
+//! 1. **lock** the ledger, before anything reads (Redshift takes a transaction's snapshot
+//!    at its first read or write, not at LOCK; SQLite's `BEGIN IMMEDIATE` takes the write
+//!    lock first). Loads are serialised: each sees every earlier load's commit.
+//! 2. **stage**: an empty temporary table shaped like the target;
+//! 3. **copy** the one object into it (Redshift COPY through a manifest naming exactly
+//!    that object; locally, one parameterised INSERT per line);
+//! 4. **insert** the staged rows whose `event_id` is first in the object and absent from
+//!    the target within the staged rows' `occurred_at` range — unless the ledger already
+//!    holds the object;
+//! 5. **ledger**: the object's row, unless present (its row count says whether this load
+//!    was the first);
+//! 6. **cleanup** the stage (and, in SQLite, commit).
+//!
+//! docs/design.md gives the argument for why two loads can never both insert an event.
+
+use crate::schema::{TableDef, LEDGER_TABLE};
+use crate::sql::{check_lengths, ident, literal, qualified, Dialect, SqlError};
+
+pub const STAGE_TABLE: &str = "pushfeed_stage";
+/// Where the loader writes the manifest that names the one object a COPY loads. Outside
+/// the data prefix, so no manifest ever triggers a load.
+pub const MANIFEST_PREFIX: &str = "pushfeed-manifests/";
+
+/// An S3 object, as the loader names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectRef {
+    pub bucket: String,
+    pub key: String,
+    pub etag: String,
+    pub size: u64,
+}
+
+/// The steps of a load, in order. Each dialect renders the steps it needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Lock,
+    Stage,
+    Copy,
+    Insert,
+    Ledger,
+    Cleanup,
+    /// SQLite only: BatchExecuteStatement commits a Redshift batch itself.
+    Commit,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadStep {
+    pub step: Step,
+    pub sql: String,
+}
+
+/// A rendered load: run the statements in order, in one transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadScript {
+    pub dialect: Dialect,
+    pub steps: Vec<LoadStep>,
+}
+
+impl LoadScript {
+    pub fn sqls(&self) -> Vec<String> {
+        self.steps.iter().map(|s| s.sql.clone()).collect()
+    }
+    /// The statement index of a step (to read its row count from the Data API's answer).
+    pub fn position(&self, step: Step) -> Option<usize> {
+        self.steps.iter().position(|s| s.step == step)
+    }
+    pub fn sql(&self, step: Step) -> Option<&str> {
+        self.position(step).map(|i| self.steps[i].sql.as_str())
+    }
+}
+
+/// How Redshift's COPY reads the object (ignored by SQLite, where the loader reads it).
+#[derive(Debug, Clone)]
+pub struct CopyFrom<'a> {
+    /// Role the cluster assumes to read the bucket, or `default`.
+    pub iam_role: &'a str,
+    pub gzip: bool,
+    /// Bucket region, when it differs from the cluster's.
+    pub region: Option<&'a str>,
+    /// The manifest that names the object; see [`manifest_key`].
+    pub manifest_bucket: &'a str,
+}
+
+/// Everything the load of one object needs.
+#[derive(Debug, Clone)]
+pub struct LoadSpec<'a> {
+    pub schema: &'a str,
+    pub table: &'a TableDef,
+    pub object: &'a ObjectRef,
+    pub copy: CopyFrom<'a>,
+}
+
+/// The key of the manifest for an object: deterministic (a retry rewrites the same one)
+/// and short whatever the object key's length.
+pub fn manifest_key(o: &ObjectRef) -> String {
+    let fnv = |seed: u64| {
+        [o.bucket.as_bytes(), o.key.as_bytes(), o.etag.as_bytes()]
+            .iter()
+            .flat_map(|part| part.iter().chain(std::iter::once(&0u8)))
+            .fold(seed, |h, b| (h ^ *b as u64).wrapping_mul(0x100000001b3))
+    };
+    format!(
+        "{MANIFEST_PREFIX}{:016x}{:016x}.manifest",
+        fnv(0xcbf29ce484222325),
+        fnv(0x84222325cbf29ce4)
+    )
+}
+
+/// The manifest's body: exactly this one object, which must exist
+/// ("Using a manifest to specify data files", Redshift COPY).
+pub fn manifest_body(o: &ObjectRef) -> String {
+    serde_json::json!({"entries": [{
+        "url": format!("s3://{}/{}", o.bucket, o.key),
+        "mandatory": true,
+        "meta": {"content_length": o.size}
+    }]})
+    .to_string()
+}
+
+fn iam_role_clause(role: &str) -> Result<String, SqlError> {
+    if role == "default" {
+        return Ok("IAM_ROLE default".into());
+    }
+    let valid = role
+        .strip_prefix("arn:")
+        .and_then(|r| r.split_once(":iam::"))
+        .is_some_and(|(partition, rest)| {
+            partition.starts_with("aws")
+                && partition
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'-')
+                && rest.split_once(":role/").is_some_and(|(acct, name)| {
+                    acct.len() == 12
+                        && acct.bytes().all(|b| b.is_ascii_digit())
+                        && !name.is_empty()
+                        && name
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-/".contains(&b))
+                })
+        });
+    if !valid {
+        return Err(SqlError::BadRoleArn(role.to_owned()));
+    }
+    Ok(format!(
+        "IAM_ROLE {}",
+        literal(Dialect::Redshift, "iam role", role)?
+    ))
+}
+
+fn check_region(region: &str) -> Result<(), SqlError> {
+    if region.is_empty()
+        || !region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err(SqlError::BadRegion(region.to_owned()));
+    }
+    Ok(())
+}
+
+fn ledger_match(d: Dialect, ledger: &str, o: &ObjectRef) -> Result<String, SqlError> {
+    Ok(format!(
+        "SELECT 1 FROM {ledger} AS l WHERE l.bucket = {} AND l.object_key = {} AND l.etag = {}",
+        literal(d, "bucket", &o.bucket)?,
+        literal(d, "key", &o.key)?,
+        literal(d, "etag", &o.etag)?
+    ))
+}
+
+fn ledger_insert(
+    d: Dialect,
+    ledger: &str,
+    table: &str,
+    o: &ObjectRef,
+    rows: &str,
+) -> Result<String, SqlError> {
+    Ok(format!(
+        "INSERT INTO {ledger} (bucket, object_key, etag, table_name, object_bytes, rows_in_object, loaded_at) SELECT {}, {}, {}, {}, {}, {rows}, {} WHERE NOT EXISTS ({})",
+        literal(d, "bucket", &o.bucket)?,
+        literal(d, "key", &o.key)?,
+        literal(d, "etag", &o.etag)?,
+        literal(d, "table", table)?,
+        o.size,
+        crate::sql::now(d),
+        ledger_match(d, ledger, o)?
+    ))
+}
+
+fn lock(d: Dialect, ledger: &str) -> LoadStep {
+    LoadStep {
+        step: Step::Lock,
+        sql: match d {
+            Dialect::Redshift => format!("LOCK {ledger}"),
+            Dialect::Sqlite => "BEGIN IMMEDIATE".into(),
+        },
+    }
+}
+
+/// The load of one object with rows (size > 0).
+pub fn load_script(d: Dialect, spec: &LoadSpec<'_>) -> Result<LoadScript, SqlError> {
+    let schema = ident("schema", spec.schema)?;
+    let table = ident("table", &spec.table.name)?;
+    let target = qualified(d, &schema, &table);
+    let ledger = qualified(d, &schema, LEDGER_TABLE);
+    let o = spec.object;
+    let names = spec
+        .table
+        .columns
+        .iter()
+        .map(|c| ident("column", &c.name))
+        .collect::<Result<Vec<_>, _>>()?;
+    let cols = names.join(", ");
+    let mut steps = vec![lock(d, &ledger)];
+    steps.push(LoadStep {
+        step: Step::Stage,
+        sql: match d {
+            Dialect::Redshift => format!("CREATE TEMP TABLE {STAGE_TABLE} (LIKE {target})"),
+            Dialect::Sqlite => {
+                format!("CREATE TEMP TABLE {STAGE_TABLE} AS SELECT * FROM {target} WHERE 0")
+            }
+        },
+    });
+    steps.push(LoadStep {
+        step: Step::Copy,
+        sql: match d {
+            Dialect::Redshift => {
+                let c = &spec.copy;
+                let manifest = literal(
+                    d,
+                    "manifest",
+                    &format!("s3://{}/{}", c.manifest_bucket, manifest_key(o)),
+                )?;
+                // The object itself must be a literal we can write; checked here although
+                // only the manifest names it.
+                literal(d, "object", &format!("s3://{}/{}", o.bucket, o.key))?;
+                let mut copy = format!(
+                    "COPY {STAGE_TABLE} FROM {manifest} {} MANIFEST FORMAT AS JSON 'auto ignorecase' TIMEFORMAT 'auto' TRUNCATECOLUMNS ACCEPTINVCHARS",
+                    iam_role_clause(c.iam_role)?
+                );
+                if c.gzip {
+                    copy.push_str(" GZIP");
+                }
+                if let Some(region) = c.region {
+                    check_region(region)?;
+                    copy.push_str(&format!(" REGION '{region}'"));
+                }
+                copy
+            }
+            Dialect::Sqlite => format!(
+                "INSERT INTO {STAGE_TABLE} ({cols}) VALUES ({})",
+                (1..=names.len())
+                    .map(|i| format!("?{i}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        },
+    });
+    let not_loaded = format!("NOT EXISTS ({})", ledger_match(d, &ledger, o)?);
+    steps.push(LoadStep {
+        step: Step::Insert,
+        sql: format!(
+            "INSERT INTO {target} ({cols}) SELECT {cols} FROM (SELECT s.*, ROW_NUMBER() OVER (PARTITION BY s.event_id ORDER BY s.received_at, s.source_sequence_number) AS pushfeed_rn FROM {STAGE_TABLE} AS s) AS d WHERE d.pushfeed_rn = 1 AND NOT EXISTS (SELECT 1 FROM {target} AS t WHERE t.event_id = d.event_id AND t.occurred_at BETWEEN (SELECT MIN(occurred_at) FROM {STAGE_TABLE}) AND (SELECT MAX(occurred_at) FROM {STAGE_TABLE})) AND {not_loaded}"
+        ),
+    });
+    steps.push(LoadStep {
+        step: Step::Ledger,
+        sql: ledger_insert(
+            d,
+            &ledger,
+            &table,
+            o,
+            &format!("(SELECT COUNT(*) FROM {STAGE_TABLE})"),
+        )?,
+    });
+    steps.push(LoadStep {
+        step: Step::Cleanup,
+        sql: format!("DROP TABLE {STAGE_TABLE}"),
+    });
+    if d == Dialect::Sqlite {
+        steps.push(LoadStep {
+            step: Step::Commit,
+            sql: "COMMIT".into(),
+        });
+    }
+    let script = LoadScript { dialect: d, steps };
+    check_lengths(&script.sqls())?;
+    Ok(script)
+}
+
+/// An empty object (Firehose can write one): the ledger row only, no COPY.
+pub fn empty_object_script(
+    d: Dialect,
+    schema: &str,
+    table: &TableDef,
+    o: &ObjectRef,
+) -> Result<LoadScript, SqlError> {
+    let schema = ident("schema", schema)?;
+    let table = ident("table", &table.name)?;
+    let ledger = qualified(d, &schema, LEDGER_TABLE);
+    let mut steps = vec![
+        lock(d, &ledger),
+        LoadStep {
+            step: Step::Ledger,
+            sql: ledger_insert(d, &ledger, &table, o, "0")?,
+        },
+    ];
+    if d == Dialect::Sqlite {
+        steps.push(LoadStep {
+            step: Step::Commit,
+            sql: "COMMIT".into(),
+        });
+    }
+    let script = LoadScript { dialect: d, steps };
+    check_lengths(&script.sqls())?;
+    Ok(script)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalogue::destination;
+    use crate::sql::strip_literals;
+
+    fn object(key: &str) -> ObjectRef {
+        ObjectRef {
+            bucket: "pushfeed-dev-data".into(),
+            key: key.into(),
+            etag: "9b2cf535f27731c974343645a3985328".into(),
+            size: 1234,
+        }
+    }
+
+    const ROLE: &str = "arn:aws:iam::123456789012:role/pushfeed-dev-redshift-copy";
+
+    fn script(d: Dialect, o: &ObjectRef, role: &str) -> Result<LoadScript, SqlError> {
+        let table = TableDef::from_destination(destination("send").unwrap());
+        load_script(
+            d,
+            &LoadSpec {
+                schema: "pushfeed",
+                table: &table,
+                object: o,
+                copy: CopyFrom {
+                    iam_role: role,
+                    gzip: true,
+                    region: None,
+                    manifest_bucket: "pushfeed-dev-data",
+                },
+            },
+        )
+    }
+
+    #[test]
+    fn the_lock_comes_before_anything_reads() {
+        let o = object("push/send/2026/01/01/00/x.gz");
+        let s = script(Dialect::Redshift, &o, ROLE).unwrap();
+        assert_eq!(s.steps[0].sql, "LOCK pushfeed.pushfeed_load_ledger");
+        assert_eq!(
+            s.steps.iter().map(|x| x.step).collect::<Vec<_>>(),
+            [
+                Step::Lock,
+                Step::Stage,
+                Step::Copy,
+                Step::Insert,
+                Step::Ledger,
+                Step::Cleanup
+            ]
+        );
+        let lite = script(Dialect::Sqlite, &o, ROLE).unwrap();
+        assert_eq!(lite.steps[0].sql, "BEGIN IMMEDIATE");
+        assert_eq!(lite.steps.last().unwrap().sql, "COMMIT");
+        // The same algorithm: the insert and ledger steps differ only in qualification
+        // and the clock.
+        let strip = |x: &str| {
+            x.replace("pushfeed.", "")
+                .replace("GETDATE()", "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')")
+        };
+        assert_eq!(
+            strip(s.sql(Step::Insert).unwrap()),
+            lite.sql(Step::Insert).unwrap()
+        );
+        assert_eq!(
+            strip(s.sql(Step::Ledger).unwrap()),
+            lite.sql(Step::Ledger).unwrap()
+        );
+    }
+
+    #[test]
+    fn copy_reads_exactly_one_object_through_a_manifest() {
+        let o = object("push/send/2026/01/01/00/x.gz");
+        let s = script(Dialect::Redshift, &o, ROLE).unwrap();
+        let copy = s.sql(Step::Copy).unwrap();
+        assert!(copy.contains(&format!(
+            "FROM 's3://pushfeed-dev-data/{}'",
+            manifest_key(&o)
+        )));
+        assert!(copy.contains(" MANIFEST ") && copy.ends_with(" GZIP"));
+        assert!(
+            !copy.contains("push/send"),
+            "the object is named only in the manifest"
+        );
+        let body: serde_json::Value = serde_json::from_str(&manifest_body(&o)).unwrap();
+        assert_eq!(
+            body["entries"][0]["url"],
+            "s3://pushfeed-dev-data/push/send/2026/01/01/00/x.gz"
+        );
+        assert_eq!(body["entries"][0]["mandatory"], true);
+        assert_eq!(body["entries"].as_array().unwrap().len(), 1);
+        let other = ObjectRef {
+            etag: "other".into(),
+            ..o.clone()
+        };
+        assert_ne!(manifest_key(&o), manifest_key(&other));
+        assert!(manifest_key(&object(&"k".repeat(1024))).len() <= 64);
+    }
+
+    #[test]
+    fn hostile_keys_cannot_break_out_of_their_literals() {
+        let o = object("push/send/2026/01/01/00/x'; DROP TABLE pushfeed.push_send; --\\'.gz");
+        for d in [Dialect::Redshift, Dialect::Sqlite] {
+            let s = script(d, &o, ROLE).unwrap();
+            for stmt in s.sqls() {
+                assert!(
+                    !strip_literals(d, &stmt).contains("DROP TABLE pushfeed.push_send"),
+                    "{stmt}"
+                );
+            }
+        }
+        let body: serde_json::Value = serde_json::from_str(&manifest_body(&o)).unwrap();
+        assert_eq!(
+            body["entries"][0]["url"],
+            format!("s3://pushfeed-dev-data/{}", o.key)
+        );
+        for d in [Dialect::Redshift, Dialect::Sqlite] {
+            assert!(matches!(
+                script(d, &object("push/send/a\0b"), ROLE),
+                Err(SqlError::NulInLiteral { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn roles_and_regions_are_validated() {
+        let o = object("push/send/x");
+        assert!(matches!(
+            script(Dialect::Redshift, &o, "arn:aws:iam::12:role/x"),
+            Err(SqlError::BadRoleArn(_))
+        ));
+        assert!(script(Dialect::Redshift, &o, "default")
+            .unwrap()
+            .sql(Step::Copy)
+            .unwrap()
+            .contains("IAM_ROLE default"));
+        let table = TableDef::from_destination(destination("send").unwrap());
+        let bad_region = LoadSpec {
+            schema: "pushfeed",
+            table: &table,
+            object: &o,
+            copy: CopyFrom {
+                iam_role: ROLE,
+                gzip: false,
+                region: Some("eu-west-2'"),
+                manifest_bucket: "b",
+            },
+        };
+        assert!(matches!(
+            load_script(Dialect::Redshift, &bad_region),
+            Err(SqlError::BadRegion(_))
+        ));
+    }
+
+    #[test]
+    fn an_empty_object_only_writes_the_ledger_under_the_lock() {
+        let o = ObjectRef {
+            size: 0,
+            ..object("push/send/2026/01/01/00/empty")
+        };
+        let table = TableDef::from_destination(destination("send").unwrap());
+        let s = empty_object_script(Dialect::Redshift, "pushfeed", &table, &o).unwrap();
+        assert_eq!(s.position(Step::Lock), Some(0));
+        assert_eq!(s.position(Step::Ledger), Some(1));
+        assert_eq!(s.position(Step::Copy), None);
+    }
+}
