@@ -64,6 +64,12 @@ class Stack:
     def bootstrap(self) -> None:
         self.pushfeed("bootstrap", "--env", self.env_name, "--shards", "2")
 
+    def load(self, *objects: str, extra: tuple[str, ...] = ()) -> subprocess.Popen:
+        """Start `pushfeed load` (the loader handler, S3 event without size or ETag)."""
+        return subprocess.Popen([binary(), "load", "--env", self.env_name, "--json", *extra,
+                                 *[f"s3://{self.bucket}/{k}" for k in objects]],
+                                env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=self.tmp)
+
     def drive(self, *extra: str) -> dict:
         out = self.pushfeed("drive", "--env", self.env_name, "--json", "--idle-exit", "2", "--window-ms", "300",
                             "--dlq-file", str(self.tmp / "dlq.jsonl"), *extra)
@@ -115,11 +121,8 @@ def stack(moto_endpoint, tmp_path):
     import urllib.request
 
     urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=30).read()
-    standin.ledger.clear()
+    standin.reset()
     _counter[0] += 1
-    standin.mode = "finish"
-    standin.batches.clear()
-    standin.executes.clear()
     return Stack(endpoint, standin, tmp_path, f"t{_counter[0]}")
 
 

@@ -1,114 +1,311 @@
-"""A small stand-in for the two Redshift Data API behaviours moto lacks.
+"""A stand-in for the Redshift behaviours the loader relies on, added to moto's server.
 
 moto's server records ExecuteStatement but has no BatchExecuteStatement (HTTP 500) and
-never moves a statement out of STARTED (see ../shared/LOCAL_AWS.md). Redshift itself cannot
-run here. This module adds, to a moto server running in this Python process:
+never moves a statement out of STARTED (see ../shared/LOCAL_AWS.md); Redshift itself cannot
+run here. This module adds, to a moto server running in this Python process, a small model
+of Redshift that *executes* the statements pushfeed's loader sends, with Redshift's
+documented semantics — so that a test fails the way production would:
 
-* BatchExecuteStatement: records exactly the SQL list it was sent (``standin.batches``)
-  and answers with a statement id, like AWS;
-* statements that end: FINISHED (default) or FAILED / ABORTED (``standin.mode``), with
-  SubStatements carrying ResultRows. It runs no SQL: the row counts are read from the
-  object the COPY names (lines in moto's S3), and a ledger keyed by bucket/key/etag
-  makes the ledger INSERT report 0 rows for an object already loaded — the two numbers
-  the loader reads. Whether rows really load is proven by the embedded warehouse
-  (`pushfeed run`), which applies the same rules to the same objects.
+* **BatchExecuteStatement** runs its statements in order as one transaction, in a thread:
+  DescribeStatement answers STARTED until it ends, then FINISHED / FAILED / ABORTED with
+  each sub-statement's ResultRows. ``standin.batches`` records exactly the SQL sent.
+* **SNAPSHOT isolation** (the default for new clusters and Serverless workgroups, "Isolation
+  levels in Amazon Redshift"): a transaction reads the data committed when its first
+  statement other than LOCK runs; its writes become visible at commit. Two concurrent
+  INSERTs never conflict, so two overlapping ``INSERT … WHERE NOT EXISTS`` both insert.
+* **LOCK** t [, …] takes an exclusive lock on each table, waits for it, and holds it until
+  the transaction ends ("LOCK", Redshift SQL reference). The snapshot is taken after it.
+* **COPY** reads S3 objects from moto: ``FROM 's3://bucket/prefix'`` loads *every* object
+  whose key starts with the prefix; with ``MANIFEST`` the string names a manifest and
+  exactly its entries are loaded (a mandatory entry that is missing fails the COPY).
+* **CancelStatement** stops a running transaction: nothing commits, status ABORTED.
+* The statements pushfeed sends are interpreted by their shape (LOCK, CREATE TEMP TABLE …
+  LIKE, COPY, the dedup INSERT, the ledger INSERT, DROP TABLE); anything else is recorded
+  and finishes with 0 rows. The dedup INSERT is evaluated as written: first row per
+  event_id by (received_at, source_sequence_number), absent from the target within the
+  staged rows' occurred_at range, and only while the ledger row is absent.
 
-It also mends one divergence found here and not listed in LOCAL_AWS.md: moto writes
-CreatedAt/UpdatedAt as ISO-8601 text where AWS sends epoch seconds, which the Rust SDK
-refuses to parse; the responses below carry epoch seconds.
+``mode`` makes every load "fail" (COPY error) or "abort"; ``copy_delay`` (seconds) widens
+the window in which two transactions overlap. It also mends one divergence found here and
+not listed in LOCAL_AWS.md: moto writes CreatedAt/UpdatedAt as ISO-8601 text where AWS
+sends epoch seconds, which the Rust SDK refuses to parse.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import threading
 import time
+import uuid
 
 from moto.redshiftdata import models as rd_models
 from moto.redshiftdata.responses import RedshiftDataAPIServiceResponse
 
-COPY_SOURCE = re.compile(r"FROM 's3://([^/]+)/((?:[^']|'')*)'")
+LOCK_RE = re.compile(r"^LOCK\s+(?:TABLE\s+)?(.+)$", re.I | re.S)
+STAGE_RE = re.compile(r"^CREATE TEMP TABLE (\w+) \(LIKE ([\w.$]+)\)$")
+COPY_RE = re.compile(r"^COPY (\w+) FROM 's3://([^/']+)/((?:[^']|'')*)'(.*)$", re.S)
+INSERT_RE = re.compile(r"^INSERT INTO ([\w.$]+) \(([^)]*)\) SELECT")
 LEDGER_KEY = re.compile(r"l\.bucket = '((?:[^']|'')*)' AND l\.object_key = '((?:[^']|'')*)' AND l\.etag = '((?:[^']|'')*)'")
+LEDGER_ROWS = re.compile(r"SELECT '(?:[^']|'')*', '(?:[^']|'')*', '(?:[^']|'')*', '((?:[^']|'')*)', (\d+), (\(SELECT COUNT\(\*\) FROM \w+\)|\d+),")
+FAILURE_TEXT = "ERROR: Load into table 'pushfeed_stage' failed. Check 'sys_load_error_detail' system table for details."
+
+
+def _unquote(s: str) -> str:
+    return s.replace("''", "'").replace("\\\\", "\\")
+
+
+class Cancelled(Exception):
+    pass
+
+
+class Failed(Exception):
+    pass
+
+
+class Transaction:
+    def __init__(self, standin: "RedshiftStandin", sid: str, sqls: list[str]):
+        self.standin = standin
+        self.id = sid
+        self.sqls = sqls
+        self.status = "SUBMITTED"
+        self.error: str | None = None
+        self.rows = [0] * len(sqls)
+        self.sub_status = ["SUBMITTED"] * len(sqls)
+        self.cancelled = threading.Event()
+        self.created = time.time()
+        self.updated = self.created
+        self.snapshot: int | None = None
+        self.held: list[threading.Lock] = []
+        self.stage: list[dict] = []
+        self.pending_rows: dict[str, list[dict]] = {}
+        self.pending_ledger: dict[tuple, dict] = {}
+        self.objects: list[str] = []
+
+    # --- reads against this transaction's snapshot ------------------------------
+    def _snap(self) -> int:
+        if self.snapshot is None:
+            with self.standin.state:
+                self.snapshot = self.standin.seq
+        return self.snapshot
+
+    def _ledger_has(self, key: tuple) -> bool:
+        snap = self._snap()
+        seq = self.standin.ledger_rows.get(key, {}).get("_seq")
+        return (seq is not None and seq <= snap) or key in self.pending_ledger
+
+    def _event_in_window(self, table: str, event_id: str, lo: str, hi: str) -> bool:
+        snap = self._snap()
+        for occurred, seq in self.standin.index.get(table, {}).get(event_id, ()):
+            if seq <= snap and lo <= occurred <= hi:
+                return True
+        return False
+
+    # --- execution ----------------------------------------------------------------
+    def run(self) -> None:
+        self.status = "STARTED"
+        try:
+            for i, sql in enumerate(self.sqls):
+                if self.cancelled.is_set():
+                    raise Cancelled()
+                self.sub_status[i] = "STARTED"
+                self.rows[i] = self._statement(sql.strip())
+                self.sub_status[i] = "FINISHED"
+            if self.cancelled.is_set():
+                raise Cancelled()
+            self._commit()
+            self.status = "FINISHED"
+        except Cancelled:
+            self.status = "ABORTED"
+            self.sub_status = [s if s == "FINISHED" else "ABORTED" for s in self.sub_status]
+        except Failed as e:
+            self.status = "FAILED"
+            self.error = str(e)
+            self.sub_status = ["FAILED" if s == "STARTED" else ("ABORTED" if s != "FINISHED" else s) for s in self.sub_status]
+        finally:
+            for lock in reversed(self.held):
+                lock.release()
+            self.held.clear()
+            self.updated = time.time()
+
+    def _sleep(self, seconds: float) -> None:
+        if seconds > 0 and self.cancelled.wait(seconds):
+            raise Cancelled()
+
+    def _statement(self, sql: str) -> int:
+        m = LOCK_RE.match(sql)
+        if m:
+            for name in sorted(t.strip() for t in m.group(1).split(",")):
+                lock = self.standin.table_lock(name)
+                while not lock.acquire(timeout=0.05):
+                    if self.cancelled.is_set():
+                        raise Cancelled()
+                self.held.append(lock)
+            return 0
+        self._snap()  # every other statement starts the snapshot, if it has not started
+        m = STAGE_RE.match(sql)
+        if m:
+            self.stage = []
+            return 0
+        m = COPY_RE.match(sql)
+        if m:
+            self._sleep(self.standin.copy_delay)
+            if self.standin.mode == "fail":
+                raise Failed(FAILURE_TEXT)
+            bucket, target, options = m.group(2), _unquote(m.group(3)), m.group(4)
+            if " MANIFEST" in options:
+                manifest = json.loads(self.standin.read_object(bucket, target) or b"{}")
+                urls = [(e["url"], e.get("mandatory", False)) for e in manifest.get("entries", [])]
+                keys = []
+                for url, mandatory in urls:
+                    b, k = url.removeprefix("s3://").split("/", 1)
+                    if self.standin.read_object(b, k) is None:
+                        if mandatory:
+                            raise Failed(f"ERROR: Manifest file entry is mandatory but the file was not found: {url}")
+                        continue
+                    keys.append((b, k))
+            else:
+                # COPY from a key prefix: every object whose key starts with it.
+                keys = [(bucket, k) for k in self.standin.list_keys(bucket, target)]
+            for b, k in keys:
+                self.objects.append(k)
+                body = self.standin.read_object(b, k) or b""
+                if body[:2] == b"\x1f\x8b":
+                    body = gzip.decompress(body)
+                for line in body.split(b"\n"):
+                    if line.strip():
+                        self.stage.append({key.lower(): v for key, v in json.loads(line).items()})
+            return len(self.stage)
+        m = INSERT_RE.match(sql)
+        if m:
+            table = m.group(1).split(".")[-1]
+            key_m = LEDGER_KEY.search(sql)
+            key = tuple(_unquote(g) for g in key_m.groups()) if key_m else None
+            if table == "pushfeed_load_ledger":
+                if key is None or self._ledger_has(key):
+                    return 0
+                rows_m = LEDGER_ROWS.search(sql)
+                self.pending_ledger[key] = {
+                    "table_name": _unquote(rows_m.group(1)) if rows_m else "",
+                    "object_bytes": int(rows_m.group(2)) if rows_m else 0,
+                    "rows_in_object": len(self.stage) if rows_m and rows_m.group(3).startswith("(") else 0,
+                }
+                return 1
+            if key is not None and self._ledger_has(key):
+                return 0
+            if not self.stage:
+                return 0
+            first: dict[str, dict] = {}
+            for row in sorted(self.stage, key=lambda r: (str(r.get("received_at")), str(r.get("source_sequence_number")))):
+                first.setdefault(row["event_id"], row)
+            lo = min(str(r["occurred_at"]) for r in self.stage)
+            hi = max(str(r["occurred_at"]) for r in self.stage)
+            new = [r for eid, r in first.items() if not self._event_in_window(table, eid, lo, hi)]
+            self.pending_rows.setdefault(table, []).extend(new)
+            return len(new)
+        return 0
+
+    def _commit(self) -> None:
+        with self.standin.state:
+            self.standin.seq += 1
+            seq = self.standin.seq
+            for table, rows in self.pending_rows.items():
+                self.standin.tables.setdefault(table, []).extend(rows)
+                index = self.standin.index.setdefault(table, {})
+                for r in rows:
+                    index.setdefault(r["event_id"], []).append((str(r["occurred_at"]), seq))
+            for key, row in self.pending_ledger.items():
+                self.standin.ledger_rows[key] = {**row, "_seq": seq}
+                self.standin.ledger.add(key)
+
+    def describe(self) -> dict:
+        subs = []
+        for i, sql in enumerate(self.sqls):
+            sub = {"Id": f"{self.id}:{i + 1}", "Status": self.sub_status[i], "QueryString": sql,
+                   "ResultRows": self.rows[i], "RedshiftQueryId": 1000 + i, "Duration": 1,
+                   "HasResultSet": False, "CreatedAt": self.created, "UpdatedAt": self.updated}
+            if self.sub_status[i] == "FAILED" and self.error:
+                sub["Error"] = self.error
+            subs.append(sub)
+        out = {"Id": self.id, "Status": self.status, "SubStatements": subs, "QueryString": "; ".join(self.sqls),
+               "CreatedAt": self.created, "UpdatedAt": self.updated, "HasResultSet": False, "Duration": 1}
+        if self.error:
+            out["Error"] = self.error
+        return out
 
 
 class RedshiftStandin:
     def __init__(self) -> None:
         self.lock = threading.Lock()
+        self.state = threading.Lock()
         self.mode = "finish"  # or "fail", "abort"
-        self.batches: list[dict] = []
-        self.executes: list[str] = []
-        self.ledger: set[tuple[str, str, str]] = set()
-        self.failure_text = "ERROR: Load into table 'pushfeed_stage' failed. Check 'sys_load_error_detail' system table for details."
+        self.copy_delay = 0.0
+        self.reset()
 
-    # --- helpers -------------------------------------------------------------
-    def _object_lines(self, bucket: str, key: str) -> int:
+    def reset(self) -> None:
+        with self.lock:
+            self.batches: list[dict] = []
+            self.executes: list[str] = []
+            self.transactions: dict[str, Transaction] = {}
+            self.tables: dict[str, list[dict]] = {}
+            self.index: dict[str, dict[str, list[tuple[str, int]]]] = {}
+            self.ledger: set[tuple[str, str, str]] = set()
+            self.ledger_rows: dict[tuple, dict] = {}
+            self.seq = 0
+            self.locks: dict[str, threading.Lock] = {}
+        self.mode = "finish"
+        self.copy_delay = 0.0
+
+    # --- moto's S3 ------------------------------------------------------------------
+    def _bucket(self, bucket: str):
         from moto.s3.models import s3_backends
 
         for by_partition in list(s3_backends.values()):
-            backend = next((b for b in list(by_partition.values()) if bucket in b.buckets), None)
-            if backend is None:
-                continue
-            obj = backend.buckets[bucket].keys.get(key)
-            if obj is None:
-                return 0
-            return sum(1 for line in obj.value.split(b"\n") if line.strip())
-        return 0
+            for backend in list(by_partition.values()):
+                if bucket in backend.buckets:
+                    return backend.buckets[bucket]
+        return None
 
-    def _sub(self, parent: str, i: int, sql: str, status: str, rows: int, error: str | None = None) -> dict:
-        sub = {"Id": f"{parent}:{i + 1}", "Status": status, "QueryString": sql, "ResultRows": rows,
-               "RedshiftQueryId": 1000 + i, "Duration": 1, "HasResultSet": False}
-        if error:
-            sub["Error"] = error
-        return sub
+    def read_object(self, bucket: str, key: str) -> bytes | None:
+        b = self._bucket(bucket)
+        obj = b.keys.get(key) if b is not None else None
+        return None if obj is None else obj.value
 
+    def list_keys(self, bucket: str, prefix: str) -> list[str]:
+        b = self._bucket(bucket)
+        return sorted(k for k in (b.keys.keys() if b is not None else []) if k.startswith(prefix))
+
+    def table_lock(self, name: str) -> threading.Lock:
+        with self.lock:
+            return self.locks.setdefault(name.split(".")[-1].lower(), threading.Lock())
+
+    # --- what tests read ----------------------------------------------------------------
+    def rows(self, table: str) -> list[dict]:
+        with self.state:
+            return list(self.tables.get(table, []))
+
+    # --- the API ------------------------------------------------------------------------
     def batch_execute(self, params: dict) -> dict:
         sqls: list[str] = params.get("Sqls") or []
+        sid = str(uuid.uuid4())
+        tx = Transaction(self, sid, sqls)
         with self.lock:
-            statement = rd_models.Statement(
-                cluster_identifier=params.get("ClusterIdentifier"), database=params.get("Database"),
-                db_user=params.get("DbUser"), query_parameters=[], query_string="; ".join(sqls),
-                secret_arn=params.get("SecretArn"))
-            self.batches.append({"id": statement.id, "sqls": sqls, "workgroup": params.get("WorkgroupName"),
-                                 "database": params.get("Database")})
-            copy_match = next((COPY_SOURCE.search(s) for s in sqls if s.startswith("COPY ")), None)
-            ledger_match = next((LEDGER_KEY.search(s) for s in sqls if LEDGER_KEY.search(s)), None)
-            key = tuple(g.replace("''", "'") for g in ledger_match.groups()) if ledger_match else None
-            if self.mode == "finish":
-                new = key is not None and key not in self.ledger
-                if new:
-                    self.ledger.add(key)
-                copied = self._object_lines(copy_match.group(1), copy_match.group(2).replace("''", "'")) if copy_match else 0
-                subs = []
-                for i, s in enumerate(sqls):
-                    rows = 0
-                    if s.startswith("COPY "):
-                        rows = copied
-                    elif s.startswith("INSERT INTO") and "pushfeed_load_ledger" in s.split(" SELECT")[0]:
-                        rows = 1 if new else 0
-                    elif s.startswith("INSERT INTO"):
-                        rows = copied if new else 0
-                    subs.append(self._sub(statement.id, i, s, "FINISHED", rows))
-                statement.status = "FINISHED"
-            elif self.mode == "fail":
-                subs = [self._sub(statement.id, i, s, "FAILED" if s.startswith("COPY ") else "ABORTED", 0,
-                                  self.failure_text if s.startswith("COPY ") else None) for i, s in enumerate(sqls)]
-                statement.status = "FAILED"
-                statement.error = self.failure_text
-            else:
-                subs = [self._sub(statement.id, i, s, "ABORTED", 0) for i, s in enumerate(sqls)]
-                statement.status = "ABORTED"
-            statement.sub_statements = subs
-            backend = rd_models.redshiftdata_backends[params["_account"]][params["_region"]]
-            backend.statements[statement.id] = statement
-        return {"Id": statement.id, "Database": params.get("Database"), "CreatedAt": time.time()}
+            self.batches.append({"id": sid, "sqls": sqls, "workgroup": params.get("WorkgroupName"),
+                                 "database": params.get("Database"), "tx": tx})
+            self.transactions[sid] = tx
+        if self.mode == "abort":
+            tx.status = "ABORTED"
+            tx.sub_status = ["ABORTED"] * len(sqls)
+        else:
+            threading.Thread(target=tx.run, daemon=True, name=f"standin-{sid[:8]}").start()
+        return {"Id": sid, "Database": params.get("Database"), "CreatedAt": tx.created}
 
     def install(self) -> None:
         standin = self
 
         def batch_execute_statement(self):  # noqa: ANN001 - moto's response method
             params = json.loads(self.body or "{}")
-            params["_account"], params["_region"] = self.current_account, self.region
             return 200, {}, json.dumps(standin.batch_execute(params))
 
         original_execute = RedshiftDataAPIServiceResponse.execute_statement
@@ -126,17 +323,27 @@ class RedshiftStandin:
         original_describe = RedshiftDataAPIServiceResponse.describe_statement
 
         def describe_statement(self):  # noqa: ANN001
+            sid = json.loads(self.body or "{}").get("Id")
+            tx = standin.transactions.get(sid)
+            if tx is not None:
+                return 200, {}, json.dumps(tx.describe())
             status, headers, body = original_describe(self)
-            out = json.loads(body)
-            backend = rd_models.redshiftdata_backends[self.current_account][self.region]
-            st = backend.statements.get(out.get("Id"))
-            if st is not None and getattr(st, "error", None):
-                out["Error"] = st.error
-            return status, headers, json.dumps(_epoch_times(out))
+            return status, headers, json.dumps(_epoch_times(json.loads(body)))
+
+        original_cancel = RedshiftDataAPIServiceResponse.cancel_statement
+
+        def cancel_statement(self):  # noqa: ANN001
+            sid = json.loads(self.body or "{}").get("Id")
+            tx = standin.transactions.get(sid)
+            if tx is None:
+                return original_cancel(self)
+            tx.cancelled.set()
+            return 200, {}, json.dumps({"Status": tx.status in ("SUBMITTED", "PICKED", "STARTED")})
 
         RedshiftDataAPIServiceResponse.batch_execute_statement = batch_execute_statement
         RedshiftDataAPIServiceResponse.execute_statement = execute_statement
         RedshiftDataAPIServiceResponse.describe_statement = describe_statement
+        RedshiftDataAPIServiceResponse.cancel_statement = cancel_statement
 
 
 def _epoch_times(out: dict) -> dict:

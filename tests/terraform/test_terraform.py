@@ -71,7 +71,15 @@ def test_every_tf_file_parses():
 
 def test_the_catalogue_and_ddl_terraform_reads_are_the_codes():
     assert json.loads(pushfeed("catalogue", "--json")) == CATALOGUE, "run: pushfeed catalogue --json > terraform/modules/pushfeed/catalogue.json"
-    assert pushfeed("ddl") == (MODULE / "sql" / "redshift.sql").read_text(), "run: pushfeed ddl > terraform/modules/pushfeed/sql/redshift.sql"
+
+
+def test_the_sql_and_migrations_terraform_applies_are_the_codes(tmp_path):
+    pushfeed("migrations", "--write-terraform", str(tmp_path))
+    generated = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
+    committed = sorted(p.relative_to(MODULE) for p in (MODULE / "sql").rglob("*") if p.is_file()) + [Path("migrations.tf")]
+    assert sorted(generated) == sorted(committed), "run: pushfeed migrations --write-terraform terraform/modules/pushfeed"
+    for rel in generated:
+        assert (tmp_path / rel).read_text() == (MODULE / rel).read_text(), f"{rel} drifted: run pushfeed migrations --write-terraform terraform/modules/pushfeed"
 
 
 def test_one_firehose_stream_per_catalogue_destination_named_as_the_batcher_names_them():
@@ -198,14 +206,96 @@ def test_the_catalogue_page_names_every_destination_reason_and_mapping():
             assert f"`{parts[1]}`" in page, parts[1]
 
 
+def render(template: str, schema: str = "pushfeed", database: str = "dev", loader_user: str = "IAMR:pushfeed-dev-loader-role") -> list[str]:
+    """Terraform's templatefile + split, for the templates pushfeed writes (only ${var})."""
+    text = template
+    for k, v in {"schema": schema, "database": database, "loader_user": loader_user}.items():
+        text = text.replace("${" + k + "}", v)
+    assert "${" not in text and "%{" not in text
+    out = []
+    for s in text.split(";\n"):
+        s = re.sub(r"(?m)^--.*$", "", s).strip()
+        if s:
+            out.append(s)
+    return out
+
+
+def sql_files() -> dict[str, list[str]]:
+    return {str(p.relative_to(MODULE / "sql")).removesuffix(".sql.tftpl"): render(p.read_text())
+            for p in (MODULE / "sql").rglob("*.sql.tftpl")}
+
+
 def test_every_analyst_view_is_in_the_ddl_terraform_applies():
-    ddl = (MODULE / "sql" / "redshift.sql").read_text()
-    statements = [s.strip() for s in ddl.split(";\n") if s.strip()]
+    statements = sql_files()["views"]
     for view in ("v_push_touchpoints", "v_push_funnel_daily", "v_push_preferred_time", "v_push_engagement"):
         matching = [s for s in statements if s.startswith(f"CREATE OR REPLACE VIEW pushfeed.{view} AS")]
         assert len(matching) == 1, view
         assert matching[0].endswith("WITH NO SCHEMA BINDING")
-    # Views come after the tables they read.
-    first_view = next(i for i, s in enumerate(statements) if "CREATE OR REPLACE VIEW" in s)
-    assert all("CREATE TABLE" not in s for s in statements[first_view:])
-    assert 'ddl_statements = [for s in split(";\\n", file("${path.module}/sql/redshift.sql"))' in text_of(MODULE)
+    assert 'for s in split(";\\n", templatefile("${path.module}/sql/${f}", local.sql_vars))' in text_of(MODULE)
+
+
+def depends(res: dict) -> set[str]:
+    return {d.strip("${}") for d in res.get("depends_on", [])}
+
+
+def test_ddl_resources_run_in_order_schema_migrations_grants_views():
+    parsed = parse_dir(MODULE)
+    st = resources(parsed, "aws_redshiftdata_statement")
+    assert "ddl" not in st, "one unordered resource for every statement is gone"
+    assert st["schema"]["sql"] == '${local.sql_statements["bootstrap"][0]}'
+    assert depends(st["migrations_table"]) == {"aws_redshiftdata_statement.schema"}
+    migrations = sorted(k for k in st if re.fullmatch(r"migration_\d{4}", k))
+    history = json.loads((ROOT / "crates" / "core" / "migrations.json").read_text())["migrations"]
+    assert migrations == [f"migration_{m['id']:04d}" for m in history], "one resource pair per migration"
+    previous = "aws_redshiftdata_statement.migrations_table"
+    for m in migrations:
+        assert depends(st[m]) == {previous}, m
+        assert depends(st[f"{m}_recorded"]) == {f"aws_redshiftdata_statement.{m}"}, m
+        previous = f"aws_redshiftdata_statement.{m}_recorded"
+    applied = resources(parsed, "terraform_data")["migrations_applied"]
+    assert depends(applied) == {previous}
+    assert depends(st["grants"]) == {"terraform_data.migrations_applied"}
+    assert depends(st["views"]) == {"aws_redshiftdata_statement.grants"}
+    # Every statement runs as the same, documented identity, on the configured database.
+    for name, r in st.items():
+        assert r["database"] == "${var.redshift_database}", name
+        assert r["workgroup_name"] == "${local.ddl_target.workgroup_name}", name
+        assert r["count"].startswith("${var.apply_ddl ?"), name
+    # No object is loaded before the loader's grants exist.
+    notification = resources(parsed, "aws_s3_bucket_notification")["data"]
+    assert "aws_redshiftdata_statement.grants" in depends(notification)
+
+
+def test_the_schema_variable_is_used_by_every_statement_and_the_loader():
+    text = text_of(MODULE)
+    assert "schema      = var.redshift_schema" in text
+    assert "PUSHFEED_REDSHIFT_SCHEMA     = var.redshift_schema" in text
+    for name, statements in {k: render(p.read_text(), schema="acme_push") for k, p in
+                             ((str(p.relative_to(MODULE / "sql")), p) for p in (MODULE / "sql").rglob("*.sql.tftpl"))}.items():
+        for s in statements:
+            code = re.sub(r"'(?:[^'\\]|''|\\.)*'", "''", s)
+            assert "pushfeed." not in code and " pushfeed_loader" not in code, f"{name}: {s[:120]}"
+            if re.search(r"\b(TABLE|INTO|VIEW|LOCK|SCHEMA)\b", code):
+                assert "acme_push" in code, f"{name}: {s[:120]}"
+
+
+def test_the_loader_role_is_granted_to_the_loaders_database_user():
+    grants = sql_files()["grants"]
+    assert grants[-1] == 'GRANT ROLE pushfeed_loader TO "IAMR:pushfeed-dev-loader-role"'
+    assert "GRANT UPDATE ON pushfeed.pushfeed_load_ledger TO ROLE pushfeed_loader" in grants, "LOCK needs more than SELECT/INSERT"
+    assert any(g.startswith("ALTER DEFAULT PRIVILEGES IN SCHEMA pushfeed GRANT SELECT ON TABLES TO ROLE pushfeed_analyst") for g in grants)
+    text = text_of(MODULE)
+    assert '"IAMR:${aws_iam_role.loader.name}"' in text
+    migration1 = sql_files()["migrations/0001"]
+    assert "CREATE ROLE pushfeed_loader" in migration1 and "CREATE ROLE pushfeed_analyst" in migration1
+
+
+def test_the_loader_may_head_objects_and_write_only_manifests():
+    parsed = parse_dir(MODULE)
+    doc = [b for b in blocks(parsed, "data") if "aws_iam_policy_document" in b and "loader" in b["aws_iam_policy_document"]][0]
+    statements = {s["sid"]: s for s in doc["aws_iam_policy_document"]["loader"]["statement"]}
+    assert statements["WriteCopyManifests"]["actions"] == ["s3:PutObject"]
+    assert statements["WriteCopyManifests"]["resources"] == ["${aws_s3_bucket.data.arn}/${local.catalogue.manifest_prefix}*"]
+    assert statements["ReadObjectFacts"]["actions"] == ["s3:GetObject"]
+    assert "redshift-data:CancelStatement" in statements["FollowOwnStatements"]["actions"]
+    assert CATALOGUE["manifest_prefix"] and not CATALOGUE["manifest_prefix"].startswith(CATALOGUE["data_prefix"]), "a manifest must never trigger a load"

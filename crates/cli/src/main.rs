@@ -749,6 +749,7 @@ fn catalogue_json() -> serde_json::Value {
         "generated_by": "pushfeed catalogue --json (crates/core/src/catalogue.rs); do not edit",
         "data_prefix": pushfeed_core::catalogue::DATA_PREFIX,
         "error_prefix": pushfeed_core::catalogue::ERROR_PREFIX,
+        "manifest_prefix": pushfeed_core::load::MANIFEST_PREFIX,
         "destinations": destinations,
         "key_patterns": patterns,
         "metrics": pushfeed_core::metrics::ALL.iter().map(|(n, u, d)| json!({"name": n, "unit": u, "description": d})).collect::<Vec<_>>(),

@@ -113,6 +113,18 @@ data "aws_iam_policy_document" "loader" {
     }
   }
   statement {
+    # HeadObject (needs s3:GetObject) when an S3 event lacks an object's size or ETag.
+    sid       = "ReadObjectFacts"
+    actions   = ["s3:GetObject"]
+    resources = ["${aws_s3_bucket.data.arn}/${local.catalogue.data_prefix}*"]
+  }
+  statement {
+    # The manifest that makes COPY read exactly one object.
+    sid       = "WriteCopyManifests"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.data.arn}/${local.catalogue.manifest_prefix}*"]
+  }
+  statement {
     sid       = "Alert"
     actions   = ["sns:Publish"]
     resources = [aws_sns_topic.alerts.arn]

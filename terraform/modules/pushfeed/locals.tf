@@ -19,9 +19,6 @@ locals {
 
   metrics_namespace = "${var.name}/${var.environment}"
 
-  # The DDL Terraform applies is the CLI's rendering (`pushfeed ddl`), one statement each.
-  ddl_statements = [for s in split(";\n", file("${path.module}/sql/redshift.sql")) : trimspace(s) if trimspace(replace(s, "/--[^\\n]*/", "")) != ""]
-
   account = data.aws_caller_identity.current.account_id
   region  = data.aws_region.current.name
 

@@ -92,6 +92,18 @@ resource "aws_s3_bucket_lifecycle_configuration" "data" {
     }
   }
 
+  # A COPY manifest is read once, by the load that wrote it.
+  rule {
+    id     = "copy-manifests"
+    status = "Enabled"
+    filter {
+      prefix = local.catalogue.manifest_prefix
+    }
+    expiration {
+      days = 7
+    }
+  }
+
   rule {
     id     = "abort-incomplete-uploads"
     status = "Enabled"
@@ -111,5 +123,6 @@ resource "aws_s3_bucket_notification" "data" {
     events              = ["s3:ObjectCreated:*"]
     filter_prefix       = local.catalogue.data_prefix
   }
-  depends_on = [aws_lambda_permission.s3_invokes_loader]
+  # No object is loaded before the loader's database user holds its grants.
+  depends_on = [aws_lambda_permission.s3_invokes_loader, aws_redshiftdata_statement.grants]
 }

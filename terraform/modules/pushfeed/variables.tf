@@ -232,8 +232,18 @@ variable "redshift_schema" {
   }
 }
 
+variable "redshift_loader_db_user" {
+  description = "Database user the loader connects as, granted the loader role. Empty: IAMR:<loader role> on Serverless, redshift_db_user on a provisioned cluster. Required with redshift_secret_arn (the secret's user)."
+  type        = string
+  default     = ""
+  validation {
+    condition     = !strcontains(var.redshift_loader_db_user, "\"")
+    error_message = "redshift_loader_db_user: a database user name without double quotes."
+  }
+}
+
 variable "apply_ddl" {
-  description = "Create the schema, tables and ledger through the Data API on apply (idempotent DDL)."
+  description = "Apply the warehouse schema through the Data API on apply, in order: schema, each migration once, grants, views."
   type        = bool
   default     = true
 }
