@@ -89,6 +89,15 @@ class Harness:
                     })
                 self.reply(404, b"{}")
 
+            def do_PUT(self):
+                # S3 PutObject (the loader's COPY manifest).
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                h.aws_calls.append("s3:PutObject")
+                self.send_response(200)
+                self.send_header("ETag", '"0123456789abcdef0123456789abcdef"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 if self.path.startswith(f"{PREFIX}/invocation/") and self.path.endswith("/response"):
@@ -116,7 +125,7 @@ class Harness:
                 if target.endswith("DescribeStatement"):
                     req = json.loads(body)
                     subs = [{"Id": f"{req['Id']}:{i + 1}", "Status": "FINISHED", "ResultRows": r, "RedshiftQueryId": i}
-                            for i, r in enumerate([0, 10, 10, 1, 0])]
+                            for i, r in enumerate([0, 0, 10, 10, 1, 0])]  # lock, stage, copy, insert, ledger, drop
                     return self.reply(200, json.dumps({"Id": req["Id"], "Status": "FINISHED", "SubStatements": subs,
                                                        "CreatedAt": time.time(), "UpdatedAt": time.time()}).encode(), ctype="application/x-amz-json-1.1")
                 if b"Action=Publish" in body:

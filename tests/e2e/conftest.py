@@ -14,6 +14,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from redshift_standin import RedshiftStandin
+from sqs_standin import SqsStandin
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -46,6 +47,7 @@ class Stack:
         self.kinesis = boto3.client("kinesis", **kw)
         self.s3 = boto3.client("s3", **kw)
         self.sns = boto3.client("sns", **kw)
+        self.sqs = boto3.client("sqs", **kw)
 
     @property
     def stream(self) -> str:
@@ -62,7 +64,8 @@ class Stack:
         return out
 
     def bootstrap(self) -> None:
-        self.pushfeed("bootstrap", "--env", self.env_name, "--shards", "2")
+        # A short visibility timeout and 3 receives, so failed loads cycle within a test.
+        self.pushfeed("bootstrap", "--env", self.env_name, "--shards", "2", "--visibility-timeout", "1", "--max-receive-count", "3")
 
     def load(self, *objects: str, extra: tuple[str, ...] = ()) -> subprocess.Popen:
         """Start `pushfeed load` (the loader handler, S3 event without size or ETag)."""
@@ -104,6 +107,7 @@ def moto_endpoint():
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
     standin = RedshiftStandin()
     standin.install()
+    SqsStandin().install()
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

@@ -5,8 +5,8 @@ ThrottlingException), refused permanently (InvalidArgumentException: the batcher
 retry it but report the Kinesis records), or partially failed — the chosen entries are
 removed from the request before it is forwarded (so moto never writes them, as Firehose
 would not) and reported back as ServiceUnavailableException entries with FailedPutCount.
-S3 bucket listings are, at random, answered 503 SlowDown. Everything else passes
-through. Counts of what was injected are kept in ``proxy.injected``.
+SQS ReceiveMessage calls (the loader's event source) are, at random, answered 500
+InternalError. Everything else passes through. Counts of what was injected are kept in ``proxy.injected``.
 """
 
 from __future__ import annotations
@@ -23,17 +23,18 @@ from urllib.parse import urlsplit
 class FaultProxy:
     def __init__(self, upstream: str, seed: int = 7, firehose_throttle: float = 0.15,
                  firehose_permanent: float = 0.05, firehose_entry_failure: float = 0.25,
-                 s3_list_failure: float = 0.2) -> None:
+                 sqs_receive_failure: float = 0.2) -> None:
         self.upstream = urlsplit(upstream)
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
         self.rates = dict(firehose_throttle=firehose_throttle, firehose_permanent=firehose_permanent,
-                          firehose_entry_failure=firehose_entry_failure, s3_list_failure=s3_list_failure)
+                          firehose_entry_failure=firehose_entry_failure, sqs_receive_failure=sqs_receive_failure)
         self.injected: collections.Counter = collections.Counter()
         # Besides the random faults, one of each kind at a fixed call, so every kind is
         # exercised in every run whatever the timing.
         self.calls: collections.Counter = collections.Counter()
-        self.forced = {"firehose_permanent": 3, "s3_list_failure": 2}
+        # (The SDK retries a 500 up to three attempts: three in a row reach the driver.)
+        self.forced = {"firehose_permanent": {3}, "sqs_receive_failure": {2, 3, 4}, "firehose_entry_failure": {5}}
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -51,7 +52,7 @@ class FaultProxy:
     def roll(self, what: str) -> bool:
         with self.lock:
             self.calls[what] += 1
-            if self.forced.get(what) == self.calls[what]:
+            if self.calls[what] in self.forced.get(what, ()):
                 return True
             return self.rng.random() < self.rates[what]
 
@@ -121,9 +122,9 @@ class FaultProxy:
                         merged.append({"ErrorCode": "ServiceUnavailableException", "ErrorMessage": "Slow down. (injected)"} if i in failed else next(it))
                     out = {"FailedPutCount": len(failed), "Encrypted": False, "RequestResponses": merged}
                     return self._reply(200, [("Content-Type", "application/x-amz-json-1.1")], json.dumps(out).encode())
-                if self.command == "GET" and "list-type=2" in self.path and proxy.roll("s3_list_failure"):
-                    proxy.injected["s3_list_slowdowns"] += 1
-                    return self._error(503, "SlowDown", "Please reduce your request rate. (injected)", json_error=False)
+                if target.endswith("ReceiveMessage") and proxy.roll("sqs_receive_failure"):
+                    proxy.injected["sqs_receive_failures"] += 1
+                    return self._error(500, "InternalError", "We encountered an internal error. (injected)")
                 status, headers, data = proxy._forward(self.command, self.path, dict(self.headers), body)
                 self._reply(status, headers, data)
 

@@ -113,11 +113,26 @@ def test_the_recorded_transaction_is_exactly_the_plan_and_redelivery_loads_nothi
     assert plan[0] == "LOCK pushfeed.pushfeed_load_ledger", "the ledger is locked before anything reads"
     assert " MANIFEST " in plan[2] and not plan[2].endswith("GZIP"), "moto does not compress, so the key has no .gz and COPY no GZIP"
 
-    # A second driver (reading only new records) sees every object again, as a redelivered
-    # S3 event would: nothing loads.
+    # S3 delivers notifications at least once: every object's notification again, and a
+    # second driver (reading only new records) loads nothing.
+    resend_notifications(stack)
     again = stack.drive("--starting-position", "latest")
     assert again["duplicate_objects"] == first["objects_loaded"] + first["empty_objects"]
     assert again["rows_loaded"] == 0 and again["metrics"]["DuplicateObjects"] == again["duplicate_objects"]
+
+
+def resend_notifications(stack) -> None:
+    """Each object's ObjectCreated notification once more, as S3 may deliver it."""
+    url = stack.sqs.get_queue_url(QueueName=f"pushfeed-{stack.env_name}-loads")["QueueUrl"]
+    for key, body in stack.objects():
+        head = stack.s3.head_object(Bucket=stack.bucket, Key=key)
+        event = {"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "eu-west-2",
+                              "eventTime": "2026-01-01T00:00:00.000Z", "eventName": "ObjectCreated:Put",
+                              "userIdentity": {"principalId": "AWS:x"}, "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+                              "responseElements": {}, "s3": {"s3SchemaVersion": "1.0", "configurationId": "pushfeed-loads",
+                              "bucket": {"name": stack.bucket, "arn": f"arn:aws:s3:::{stack.bucket}"},
+                              "object": {"key": key, "size": head["ContentLength"], "eTag": head["ETag"].strip('"')}}}]}
+        stack.sqs.send_message(QueueUrl=url, MessageBody=json.dumps(event))
 
 
 def test_a_failed_load_sends_one_alert_per_attempt_and_is_counted(stack):
@@ -125,8 +140,9 @@ def test_a_failed_load_sends_one_alert_per_attempt_and_is_counted(stack):
     stack.standin.mode = "fail"
     stack.put([fixture_bytes("braze_nested_send.json")])
     summary = stack.drive()
-    assert summary["load_failures"] == 1
-    assert summary["metrics"]["LoadFailures"] == 3, "Lambda's async invocation tries three times"
+    assert summary["load_failures"] == 3, "tried until the queue's maxReceiveCount (3 here)"
+    assert summary["metrics"]["LoadFailures"] == 3
+    assert summary["loads_dead_lettered"] == 1, "then the message waits in the dead-letter queue"
     messages = stack.topic_messages()
     assert len(messages) == 3
     subject, message = messages[0]
@@ -151,3 +167,44 @@ def test_drive_says_what_to_do_when_the_stack_is_missing(stack):
     out = stack.pushfeed("drive", "--env", "nothere", "--idle-exit", "1", check=False)
     assert out.returncode != 0
     assert b"did `pushfeed bootstrap` run?" in out.stderr
+
+
+def test_a_redshift_outage_ends_in_the_dead_letter_queue_and_redrive_loads_it_once(stack):
+    """Redshift down for a stretch: every load fails until its messages reach the DLQ; once
+    it is back, `pushfeed redrive` returns them and the loader loads each object once."""
+    stack.bootstrap()
+    records = vendor_records(stack)
+    stack.put(records)
+    stack.standin.mode = "fail"
+    down = stack.drive()
+    objects = stack.objects()
+    assert down["records_in"] == len(records) and down["objects_loaded"] == 0
+    assert down["loads_dead_lettered"] == len(objects), "every load is waiting in the dead-letter queue"
+    assert not stack.standin.ledger
+
+    stack.standin.mode = "finish"
+    moved = json.loads(stack.pushfeed("redrive", "--env", stack.env_name, "--json").stdout)
+    assert moved["how"] == "start_message_move_task" and moved["task_handle"]
+    up = stack.drive("--starting-position", "latest")
+    assert up["objects_loaded"] + up["empty_objects"] == len(objects)
+    assert up["loads_dead_lettered"] == 0 and up["load_failures"] == 0
+
+    ref_summary, ref_ids = reference(stack, records)
+    for table, ids in ref_ids.items():
+        rows = stack.standin.rows(table)
+        assert len(rows) == ref_summary["rows_loaded"][table], f"{table}: 0 lost, 0 doubled"
+        if table != "push_quarantine":
+            assert {r["event_id"] for r in rows} == ids, table
+    assert len(stack.standin.ledger) == len(objects)
+    # Running it again changes nothing.
+    assert json.loads(stack.pushfeed("redrive", "--env", stack.env_name, "--json").stdout)["task_handle"]
+    assert stack.drive("--starting-position", "latest")["objects_loaded"] == 0
+    # An endpoint without StartMessageMoveTask: --move-here does the same move itself.
+    stack.standin.mode = "fail"
+    resend_notifications(stack)
+    stack.drive("--starting-position", "latest")
+    stack.standin.mode = "finish"
+    here = json.loads(stack.pushfeed("redrive", "--env", stack.env_name, "--json", "--move-here").stdout)
+    assert here["how"] == "moved_by_pushfeed" and here["moved"] == len(objects)
+    after = stack.drive("--starting-position", "latest")
+    assert after["duplicate_objects"] == len(objects) and after["rows_loaded"] == 0

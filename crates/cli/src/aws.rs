@@ -18,8 +18,8 @@ use pushfeed_core::metrics::MetricSet;
 use pushfeed_core::BatchCounts;
 use pushfeed_loader::config::Target;
 use pushfeed_loader::{
-    AwsDataApi, Config as LoaderConfig, Loader, ObjectResult, RedshiftWarehouse, S3Store,
-    SnsNotifier,
+    AwsDataApi, Config as LoaderConfig, Loader, ObjectResult, QueueMessage, RedshiftWarehouse,
+    S3Store, SnsNotifier,
 };
 
 type AwsLoader<'a> = Loader<'a, RedshiftWarehouse<AwsDataApi, S3Store>, SnsNotifier, S3Store>;
@@ -45,6 +45,14 @@ impl Names {
     }
     pub fn topic(&self) -> String {
         format!("pushfeed-{}-alerts", self.env)
+    }
+    /// The queue S3 notifies of new objects; the loader's event source.
+    pub fn loads_queue(&self) -> String {
+        format!("pushfeed-{}-loads", self.env)
+    }
+    /// Where a loads message goes after maxReceiveCount failed attempts.
+    pub fn loads_dlq(&self) -> String {
+        format!("pushfeed-{}-loads-dlq", self.env)
     }
 }
 
@@ -80,6 +88,7 @@ pub struct Clients {
     pub s3: aws_sdk_s3::Client,
     pub sns: aws_sdk_sns::Client,
     pub redshift: aws_sdk_redshiftdata::Client,
+    pub sqs: aws_sdk_sqs::Client,
 }
 
 impl EndpointArgs {
@@ -114,6 +123,7 @@ impl EndpointArgs {
             s3: aws_sdk_s3::Client::from_conf(s3_conf),
             sns: aws_sdk_sns::Client::new(&shared),
             redshift: aws_sdk_redshiftdata::Client::new(&shared),
+            sqs: aws_sdk_sqs::Client::new(&shared),
         }
     }
 
@@ -128,6 +138,33 @@ impl EndpointArgs {
             .clone()
             .unwrap_or_else(|| format!("AWS {}", self.region))
     }
+}
+
+async fn queue_arn(c: &Clients, url: &str) -> anyhow::Result<String> {
+    let out = c
+        .sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("attributes of {url}: {}", sdk(&e)))?;
+    out.attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("{url} has no QueueArn"))
+}
+
+async fn queue_url(c: &Clients, name: &str, hint: &str) -> anyhow::Result<String> {
+    c.sqs
+        .get_queue_url()
+        .queue_name(name)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("queue {name}: {}\n{hint}", sdk(&e)))?
+        .queue_url()
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("queue {name} has no URL"))
 }
 
 /// An SDK error with its chain of causes (the service's message is in there).
@@ -150,7 +187,19 @@ fn already_exists(msg: &str) -> bool {
 }
 
 /// Create the stream, bucket, one Firehose stream per destination and the alert topic.
-pub async fn bootstrap(args: &EndpointArgs, shards: i32) -> anyhow::Result<()> {
+/// The loads queue's settings (Terraform: loads_visibility_timeout_seconds, loads_max_receive_count).
+#[derive(clap::Args, Clone, Debug)]
+pub struct QueueArgs {
+    /// Seconds a loads message stays invisible while the loader works on it (AWS: at least
+    /// six times the loader's timeout).
+    #[arg(long, default_value_t = 30)]
+    pub visibility_timeout: u32,
+    /// Failed attempts before a loads message moves to the dead-letter queue.
+    #[arg(long, default_value_t = 5)]
+    pub max_receive_count: u32,
+}
+
+pub async fn bootstrap(args: &EndpointArgs, shards: i32, queue: &QueueArgs) -> anyhow::Result<()> {
     let c = args.clients().await;
     let n = args.names();
     let hint = || {
@@ -235,6 +284,78 @@ pub async fn bootstrap(args: &EndpointArgs, shards: i32) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("creating SNS topic: {}", sdk(&e)))?;
     println!("SNS topic {}", topic.topic_arn().unwrap_or_default());
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let dlq = c
+        .sqs
+        .create_queue()
+        .queue_name(n.loads_dlq())
+        .attributes(A::MessageRetentionPeriod, "1209600")
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("creating queue {}: {}", n.loads_dlq(), sdk(&e)))?;
+    let dlq_arn = queue_arn(&c, dlq.queue_url().unwrap_or_default()).await?;
+    let loads = c
+        .sqs
+        .create_queue()
+        .queue_name(n.loads_queue())
+        .attributes(A::VisibilityTimeout, queue.visibility_timeout.to_string())
+        .attributes(
+            A::RedrivePolicy,
+            serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": queue.max_receive_count}).to_string(),
+        )
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("creating queue {}: {}", n.loads_queue(), sdk(&e)))?;
+    let loads_arn = queue_arn(&c, loads.queue_url().unwrap_or_default()).await?;
+    use aws_sdk_s3::types::{
+        Event, FilterRule, FilterRuleName, NotificationConfiguration,
+        NotificationConfigurationFilter, QueueConfiguration, S3KeyFilter,
+    };
+    c.s3.put_bucket_notification_configuration()
+        .bucket(n.bucket())
+        .notification_configuration(
+            NotificationConfiguration::builder()
+                .queue_configurations(
+                    QueueConfiguration::builder()
+                        .id("pushfeed-loads")
+                        .queue_arn(&loads_arn)
+                        .events(Event::from("s3:ObjectCreated:*"))
+                        .filter(
+                            NotificationConfigurationFilter::builder()
+                                .key(
+                                    S3KeyFilter::builder()
+                                        .filter_rules(
+                                            FilterRule::builder()
+                                                .name(FilterRuleName::Prefix)
+                                                .value(DATA_PREFIX)
+                                                .build(),
+                                        )
+                                        .build(),
+                                )
+                                .build(),
+                        )
+                        .build()
+                        .map_err(|e| anyhow::anyhow!("{e}"))?,
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "S3 notifications of {} to {}: {}",
+                n.bucket(),
+                n.loads_queue(),
+                sdk(&e)
+            )
+        })?;
+    println!(
+        "S3 s3://{}/{DATA_PREFIX}… notifies queue {} (dead-letter queue {} after {} attempts)",
+        n.bucket(),
+        n.loads_queue(),
+        n.loads_dlq(),
+        queue.max_receive_count
+    );
     println!(
         "ready: put vendor records into {} and run `pushfeed drive`",
         n.stream()
@@ -339,8 +460,8 @@ pub struct DriveSummary {
     pub batch_item_failures: u64,
     pub records_retried: u64,
     pub records_to_dlq: u64,
-    /// S3 listings that failed (retried on the next scan).
-    pub s3_list_errors: u64,
+    /// Receives from the loads queue that failed (retried on the next poll).
+    pub queue_receive_errors: u64,
     /// GetRecords calls that failed (retried from the same iterator).
     pub get_records_errors: u64,
     pub routed: BTreeMap<String, u64>,
@@ -350,7 +471,10 @@ pub struct DriveSummary {
     pub empty_objects: u64,
     pub duplicate_objects: u64,
     pub unmatched_keys: u64,
+    /// Failed load attempts (a message is retried until the queue's maxReceiveCount).
     pub load_failures: u64,
+    /// Messages in the loads dead-letter queue when the driver stopped (`pushfeed redrive`).
+    pub loads_dead_lettered: u64,
     pub rows_loaded: u64,
     /// Totals of every metric the handlers emitted (no dimensions).
     pub metrics: BTreeMap<String, f64>,
@@ -447,7 +571,12 @@ pub async fn drive(args: &DriveArgs) -> anyhow::Result<DriveSummary> {
     let mut summary = DriveSummary::default();
     let mut counts = BatchCounts::default();
     let mut metrics = MetricSet::new();
-    let mut seen_objects: HashSet<String> = HashSet::new();
+    let loads_url = queue_url(
+        &c,
+        &n.loads_queue(),
+        "did `pushfeed bootstrap` run (it creates the loads queue)?",
+    )
+    .await?;
     let mut pending: Vec<Pending> = Vec::new();
     let mut retries_of_head = 0u32;
     let mut list_errors = 0u64;
@@ -584,11 +713,10 @@ pub async fn drive(args: &DriveArgs) -> anyhow::Result<DriveSummary> {
             last_activity = Instant::now();
             // The S3 trigger: the loader for each new object.
             let active = scan(
-                load_new_objects(
+                load_queued_objects(
                     &c,
-                    &n,
+                    &loads_url,
                     &loader,
-                    &mut seen_objects,
                     &mut summary,
                     &mut metrics,
                     object_log.as_mut(),
@@ -602,11 +730,10 @@ pub async fn drive(args: &DriveArgs) -> anyhow::Result<DriveSummary> {
         } else if got == 0 {
             if pending.is_empty()
                 && scan(
-                    load_new_objects(
+                    load_queued_objects(
                         &c,
-                        &n,
+                        &loads_url,
                         &loader,
-                        &mut seen_objects,
                         &mut summary,
                         &mut metrics,
                         object_log.as_mut(),
@@ -630,7 +757,8 @@ pub async fn drive(args: &DriveArgs) -> anyhow::Result<DriveSummary> {
             break;
         }
     }
-    summary.s3_list_errors = list_errors;
+    summary.queue_receive_errors = list_errors;
+    summary.loads_dead_lettered = queue_depth(&c, &n.loads_dlq()).await.unwrap_or(0);
     summary.routed = counts
         .events
         .iter()
@@ -653,7 +781,7 @@ fn scan(result: anyhow::Result<usize>, errors: &mut u64) -> bool {
         Ok(new_objects) => new_objects > 0,
         Err(e) => {
             *errors += 1;
-            tracing::warn!(error = %format!("{e:#}"), "listing new objects failed; will retry");
+            tracing::warn!(error = %format!("{e:#}"), "receiving from the loads queue failed; will retry");
             true
         }
     }
@@ -675,95 +803,114 @@ fn write_dlq(path: &std::path::Path, records: &[Pending]) -> anyhow::Result<()> 
     Ok(())
 }
 
-async fn load_new_objects(
+/// The loader's event source mapping: receive what S3 put on the loads queue, invoke the
+/// loader with up to 10 messages, delete the messages it loaded and leave the failed ones
+/// (they come back after the visibility timeout, then move to the dead-letter queue).
+async fn load_queued_objects(
     c: &Clients,
-    n: &Names,
+    url: &str,
     loader: &AwsLoader<'_>,
-    seen: &mut HashSet<String>,
     summary: &mut DriveSummary,
     metrics: &mut MetricSet,
     mut object_log: Option<&mut std::fs::File>,
 ) -> anyhow::Result<usize> {
-    let mut new = Vec::new();
-    let mut token: Option<String> = None;
+    let mut total = 0;
     loop {
-        let out =
-            c.s3.list_objects_v2()
-                .bucket(n.bucket())
-                .prefix(DATA_PREFIX)
-                .set_continuation_token(token.clone())
+        let out = c
+            .sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(0)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("receiving from {url}: {}", sdk(&e)))?;
+        let received = out.messages();
+        if received.is_empty() {
+            return Ok(total);
+        }
+        total += received.len();
+        let messages: Vec<QueueMessage> = received
+            .iter()
+            .map(|m| QueueMessage {
+                message_id: m.message_id().unwrap_or_default().to_owned(),
+                body: m.body().unwrap_or_default().to_owned(),
+            })
+            .collect();
+        let created: std::collections::HashMap<String, i64> = messages
+            .iter()
+            .filter_map(|m| {
+                pushfeed_loader::queue::s3_event_from_body(&m.body)
+                    .ok()
+                    .flatten()
+            })
+            .flat_map(|e| e.records)
+            .filter_map(|r| {
+                let key = pushfeed_core::decode_event_key(r.s3.object.key.as_deref()?).ok()?;
+                Some((key, r.event_time.timestamp_millis()))
+            })
+            .collect();
+        let now = crate::local::now_ms();
+        let report = loader
+            .handle_queue(
+                &messages,
+                now,
+                Some(tokio::time::Instant::now() + Duration::from_secs(60)),
+            )
+            .await;
+        metrics.merge(&report.report.metrics);
+        for o in &report.report.objects {
+            summary.objects_seen += 1;
+            match o {
+                ObjectResult::Loaded { key, rows, .. } => {
+                    summary.objects_loaded += 1;
+                    summary.rows_loaded += rows;
+                    if let Some(f) = object_log.as_deref_mut() {
+                        use std::io::Write;
+                        writeln!(
+                            f,
+                            "{}",
+                            serde_json::json!({"key": key, "created_ms": created.get(key).copied().unwrap_or(now), "loaded_ms": now})
+                        )?;
+                    }
+                }
+                ObjectResult::Empty { .. } => summary.empty_objects += 1,
+                ObjectResult::Duplicate { .. } => summary.duplicate_objects += 1,
+                ObjectResult::Unmatched { .. } => summary.unmatched_keys += 1,
+                ObjectResult::Failed { .. } => summary.load_failures += 1,
+            }
+        }
+        let done: Vec<_> = received
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| {
+                !report
+                    .failed_message_ids
+                    .iter()
+                    .any(|f| Some(f.as_str()) == m.message_id())
+            })
+            .filter_map(|(i, m)| {
+                aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(m.receipt_handle().unwrap_or_default())
+                    .build()
+                    .ok()
+            })
+            .collect();
+        if !done.is_empty() {
+            c.sqs
+                .delete_message_batch()
+                .queue_url(url)
+                .set_entries(Some(done))
                 .send()
                 .await
-                .map_err(|e| {
-                    anyhow::anyhow!("listing s3://{}/{DATA_PREFIX}: {}", n.bucket(), sdk(&e))
-                })?;
-        for o in out.contents() {
-            let key = o.key().unwrap_or_default().to_owned();
-            // Marked seen only after the whole listing succeeded (below): a failed page
-            // must not hide objects from the next scan.
-            if !seen.contains(&key) {
-                let created = o.last_modified().map(|t| t.secs() * 1000).unwrap_or(0);
-                new.push((
-                    key,
-                    o.size().unwrap_or(0) as u64,
-                    o.e_tag().unwrap_or_default().trim_matches('"').to_owned(),
-                    created,
-                ));
-            }
+                .map_err(|e| anyhow::anyhow!("deleting from {url}: {}", sdk(&e)))?;
         }
-        token = out.next_continuation_token().map(str::to_owned);
-        if token.is_none() {
-            break;
+        if !report.failed_message_ids.is_empty() {
+            // Failed messages reappear after the visibility timeout, as with Lambda.
+            return Ok(total);
         }
     }
-    for (key, _, _, _) in &new {
-        seen.insert(key.clone());
-    }
-    for (key, size, etag, created) in &new {
-        summary.objects_seen += 1;
-        let event = s3_event(&n.bucket(), key, *size, etag, *created)?;
-        // Asynchronous invocation: Lambda retries a failed event twice.
-        for attempt in 0..3 {
-            let now = crate::local::now_ms();
-            let report = loader
-                .handle(
-                    &event,
-                    now,
-                    Some(tokio::time::Instant::now() + Duration::from_secs(60)),
-                )
-                .await;
-            metrics.merge(&report.metrics);
-            let failed = report
-                .objects
-                .iter()
-                .any(|o| matches!(o, ObjectResult::Failed { .. }));
-            for o in &report.objects {
-                match o {
-                    ObjectResult::Loaded { rows, .. } => {
-                        summary.objects_loaded += 1;
-                        summary.rows_loaded += rows;
-                        if let Some(f) = object_log.as_deref_mut() {
-                            use std::io::Write;
-                            writeln!(
-                                f,
-                                "{}",
-                                serde_json::json!({"key": key, "created_ms": created, "loaded_ms": now})
-                            )?;
-                        }
-                    }
-                    ObjectResult::Empty { .. } => summary.empty_objects += 1,
-                    ObjectResult::Duplicate { .. } => summary.duplicate_objects += 1,
-                    ObjectResult::Unmatched { .. } => summary.unmatched_keys += 1,
-                    ObjectResult::Failed { .. } if attempt == 2 => summary.load_failures += 1,
-                    ObjectResult::Failed { .. } => {}
-                }
-            }
-            if !failed {
-                break;
-            }
-        }
-    }
-    Ok(new.len())
 }
 
 #[derive(clap::Args, Clone, Debug)]
@@ -868,4 +1015,139 @@ pub async fn load_objects(args: &LoadArgs) -> anyhow::Result<LoadSummary> {
         summary.objects.push(v);
     }
     Ok(summary)
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct RedriveSummary {
+    pub moved: u64,
+    /// `start_message_move_task` (AWS), or `moved_by_pushfeed` where the endpoint lacks it.
+    pub how: String,
+    pub task_handle: Option<String>,
+}
+
+/// Return the loads dead-letter queue's messages to the loads queue, so the loader tries
+/// them again (after an outage is over). Objects already loaded are skipped by the ledger.
+pub async fn redrive(args: &EndpointArgs, move_here: bool) -> anyhow::Result<RedriveSummary> {
+    let c = args.clients().await;
+    let n = args.names();
+    let hint = "did `pushfeed bootstrap` (or terraform apply) create it?";
+    let dlq_url = queue_url(&c, &n.loads_dlq(), hint).await?;
+    let loads_url = queue_url(&c, &n.loads_queue(), hint).await?;
+    let dlq_arn = queue_arn(&c, &dlq_url).await?;
+    let loads_arn = queue_arn(&c, &loads_url).await?;
+    if !move_here {
+        let out = c
+            .sqs
+            .start_message_move_task()
+            .source_arn(&dlq_arn)
+            .destination_arn(&loads_arn)
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "StartMessageMoveTask from {} to {}: {}\nOn an endpoint without it, add --move-here (pushfeed moves the messages itself).",
+                    n.loads_dlq(),
+                    n.loads_queue(),
+                    sdk(&e)
+                )
+            })?;
+        return Ok(RedriveSummary {
+            moved: 0,
+            how: "start_message_move_task".into(),
+            task_handle: out.task_handle().map(str::to_owned),
+        });
+    }
+    // The same move, done here: send to the loads queue, then delete from the DLQ.
+    let mut moved = 0u64;
+    let mut empty = 0;
+    while empty < 2 {
+        let out = c
+            .sqs
+            .receive_message()
+            .queue_url(&dlq_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(0)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("receiving from {}: {}", n.loads_dlq(), sdk(&e)))?;
+        let msgs = out.messages();
+        if msgs.is_empty() {
+            empty += 1;
+            continue;
+        }
+        empty = 0;
+        let entries: Vec<_> = msgs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| {
+                aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(m.body().unwrap_or_default())
+                    .build()
+                    .ok()
+            })
+            .collect();
+        let sent = c
+            .sqs
+            .send_message_batch()
+            .queue_url(&loads_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("sending to {}: {}", n.loads_queue(), sdk(&e)))?;
+        let ok: HashSet<String> = sent
+            .successful()
+            .iter()
+            .map(|s| s.id().to_owned())
+            .collect();
+        let delete: Vec<_> = msgs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| ok.contains(&i.to_string()))
+            .filter_map(|(i, m)| {
+                aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(m.receipt_handle().unwrap_or_default())
+                    .build()
+                    .ok()
+            })
+            .collect();
+        moved += delete.len() as u64;
+        if !delete.is_empty() {
+            c.sqs
+                .delete_message_batch()
+                .queue_url(&dlq_url)
+                .set_entries(Some(delete))
+                .send()
+                .await
+                .map_err(|e| anyhow::anyhow!("deleting from {}: {}", n.loads_dlq(), sdk(&e)))?;
+        }
+    }
+    Ok(RedriveSummary {
+        moved,
+        how: "moved_by_pushfeed".into(),
+        task_handle: None,
+    })
+}
+
+/// Messages waiting in a queue (ApproximateNumberOfMessages + …NotVisible).
+pub async fn queue_depth(c: &Clients, name: &str) -> anyhow::Result<u64> {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let url = queue_url(c, name, "").await?;
+    let out = c
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("attributes of {name}: {}", sdk(&e)))?;
+    let get = |a: A| {
+        out.attributes()
+            .and_then(|m| m.get(&a))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Ok(get(A::ApproximateNumberOfMessages) + get(A::ApproximateNumberOfMessagesNotVisible))
 }

@@ -111,14 +111,36 @@ Example:\n  moto_server -p 5000 &\n  pushfeed bootstrap --endpoint http://127.0.
         /// Shards of the vendor stream.
         #[arg(long, default_value_t = 2)]
         shards: i32,
+        #[command(flatten)]
+        queue: aws::QueueArgs,
+    },
+    /// Return the loads dead-letter queue's messages to the loads queue (after an outage).
+    #[command(
+        long_about = "After a Redshift outage, loads that failed maxReceiveCount times wait in \
+pushfeed-<env>-loads-dlq. This moves them back to pushfeed-<env>-loads with SQS's StartMessageMoveTask (or, on an \
+endpoint without it, by receiving, re-sending and deleting them), and the loader tries them again. Objects already \
+loaded are skipped by the ledger, so running it twice is harmless.\n\nExample:\n  pushfeed redrive --env prod"
+    )]
+    Redrive {
+        #[command(flatten)]
+        endpoint: aws::EndpointArgs,
+        /// Print the result as one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Move the messages here (receive, re-send, delete) instead of asking SQS to, for an
+        /// endpoint without StartMessageMoveTask.
+        #[arg(long)]
+        move_here: bool,
     },
     /// Play AWS's part around the Lambdas: poll the stream, invoke the batcher, load each new object.
     #[command(
         long_about = "Play the parts AWS plays around the two Lambdas, against an AWS-compatible endpoint: poll \
 the vendor stream's shards like the Kinesis event source mapping (batch size, batching window, checkpoint at the \
 first failed record, retries, on-failure file), invoke the batcher handler with the real Firehose client, and \
-invoke the loader handler with a real-shaped S3 event for each new object under push/ (Redshift Data API and SNS \
-through the same endpoint). Stops after --idle-exit seconds without new records or objects."
+invoke the loader handler with the loads queue's messages like its SQS event source mapping (S3 notifies the \
+queue of each new object under push/; failed messages are left for the visibility timeout, then the dead-letter \
+queue; Redshift Data API and SNS through the same endpoint). Stops after --idle-exit seconds without new records or \
+messages."
     )]
     Drive {
         #[command(flatten)]
@@ -485,11 +507,32 @@ fn real_main() -> anyhow::Result<()> {
                 std::process::exit(3);
             }
         }
-        Command::Bootstrap { endpoint, shards } => {
+        Command::Bootstrap {
+            endpoint,
+            shards,
+            queue,
+        } => {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            rt.block_on(aws::bootstrap(&endpoint, shards))?;
+            rt.block_on(aws::bootstrap(&endpoint, shards, &queue))?;
+        }
+        Command::Redrive {
+            endpoint,
+            json,
+            move_here,
+        } => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let s = rt.block_on(aws::redrive(&endpoint, move_here))?;
+            if json {
+                println!("{}", serde_json::to_string(&s)?);
+            } else if let Some(h) = &s.task_handle {
+                println!("started a message move task ({h}): the loader retries the dead-lettered loads as they arrive");
+            } else {
+                println!("moved {} messages back to the loads queue; the loader retries them (objects already loaded are skipped)", s.moved);
+            }
         }
         Command::Drive { args } => {
             let rt = tokio::runtime::Builder::new_current_thread()

@@ -31,6 +31,7 @@ pub const UNMATCHED_KEYS: &str = "UnmatchedKeys";
 pub const LOAD_FAILURES: &str = "LoadFailures";
 pub const LOAD_LATENCY_MS: &str = "LoadLatencyMs";
 pub const LOADS_DEFERRED: &str = "LoadsDeferred";
+pub const INVALID_LOADER_MESSAGES: &str = "InvalidLoaderMessages";
 
 /// Every metric pushfeed emits, with its unit and what it means.
 pub const ALL: &[(&str, &str, &str)] = &[
@@ -76,6 +77,11 @@ pub const ALL: &[(&str, &str, &str)] = &[
         ROWS_LOADED,
         "Count",
         "rows inserted into tables (also per EventType)",
+    ),
+    (
+        INVALID_LOADER_MESSAGES,
+        "Count",
+        "loads-queue messages that are not S3 notifications (left to reach the dead-letter queue)",
     ),
     (
         LOADS_DEFERRED,

@@ -1,11 +1,11 @@
 //! The loader Lambda binary: configuration and clients once per cold start, then the
 //! library's handler for every S3 event.
 
-use aws_lambda_events::event::s3::S3Event;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use pushfeed_core::keys::KeyPatterns;
 use pushfeed_loader::{
-    into_result, AwsDataApi, Config, Loader, RedshiftWarehouse, S3Store, SnsNotifier,
+    into_result, parse_invocation, AwsDataApi, Config, Invocation, Loader, RedshiftWarehouse,
+    S3Store, SnsNotifier,
 };
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -35,20 +35,39 @@ async fn main() -> Result<(), Error> {
         objects: &store,
     };
     let (loader, namespace) = (&loader, config.metrics_namespace.as_str());
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<S3Event>| async move {
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
-        let remaining = Duration::from_millis(event.context.deadline.saturating_sub(now_ms));
-        let deadline = tokio::time::Instant::now() + remaining;
-        let report = loader
-            .handle(&event.payload, now_ms as i64, Some(deadline))
-            .await;
-        for line in report.metrics.to_emf(namespace, "loader", now_ms as i64) {
-            println!("{line}");
-        }
-        into_result(&report).map_err(Error::from)
-    }))
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<serde_json::Value>| async move {
+            let now_ms = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0);
+            let remaining = Duration::from_millis(event.context.deadline.saturating_sub(now_ms));
+            let deadline = tokio::time::Instant::now() + remaining;
+            match parse_invocation(event.payload)? {
+                // From the loads queue: failed messages go back to the queue (then its DLQ).
+                Invocation::Queue(messages) => {
+                    let out = loader
+                        .handle_queue(&messages, now_ms as i64, Some(deadline))
+                        .await;
+                    for line in out
+                        .report
+                        .metrics
+                        .to_emf(namespace, "loader", now_ms as i64)
+                    {
+                        println!("{line}");
+                    }
+                    Ok::<_, Error>(out.response())
+                }
+                Invocation::Direct(s3) => {
+                    let report = loader.handle(&s3, now_ms as i64, Some(deadline)).await;
+                    for line in report.metrics.to_emf(namespace, "loader", now_ms as i64) {
+                        println!("{line}");
+                    }
+                    into_result(&report).map_err(Error::from)?;
+                    Ok(serde_json::Value::Null)
+                }
+            }
+        },
+    ))
     .await
 }
