@@ -110,8 +110,8 @@ def test_every_prefix_a_stream_writes_is_matched_by_a_loader_pattern_and_errors_
         error_key = f"{CATALOGUE['error_prefix']}{d['name']}/processing-failed/2026/01/05/13/x"
         assert not any(rx.search(error_key) for rx, _ in patterns)
     notification = resources(parse_dir(MODULE), "aws_s3_bucket_notification")["data"]
-    lam = notification["lambda_function"][0]
-    assert lam["filter_prefix"] == "${local.catalogue.data_prefix}" and lam["events"] == ["s3:ObjectCreated:*"]
+    queue = notification["queue"][0]
+    assert queue["filter_prefix"] == "${local.catalogue.data_prefix}" and queue["events"] == ["s3:ObjectCreated:*"]
     assert not CATALOGUE["error_prefix"].startswith(CATALOGUE["data_prefix"])
 
 
@@ -126,13 +126,13 @@ def test_every_metric_the_alarms_and_dashboard_name_is_one_the_code_emits():
     for dim in re.findall(r'\[local\.ns, "\w+", "(\w+)"', text):
         assert dim in CATALOGUE["metric_dimensions"]
     # Every failure metric is alarmed on.
-    for failure in ["LoadFailures", "UnmatchedKeys", "QuarantinedRecords", "FailedKinesisRecords", "UnknownTypeEvents"]:
+    for failure in ["LoadFailures", "UnmatchedKeys", "QuarantinedRecords", "FailedKinesisRecords", "UnknownTypeEvents", "InvalidLoaderMessages"]:
         assert failure in alarm_metrics
 
 
 def test_every_alarm_notifies_the_topic():
     alarms = resources(parse_dir(MODULE), "aws_cloudwatch_metric_alarm")
-    assert {"pushfeed", "lambda", "iterator_age", "dlq_depth", "firehose_delivery"} <= set(alarms)
+    assert {"pushfeed", "lambda", "iterator_age", "dlq_depth", "firehose_delivery", "loads_waiting"} <= set(alarms)
     for name, alarm in alarms.items():
         assert alarm["alarm_actions"] == "${local.alarm_actions}", name
     assert "alarm_actions = [aws_sns_topic.alerts.arn]" in text_of(MODULE)
@@ -264,6 +264,31 @@ def test_ddl_resources_run_in_order_schema_migrations_grants_views():
     # No object is loaded before the loader's grants exist.
     notification = resources(parsed, "aws_s3_bucket_notification")["data"]
     assert "aws_redshiftdata_statement.grants" in depends(notification)
+
+
+def test_new_objects_reach_the_loader_through_a_queue_with_a_dead_letter_queue():
+    parsed = parse_dir(MODULE)
+    notification = resources(parsed, "aws_s3_bucket_notification")["data"]
+    assert "lambda_function" not in notification, "S3 no longer invokes the loader directly"
+    [queue] = notification["queue"]
+    assert queue["queue_arn"] == "${aws_sqs_queue.loads.arn}" and queue["events"] == ["s3:ObjectCreated:*"]
+    assert queue["filter_prefix"] == "${local.catalogue.data_prefix}"
+    queues = resources(parsed, "aws_sqs_queue")
+    loads = queues["loads"]
+    assert loads["visibility_timeout_seconds"] == "${6 * var.loader_timeout_seconds}"
+    assert "aws_sqs_queue.loads_dlq.arn" in loads["redrive_policy"] and "var.loads_max_receive_count" in loads["redrive_policy"]
+    assert "loader_failures" not in queues
+    esm = resources(parsed, "aws_lambda_event_source_mapping")["loads"]
+    assert esm["event_source_arn"] == "${aws_sqs_queue.loads.arn}"
+    assert esm["function_response_types"] == ["ReportBatchItemFailures"]
+    assert int(esm["batch_size"]) <= 10
+    assert "aws_lambda_function_event_invoke_config" not in {t for b in blocks(parsed, "resource") for t in b}
+    assert "aws_lambda_permission" not in {t for b in blocks(parsed, "resource") for t in b}
+    allow = resources(parsed, "aws_sqs_queue_redrive_allow_policy")["loads_dlq"]
+    assert "aws_sqs_queue.loads.arn" in allow["redrive_allow_policy"]
+    text = text_of(MODULE)
+    assert '"sqs:ReceiveMessage", "sqs:DeleteMessage"' in text
+    assert "pushfeed redrive --env" in text, "the alarms say how to recover"
 
 
 def test_the_schema_variable_is_used_by_every_statement_and_the_loader():

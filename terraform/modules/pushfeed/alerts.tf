@@ -36,7 +36,12 @@ locals {
     load_failures = {
       metric      = "LoadFailures"
       threshold   = 0
-      description = "A COPY into Redshift failed, aborted or timed out. The SNS message names the object and the error; Lambda retries."
+      description = "A COPY into Redshift failed, aborted or timed out. The SNS message names the object and the error; the loads queue retries it, then keeps it in pushfeed-<env>-loads-dlq: once the cause is fixed, run `pushfeed redrive --env <env>`."
+    }
+    invalid_loader_messages = {
+      metric      = "InvalidLoaderMessages"
+      threshold   = 0
+      description = "A message on the loads queue is not an S3 notification (something else writes to the queue); it ends in the loads dead-letter queue. Inspect it there."
     }
     unmatched_keys = {
       metric      = "UnmatchedKeys"
@@ -54,7 +59,7 @@ locals {
 
   queues = {
     batcher = aws_sqs_queue.batcher_failures.name
-    loader  = aws_sqs_queue.loader_failures.name
+    loader  = aws_sqs_queue.loads_dlq.name
   }
 }
 
@@ -110,7 +115,7 @@ resource "aws_cloudwatch_metric_alarm" "iterator_age" {
 resource "aws_cloudwatch_metric_alarm" "dlq_depth" {
   for_each            = local.queues
   alarm_name          = "${local.prefix}-${each.key}-failures-queued"
-  alarm_description   = "Messages in ${each.value}: events that exhausted their retries. Inspect, fix, and replay them."
+  alarm_description   = "Messages in ${each.value}: work that exhausted its retries. Loader: fix the cause (the load-failures alert says it), then `pushfeed redrive --env ${var.environment}`. Batcher: see the README's runbook."
   namespace           = "AWS/SQS"
   metric_name         = "ApproximateNumberOfMessagesVisible"
   dimensions          = { QueueName = each.value }
@@ -136,6 +141,23 @@ resource "aws_cloudwatch_metric_alarm" "firehose_delivery" {
   evaluation_periods  = 1
   comparison_operator = "LessThanThreshold"
   threshold           = 1
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+# Loads waiting: Redshift is down or slow, or the loader cannot keep up.
+resource "aws_cloudwatch_metric_alarm" "loads_waiting" {
+  alarm_name          = "${local.prefix}-loads-waiting"
+  alarm_description   = "The oldest message on ${aws_sqs_queue.loads.name} is older than ${var.loads_age_alarm_seconds} s: objects are not being loaded (Redshift down or paused, grants missing, loader throttled). Nothing is lost while it waits; the loader log and the load-failures alert say why."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateAgeOfOldestMessage"
+  dimensions          = { QueueName = aws_sqs_queue.loads.name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.loads_age_alarm_seconds
   treat_missing_data  = "notBreaching"
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions

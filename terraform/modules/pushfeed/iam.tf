@@ -135,9 +135,9 @@ data "aws_iam_policy_document" "loader" {
     resources = [aws_kms_key.pushfeed.arn]
   }
   statement {
-    sid       = "OnFailureQueue"
-    actions   = ["sqs:SendMessage"]
-    resources = [aws_sqs_queue.loader_failures.arn]
+    sid       = "ConsumeTheLoadsQueue"
+    actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"]
+    resources = [aws_sqs_queue.loads.arn]
   }
   statement {
     sid       = "Logs"

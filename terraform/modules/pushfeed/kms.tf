@@ -35,6 +35,21 @@ data "aws_iam_policy_document" "kms" {
     }
   }
   statement {
+    # S3 event notifications into the encrypted loads queue.
+    sid       = "S3NotifiesEncryptedQueue"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["s3.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account]
+    }
+  }
+  statement {
     sid       = "LogsEncryptLogGroups"
     actions   = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
     resources = ["*"]

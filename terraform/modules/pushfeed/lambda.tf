@@ -1,5 +1,6 @@
-# The two Lambdas (provided.al2023; zips from scripts/package), the Kinesis event source
-# mapping, the S3 trigger, and the queues that catch what exhausted its retries.
+# The two Lambdas (provided.al2023; zips from scripts/package), their event source mappings
+# (the vendor stream; the loads queue S3 notifies), and the queues that catch what
+# exhausted its retries.
 
 resource "aws_sqs_queue" "batcher_failures" {
   name                      = "${local.names.batcher}-failures"
@@ -7,10 +8,61 @@ resource "aws_sqs_queue" "batcher_failures" {
   kms_master_key_id         = aws_kms_key.pushfeed.arn
 }
 
-resource "aws_sqs_queue" "loader_failures" {
-  name                      = "${local.names.loader}-failures"
+# S3 notifies this queue of every new object under the data prefix; the loader consumes it.
+# A Redshift outage only delays loads: a message is retried while it stays visible again
+# after each failure, then waits in the dead-letter queue for `pushfeed redrive`.
+resource "aws_sqs_queue" "loads" {
+  name = "${local.prefix}-loads"
+  # AWS: at least six times the function's timeout, so a running load is never re-delivered.
+  visibility_timeout_seconds = 6 * var.loader_timeout_seconds
+  message_retention_seconds  = 1209600
+  kms_master_key_id          = aws_kms_key.pushfeed.arn
+  redrive_policy = jsonencode({
+    deadLetterTargetArn = aws_sqs_queue.loads_dlq.arn
+    maxReceiveCount     = var.loads_max_receive_count
+  })
+}
+
+resource "aws_sqs_queue" "loads_dlq" {
+  name                      = "${local.prefix}-loads-dlq"
   message_retention_seconds = 1209600
   kms_master_key_id         = aws_kms_key.pushfeed.arn
+}
+
+# Only the loads DLQ may send here: StartMessageMoveTask (`pushfeed redrive`) moves back.
+resource "aws_sqs_queue_redrive_allow_policy" "loads_dlq" {
+  queue_url = aws_sqs_queue.loads_dlq.id
+  redrive_allow_policy = jsonencode({
+    redrivePermission = "byQueue"
+    sourceQueueArns   = [aws_sqs_queue.loads.arn]
+  })
+}
+
+data "aws_iam_policy_document" "loads_queue" {
+  statement {
+    sid       = "S3NotifiesNewObjects"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.loads.arn]
+    principals {
+      type        = "Service"
+      identifiers = ["s3.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = [aws_s3_bucket.data.arn]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account]
+    }
+  }
+}
+
+resource "aws_sqs_queue_policy" "loads" {
+  queue_url = aws_sqs_queue.loads.id
+  policy    = data.aws_iam_policy_document.loads_queue.json
 }
 
 resource "aws_cloudwatch_log_group" "batcher" {
@@ -85,6 +137,7 @@ resource "aws_lambda_event_source_mapping" "vendor_stream" {
 resource "aws_lambda_function" "loader" {
   # checkov:skip=CKV_AWS_117:It only calls public AWS endpoints (Redshift Data API, SNS); a VPC would add NAT or endpoints and cost, not isolation.
   # checkov:skip=CKV_AWS_272:Zips are built by scripts/package in CI from the reviewed tree; code signing needs a signing profile the team does not run yet.
+  # checkov:skip=CKV_AWS_116:A Lambda DLQ catches asynchronous invocations only; the loader is invoked by its SQS event source mapping, whose queue has its own dead-letter queue (aws_sqs_queue.loads_dlq).
   function_name                  = local.names.loader
   role                           = aws_iam_role.loader.arn
   runtime                        = "provided.al2023"
@@ -112,10 +165,6 @@ resource "aws_lambda_function" "loader" {
     }
   }
 
-  dead_letter_config {
-    target_arn = aws_sqs_queue.loader_failures.arn
-  }
-
   tracing_config {
     mode = "Active"
   }
@@ -126,23 +175,16 @@ resource "aws_lambda_function" "loader" {
   }
 }
 
-# S3 invokes the loader asynchronously: two retries, then the on-failure queue.
-resource "aws_lambda_function_event_invoke_config" "loader" {
-  function_name                = aws_lambda_function.loader.function_name
-  maximum_retry_attempts       = 2
-  maximum_event_age_in_seconds = 21600
-  destination_config {
-    on_failure {
-      destination = aws_sqs_queue.loader_failures.arn
-    }
+# The loader reads the loads queue: failed messages (partial batch response) become visible
+# again after the visibility timeout, and after loads_max_receive_count attempts move to
+# the dead-letter queue.
+resource "aws_lambda_event_source_mapping" "loads" {
+  event_source_arn                   = aws_sqs_queue.loads.arn
+  function_name                      = aws_lambda_function.loader.arn
+  batch_size                         = 10
+  maximum_batching_window_in_seconds = 0
+  function_response_types            = ["ReportBatchItemFailures"]
+  scaling_config {
+    maximum_concurrency = max(2, var.loader_reserved_concurrency)
   }
-}
-
-resource "aws_lambda_permission" "s3_invokes_loader" {
-  statement_id   = "AllowS3ObjectCreated"
-  action         = "lambda:InvokeFunction"
-  function_name  = aws_lambda_function.loader.function_name
-  principal      = "s3.amazonaws.com"
-  source_arn     = aws_s3_bucket.data.arn
-  source_account = local.account
 }

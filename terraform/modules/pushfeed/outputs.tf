@@ -34,6 +34,11 @@ output "dashboard_name" {
 }
 
 output "failure_queues" {
-  description = "Queues holding what exhausted its retries (batcher, loader)."
-  value       = { batcher = aws_sqs_queue.batcher_failures.url, loader = aws_sqs_queue.loader_failures.url }
+  description = "Queues holding what exhausted its retries (batcher; loader: the loads dead-letter queue, `pushfeed redrive` returns it)."
+  value       = { batcher = aws_sqs_queue.batcher_failures.url, loader = aws_sqs_queue.loads_dlq.url }
+}
+
+output "loads_queue" {
+  description = "The queue S3 notifies of new objects and the loader consumes."
+  value       = aws_sqs_queue.loads.url
 }

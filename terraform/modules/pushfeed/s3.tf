@@ -117,12 +117,12 @@ resource "aws_s3_bucket_lifecycle_configuration" "data" {
 # Only the data prefix triggers the loader: Firehose's error prefix lies outside it.
 resource "aws_s3_bucket_notification" "data" {
   bucket = aws_s3_bucket.data.id
-  lambda_function {
-    id                  = "pushfeed-loader"
-    lambda_function_arn = aws_lambda_function.loader.arn
-    events              = ["s3:ObjectCreated:*"]
-    filter_prefix       = local.catalogue.data_prefix
+  queue {
+    id            = "pushfeed-loads"
+    queue_arn     = aws_sqs_queue.loads.arn
+    events        = ["s3:ObjectCreated:*"]
+    filter_prefix = local.catalogue.data_prefix
   }
   # No object is loaded before the loader's database user holds its grants.
-  depends_on = [aws_lambda_permission.s3_invokes_loader, aws_redshiftdata_statement.grants]
+  depends_on = [aws_sqs_queue_policy.loads, aws_redshiftdata_statement.grants]
 }

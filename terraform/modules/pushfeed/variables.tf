@@ -150,6 +150,22 @@ variable "loader_timeout_seconds" {
   }
 }
 
+variable "loads_max_receive_count" {
+  description = "Attempts at one object's load before its message moves to the loads dead-letter queue (each attempt waits the queue's visibility timeout, 6 x loader_timeout_seconds)."
+  type        = number
+  default     = 5
+  validation {
+    condition     = var.loads_max_receive_count >= 1 && var.loads_max_receive_count <= 1000
+    error_message = "loads_max_receive_count: 1-1000."
+  }
+}
+
+variable "loads_age_alarm_seconds" {
+  description = "Alarm when the oldest message waiting on the loads queue is older than this."
+  type        = number
+  default     = 1800
+}
+
 variable "loader_reserved_concurrency" {
   description = "Reserved concurrency of the loader: bounds concurrent COPYs into Redshift."
   type        = number
