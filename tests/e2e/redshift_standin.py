@@ -48,6 +48,7 @@ STAGE_RE = re.compile(r"^CREATE TEMP TABLE (\w+) \(LIKE ([\w.$]+)\)$")
 COPY_RE = re.compile(r"^COPY (\w+) FROM 's3://([^/']+)/((?:[^']|'')*)'(.*)$", re.S)
 INSERT_RE = re.compile(r"^INSERT INTO ([\w.$]+) \(([^)]*)\) SELECT")
 LEDGER_KEY = re.compile(r"l\.bucket = '((?:[^']|'')*)' AND l\.object_key = '((?:[^']|'')*)' AND l\.etag = '((?:[^']|'')*)'")
+LEDGER_LISTING = re.compile(r"^SELECT object_key, etag FROM [\w.$]*pushfeed_load_ledger WHERE bucket = '((?:[^']|'')*)'")
 LEDGER_ROWS = re.compile(r"SELECT '(?:[^']|'')*', '(?:[^']|'')*', '(?:[^']|'')*', '((?:[^']|'')*)', (\d+), (\(SELECT COUNT\(\*\) FROM \w+\)|\d+),")
 FAILURE_TEXT = "ERROR: Load into table 'pushfeed_stage' failed. Check 'sys_load_error_detail' system table for details."
 
@@ -254,6 +255,8 @@ class RedshiftStandin:
             self.ledger_rows: dict[tuple, dict] = {}
             self.seq = 0
             self.locks: dict[str, threading.Lock] = {}
+            self.results: dict[str, list[list[str]]] = {}
+            self.result_page_size = 1000
         self.mode = "finish"
         self.copy_delay = 0.0
 
@@ -318,7 +321,29 @@ class RedshiftStandin:
             with standin.lock:
                 standin.executes.append(st.query_string)
             st.status = "FINISHED"  # e.g. the SYS_LOAD_ERROR_DETAIL lookup
+            listing = LEDGER_LISTING.match(st.query_string.strip())
+            if listing:
+                # The ledger as this model committed it (pushfeed reconcile reads it).
+                bucket = _unquote(listing.group(1))
+                with standin.state:
+                    rows = sorted([k, e] for (b, k, e) in standin.ledger if b == bucket)
+                standin.results[out["Id"]] = rows
             return status, headers, json.dumps(_epoch_times(out))
+
+        original_result = RedshiftDataAPIServiceResponse.get_statement_result
+
+        def get_statement_result(self):  # noqa: ANN001
+            params = json.loads(self.body or "{}")
+            rows = standin.results.get(params.get("Id"))
+            if rows is None:
+                return original_result(self)
+            start = int(params.get("NextToken") or 0)
+            page = rows[start:start + standin.result_page_size]
+            out = {"Records": [[{"stringValue": v} for v in r] for r in page], "TotalNumRows": len(rows),
+                   "ColumnMetadata": [{"name": "object_key", "typeName": "varchar"}, {"name": "etag", "typeName": "varchar"}]}
+            if start + standin.result_page_size < len(rows):
+                out["NextToken"] = str(start + standin.result_page_size)
+            return 200, {}, json.dumps(out)
 
         original_describe = RedshiftDataAPIServiceResponse.describe_statement
 
@@ -344,6 +369,7 @@ class RedshiftStandin:
         RedshiftDataAPIServiceResponse.execute_statement = execute_statement
         RedshiftDataAPIServiceResponse.describe_statement = describe_statement
         RedshiftDataAPIServiceResponse.cancel_statement = cancel_statement
+        RedshiftDataAPIServiceResponse.get_statement_result = get_statement_result
 
 
 def _epoch_times(out: dict) -> dict:

@@ -282,6 +282,19 @@ impl SqliteWarehouse {
         Ok(f(&conn))
     }
 
+    /// Rows of two text columns (the ledger's key and ETag, for `pushfeed reconcile`).
+    pub fn query_pairs(&self, sql: &str) -> anyhow::Result<HashSet<(String, String)>> {
+        let conn = self
+            .conn
+            .lock()
+            .map_err(|_| anyhow::anyhow!("warehouse lock poisoned"))?;
+        let mut stmt = conn.prepare(sql)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
     /// Load one object into `table` with the core's load script.
     pub fn load_table(
         &self,

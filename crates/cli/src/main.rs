@@ -5,6 +5,7 @@ mod bench;
 mod feed;
 mod generate;
 mod local;
+mod reconcile;
 mod report;
 mod run;
 
@@ -113,6 +114,18 @@ Example:\n  moto_server -p 5000 &\n  pushfeed bootstrap --endpoint http://127.0.
         shards: i32,
         #[command(flatten)]
         queue: aws::QueueArgs,
+    },
+    /// Find objects in S3 that no load recorded, and load them (the safety net under S3's notifications).
+    #[command(
+        long_about = "List the objects under push/ created between --since and --until, compare them with the \
+load ledger, and re-drive each one the ledger does not hold: an S3 notification onto pushfeed-<env>-loads (the \
+loader then loads it), or, with --data-dir, straight into the embedded warehouse. Objects created in the last 15 \
+minutes are left out by default: they may still be on their way.\n\nExamples:\n  pushfeed reconcile --env prod --since 24h\n  \
+pushfeed reconcile --env prod --since 2026-11-27T00:00:00Z --until 2026-11-28T00:00:00Z --dry-run\n  pushfeed reconcile --data-dir pushfeed-data --since 7d"
+    )]
+    Reconcile {
+        #[command(flatten)]
+        args: reconcile::ReconcileArgs,
     },
     /// Return the loads dead-letter queue's messages to the loads queue (after an outage).
     #[command(
@@ -516,6 +529,38 @@ fn real_main() -> anyhow::Result<()> {
                 .enable_all()
                 .build()?;
             rt.block_on(aws::bootstrap(&endpoint, shards, &queue))?;
+        }
+        Command::Reconcile { args } => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let s = rt.block_on(reconcile::reconcile(&args))?;
+            if args.json {
+                println!("{}", serde_json::to_string(&s)?);
+            } else {
+                println!(
+                    "{} objects created {} .. {}: {} in the ledger, {} missing{}",
+                    s.objects_listed,
+                    s.since,
+                    s.until,
+                    s.in_ledger,
+                    s.missing.len(),
+                    if args.dry_run {
+                        " (dry run: nothing re-driven)"
+                    } else {
+                        ""
+                    }
+                );
+                for m in &s.missing {
+                    println!("  missing: {m}");
+                }
+                if s.redriven > 0 {
+                    println!(
+                        "re-drove {} objects (queued for the loader, or loaded locally)",
+                        s.redriven
+                    );
+                }
+            }
         }
         Command::Redrive {
             endpoint,

@@ -319,6 +319,23 @@ pub fn empty_object_script(
     Ok(script)
 }
 
+/// The ledger's objects of one bucket loaded since a time (`YYYY-MM-DDTHH:MM:SS` UTC):
+/// `object_key, etag` rows, for `pushfeed reconcile` to compare with a listing.
+pub fn ledger_listing(
+    d: Dialect,
+    schema: &str,
+    bucket: &str,
+    loaded_since: &str,
+) -> Result<String, SqlError> {
+    let schema = ident("schema", schema)?;
+    let ledger = qualified(d, &schema, LEDGER_TABLE);
+    Ok(format!(
+        "SELECT object_key, etag FROM {ledger} WHERE bucket = {} AND loaded_at >= {} ORDER BY object_key",
+        literal(d, "bucket", bucket)?,
+        literal(d, "since", loaded_since)?
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

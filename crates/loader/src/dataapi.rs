@@ -166,17 +166,18 @@ impl DataApi for AwsDataApi {
 
     async fn result(&self, id: &str) -> Result<Vec<Vec<String>>, String> {
         use aws_sdk_redshiftdata::types::Field;
-        let out = self
-            .client
-            .get_statement_result()
-            .id(id)
-            .send()
-            .await
-            .map_err(|e| sdk_err("GetStatementResult", e))?;
-        Ok(out
-            .records()
-            .iter()
-            .map(|row| {
+        let mut rows = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .get_statement_result()
+                .id(id)
+                .set_next_token(token.clone())
+                .send()
+                .await
+                .map_err(|e| sdk_err("GetStatementResult", e))?;
+            rows.extend(out.records().iter().map(|row| {
                 row.iter()
                     .map(|f| match f {
                         Field::StringValue(s) => s.clone(),
@@ -187,8 +188,12 @@ impl DataApi for AwsDataApi {
                         _ => "?".into(),
                     })
                     .collect()
-            })
-            .collect())
+            }));
+            token = out.next_token().map(str::to_owned);
+            if token.is_none() {
+                return Ok(rows);
+            }
+        }
     }
 }
 
