@@ -156,7 +156,14 @@ def test_event_source_mapping_is_configured_for_nothing_lost():
     assert esm["function_response_types"] == ["ReportBatchItemFailures"]
     assert esm["bisect_batch_on_function_error"] is True
     assert esm["maximum_batching_window_in_seconds"] == "${var.batching_window_seconds}"
-    assert esm["destination_config"][0]["on_failure"][0]["destination_arn"] == "${aws_sqs_queue.batcher_failures.arn}"
+    assert esm["destination_config"][0]["on_failure"][0]["destination_arn"] == "${aws_s3_bucket.data.arn}", "S3 keeps the whole batch"
+    [pre] = esm["lifecycle"][0]["precondition"]
+    assert "var.kinesis_retention_hours * 3600 - 3600" in pre["condition"] and "!= -1" in pre["condition"]
+    assert CATALOGUE["failure_prefix"] == "aws/lambda/"
+    assert not CATALOGUE["failure_prefix"].startswith(CATALOGUE["data_prefix"])
+    text = text_of(MODULE)
+    assert 'resources = ["${aws_s3_bucket.data.arn}/${local.catalogue.failure_prefix}*"]' in text
+    assert "pushfeed replay --env" in text
     variables = {k: v for b in blocks(parse_dir(MODULE), "variable") for k, v in b.items()}
     assert variables["batching_window_seconds"]["default"] == 60
     assert variables["batch_size"]["default"] == 10000

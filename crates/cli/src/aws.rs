@@ -702,7 +702,15 @@ pub async fn drive(args: &DriveArgs) -> anyhow::Result<DriveSummary> {
                     summary.records_retried += (take - i) as u64;
                     if retries_of_head > args.max_retries {
                         let dropped: Vec<Pending> = pending.drain(..(take - i)).collect();
-                        write_dlq(&args.dlq_file, &dropped)?;
+                        write_failure_record(
+                            &c,
+                            &n,
+                            &args.endpoint.region,
+                            &args.dlq_file,
+                            &dropped,
+                            args.max_retries + 1,
+                        )
+                        .await?;
                         summary.records_to_dlq += dropped.len() as u64;
                         summary.records_in += dropped.len() as u64;
                         retries_of_head = 0;
@@ -787,19 +795,74 @@ fn scan(result: anyhow::Result<usize>, errors: &mut u64) -> bool {
     }
 }
 
-fn write_dlq(path: &std::path::Path, records: &[Pending]) -> anyhow::Result<()> {
-    use base64::Engine as _;
+/// What the event source mapping's S3 on-failure destination does: the discarded batch as
+/// an invocation record, in the data bucket under aws/lambda/ (and, for a local look, a
+/// copy in the on-failure file). `pushfeed replay` reads either.
+async fn write_failure_record(
+    c: &Clients,
+    n: &Names,
+    region: &str,
+    path: &std::path::Path,
+    records: &[Pending],
+    attempts: u32,
+) -> anyhow::Result<()> {
     use std::io::Write;
+    let failed: Vec<crate::replay::FailedRecord> = records
+        .iter()
+        .map(|r| crate::replay::FailedRecord {
+            shard: r.shard.clone(),
+            seq: r.seq.clone(),
+            data: r.data.clone(),
+            arrival_ms: r.arrival_ms,
+        })
+        .collect();
+    let now = crate::local::now_ms();
+    let doc = crate::replay::failure_record(
+        &failed,
+        &format!(
+            "arn:aws:lambda:{region}:123456789012:function:pushfeed-{}-batcher",
+            n.env
+        ),
+        &format!(
+            "arn:aws:kinesis:{region}:123456789012:stream/{}",
+            n.stream()
+        ),
+        attempts,
+        now,
+    );
+    let (y, mo, d, h, mi, s, _) = pushfeed_core::timefmt::parts(now);
+    let shard = records.first().map(|r| r.shard.as_str()).unwrap_or("shard");
+    let key = format!(
+        "{}pushfeed-drive/{shard}/{y:04}/{mo:02}/{d:02}/{y:04}-{mo:02}-{d:02}T{h:02}.{mi:02}.{s:02}-{:032x}",
+        crate::replay::FAILURE_PREFIX,
+        rand::random::<u128>()
+    );
+    c.s3.put_object()
+        .bucket(n.bucket())
+        .key(&key)
+        .body(doc.to_string().into_bytes().into())
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "writing the failure record s3://{}/{key}: {}",
+                n.bucket(),
+                sdk(&e)
+            )
+        })?;
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)
         .with_context(|| format!("cannot open the on-failure file {}", path.display()))?;
-    for r in records {
-        let line = serde_json::json!({"kinesis": {"data": base64::engine::general_purpose::STANDARD.encode(&r.data), "sequenceNumber": r.seq, "approximateArrivalTimestamp": r.arrival_ms as f64 / 1000.0}, "eventID": format!("{}:{}", r.shard, r.seq)});
-        writeln!(f, "{line}")?;
-    }
-    eprintln!("pushfeed drive: {} records exhausted their retries; written to {} (replay with `pushfeed run --input`)", records.len(), path.display());
+    writeln!(f, "{doc}")?;
+    eprintln!(
+        "pushfeed drive: {} records exhausted their retries; written to s3://{}/{key} and {} (replay with `pushfeed replay --env {}`)",
+        records.len(),
+        n.bucket(),
+        path.display(),
+        n.env
+    );
     Ok(())
 }
 

@@ -6,6 +6,7 @@ mod feed;
 mod generate;
 mod local;
 mod reconcile;
+mod replay;
 mod report;
 mod run;
 
@@ -126,6 +127,19 @@ pushfeed reconcile --env prod --since 2026-11-27T00:00:00Z --until 2026-11-28T00
     Reconcile {
         #[command(flatten)]
         args: reconcile::ReconcileArgs,
+    },
+    /// Send the records of batches the batcher gave up on through the batcher again.
+    #[command(
+        long_about = "When Firehose refuses records for longer than the event source mapping retries, Lambda \
+writes the whole discarded batch to the data bucket under aws/lambda/ (the mapping's S3 on-failure destination). \
+This reads those failure records — from S3 (--from, default the environment's bucket) or a folder (--from-dir) — \
+and sends their Kinesis records through the batcher to the environment's Firehose streams. The loader drops events \
+already loaded, so replaying twice adds nothing.\n\nExamples:\n  pushfeed replay --env prod --dry-run\n  \
+pushfeed replay --env prod\n  pushfeed replay --env prod --from-dir ./failures"
+    )]
+    Replay {
+        #[command(flatten)]
+        args: replay::ReplayArgs,
     },
     /// Return the loads dead-letter queue's messages to the loads queue (after an outage).
     #[command(
@@ -530,6 +544,28 @@ fn real_main() -> anyhow::Result<()> {
                 .build()?;
             rt.block_on(aws::bootstrap(&endpoint, shards, &queue))?;
         }
+        Command::Replay { args } => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let s = rt.block_on(replay::replay(&args))?;
+            if args.json {
+                println!("{}", serde_json::to_string(&s)?);
+            } else {
+                println!(
+                    "{} failure records, {} Kinesis records: {} events sent, {} quarantined{}",
+                    s.failure_records,
+                    s.kinesis_records,
+                    s.events_sent,
+                    s.quarantined,
+                    if args.dry_run {
+                        " (dry run: nothing sent)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+        }
         Command::Reconcile { args } => {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -838,6 +874,7 @@ fn catalogue_json() -> serde_json::Value {
         "data_prefix": pushfeed_core::catalogue::DATA_PREFIX,
         "error_prefix": pushfeed_core::catalogue::ERROR_PREFIX,
         "manifest_prefix": pushfeed_core::load::MANIFEST_PREFIX,
+        "failure_prefix": replay::FAILURE_PREFIX,
         "destinations": destinations,
         "key_patterns": patterns,
         "metrics": pushfeed_core::metrics::ALL.iter().map(|(n, u, d)| json!({"name": n, "unit": u, "description": d})).collect::<Vec<_>>(),

@@ -31,7 +31,7 @@ locals {
     failed_kinesis_records = {
       metric      = "FailedKinesisRecords"
       threshold   = 0
-      description = "The batcher could not deliver some records to Firehose; Lambda retries them, then sends them to the batcher's on-failure queue."
+      description = "The batcher could not deliver some records to Firehose; Lambda retries them, then writes the batch whole to the data bucket under aws/lambda/. Once Firehose accepts records again: `pushfeed replay --env <env>` (safe to repeat)."
     }
     load_failures = {
       metric      = "LoadFailures"

@@ -39,9 +39,21 @@ data "aws_iam_policy_document" "batcher" {
     resources = [aws_kms_key.pushfeed.arn]
   }
   statement {
+    # The function's own dead-letter queue (asynchronous invocations only).
     sid       = "OnFailureQueue"
     actions   = ["sqs:SendMessage"]
     resources = [aws_sqs_queue.batcher_failures.arn]
+  }
+  statement {
+    # The event source mapping writes discarded batches with the function's role.
+    sid       = "KeepDiscardedBatches"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.data.arn}/${local.catalogue.failure_prefix}*"]
+  }
+  statement {
+    sid       = "FindTheDiscardedBatchesBucket"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.data.arn]
   }
   statement {
     sid       = "Logs"

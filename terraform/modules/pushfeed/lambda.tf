@@ -127,9 +127,18 @@ resource "aws_lambda_event_source_mapping" "vendor_stream" {
   maximum_record_age_in_seconds      = var.maximum_record_age_seconds
   function_response_types            = ["ReportBatchItemFailures"]
 
+  # An S3 destination keeps the whole discarded batch (an SQS one only its coordinates,
+  # and the records expire with the stream): `pushfeed replay` reads it from aws/lambda/.
   destination_config {
     on_failure {
-      destination_arn = aws_sqs_queue.batcher_failures.arn
+      destination_arn = aws_s3_bucket.data.arn
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = var.maximum_record_age_seconds != -1 && var.maximum_record_age_seconds <= var.kinesis_retention_hours * 3600 - 3600
+      error_message = "maximum_record_age_seconds must be at most the stream's retention less an hour: a record must be given up on (and kept in S3) before the stream drops it."
     }
   }
 }

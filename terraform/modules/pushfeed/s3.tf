@@ -92,6 +92,18 @@ resource "aws_s3_bucket_lifecycle_configuration" "data" {
     }
   }
 
+  # Batches the batcher gave up on, whole: kept as long as the data, for `pushfeed replay`.
+  rule {
+    id     = "discarded-batches"
+    status = "Enabled"
+    filter {
+      prefix = local.catalogue.failure_prefix
+    }
+    expiration {
+      days = var.raw_object_expiry_days
+    }
+  }
+
   # A COPY manifest is read once, by the load that wrote it.
   rule {
     id     = "copy-manifests"

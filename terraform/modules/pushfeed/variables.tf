@@ -97,7 +97,7 @@ variable "parallelization_factor" {
 }
 
 variable "maximum_retry_attempts" {
-  description = "Retries of a failing batch (after bisecting) before its records go to the on-failure queue."
+  description = "Retries of a failing batch (after bisecting) before it is written to the bucket under aws/lambda/ (replay with `pushfeed replay`)."
   type        = number
   default     = 10
   validation {
@@ -107,12 +107,12 @@ variable "maximum_retry_attempts" {
 }
 
 variable "maximum_record_age_seconds" {
-  description = "Records older than this go to the on-failure queue instead of being retried (-1: until retention)."
+  description = "Records older than this are given up on (written whole to the bucket under aws/lambda/) instead of retried; at most the stream's retention less an hour, so nothing expires unseen."
   type        = number
   default     = 86400
   validation {
-    condition     = var.maximum_record_age_seconds == -1 || (var.maximum_record_age_seconds >= 60 && var.maximum_record_age_seconds <= 604800)
-    error_message = "maximum_record_age_seconds: -1 or 60-604800."
+    condition     = var.maximum_record_age_seconds >= 60 && var.maximum_record_age_seconds <= 604800
+    error_message = "maximum_record_age_seconds: 60-604800 (-1, retry until the record expires, would let records expire without a trace)."
   }
 }
 
