@@ -16,6 +16,7 @@ import http.client
 import json
 import random
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
@@ -35,6 +36,9 @@ class FaultProxy:
         self.calls: collections.Counter = collections.Counter()
         # (The SDK retries a 500 up to three attempts: three in a row reach the driver.)
         self.forced = {"firehose_permanent": {3}, "sqs_receive_failure": {2, 3, 4}, "firehose_entry_failure": {5}}
+        # PutRecordBatch calls (by number) that are accepted and never answered.
+        self.stall_firehose_calls: set[int] = set()
+        self.stall_seconds = 20.0
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -97,6 +101,15 @@ class FaultProxy:
                 body = self.rfile.read(length) if length else b""
                 target = self.headers.get("X-Amz-Target", "")
                 if target.endswith("PutRecordBatch"):
+                    with proxy.lock:
+                        proxy.calls["firehose_put"] += 1
+                        stall = proxy.calls["firehose_put"] in proxy.stall_firehose_calls
+                    if stall:
+                        # Accept the request, forward nothing, answer nothing.
+                        proxy.injected["firehose_stalled_calls"] += 1
+                        time.sleep(proxy.stall_seconds)
+                        self.close_connection = True
+                        return
                     if proxy.roll("firehose_throttle"):
                         proxy.injected["firehose_throttled_calls"] += 1
                         return self._error(400, "ThrottlingException", "Rate exceeded (injected)")

@@ -104,3 +104,36 @@ def test_batches_firehose_refused_are_kept_in_s3_and_replay_lands_them_once(stac
         (folder / f"{i}.json").write_bytes(body)
     local = json.loads(stack.pushfeed("replay", "--env", stack.env_name, "--from-dir", str(folder), "--dry-run", "--json").stdout)
     assert local["kinesis_records"] == len(records)
+
+
+def test_a_stalled_firehose_call_times_out_and_is_retried_within_the_deadline(stack):
+    from fault_proxy import FaultProxy
+    from test_pipeline import lines_by_prefix, reference, vendor_records
+
+    stack.bootstrap()
+    records = vendor_records(stack)[:400]
+    stack.put(records)
+    proxy = FaultProxy(stack.endpoint, firehose_throttle=0.0, firehose_permanent=0.0, firehose_entry_failure=0.0,
+                       sqs_receive_failure=0.0)
+    proxy.forced = {}
+    proxy.stall_firehose_calls = {1, 2}  # the first two calls are accepted and never answered
+    proxy.start()
+    try:
+        stack.env["AWS_ENDPOINT_URL"] = proxy.endpoint
+        started = time.time()
+        summary = stack.drive("--attempt-timeout-ms", "1500")
+        took = time.time() - started
+    finally:
+        stack.env["AWS_ENDPOINT_URL"] = stack.endpoint
+        proxy.stop()
+    assert proxy.injected["firehose_stalled_calls"] == 2
+    assert took < proxy.stall_seconds * 2, "the stalled calls were abandoned, not waited out"
+    assert summary["metrics"]["FirehoseRetries"] > 0
+    assert summary["batch_item_failures"] == 0 and summary["records_to_dlq"] == 0
+    # Nothing acknowledged that was not written: every event landed (duplicates possible).
+    ref_summary, ref_ids = reference(stack, records)
+    landed = lines_by_prefix(stack)
+    for table, ids in ref_ids.items():
+        if table != "push_quarantine":
+            assert {l["event_id"] for l in landed[table.removeprefix("push_")]} == ids, table
+        assert len(stack.standin.rows(table)) == ref_summary["rows_loaded"][table], f"{table}: 0 lost, 0 doubled"

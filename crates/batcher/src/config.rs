@@ -30,6 +30,9 @@ pub struct Config {
     pub safety_margin: Duration,
     pub base_backoff: Duration,
     pub max_backoff: Duration,
+    /// Longest one PutRecordBatch call may take before it is abandoned and retried (a
+    /// stalled endpoint must not hold the invocation until Lambda kills it).
+    pub attempt_timeout: Duration,
     pub limits: Limits,
 }
 
@@ -39,6 +42,7 @@ pub const ENV_CONCURRENCY: &str = "PUSHFEED_MAX_CONCURRENCY";
 pub const ENV_ATTEMPTS: &str = "PUSHFEED_MAX_ATTEMPTS";
 pub const ENV_SAFETY_MARGIN_MS: &str = "PUSHFEED_SAFETY_MARGIN_MS";
 pub const ENV_MAX_RECORD_BYTES: &str = "PUSHFEED_MAX_RECORD_BYTES";
+pub const ENV_ATTEMPT_TIMEOUT_MS: &str = "PUSHFEED_ATTEMPT_TIMEOUT_MS";
 
 impl Default for Config {
     fn default() -> Self {
@@ -50,6 +54,7 @@ impl Default for Config {
             safety_margin: Duration::from_secs(3),
             base_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
+            attempt_timeout: Duration::from_secs(10),
             limits: Limits::FIREHOSE,
         }
     }
@@ -134,6 +139,13 @@ impl Config {
             )?,
             max_attempts: parse_num(ENV_ATTEMPTS, lookup(ENV_ATTEMPTS), d.max_attempts, 1, 50)?,
             safety_margin: Duration::from_millis(margin_ms),
+            attempt_timeout: Duration::from_millis(parse_num(
+                ENV_ATTEMPT_TIMEOUT_MS,
+                lookup(ENV_ATTEMPT_TIMEOUT_MS),
+                10_000u64,
+                100,
+                600_000,
+            )?),
             limits: Limits {
                 max_record_bytes,
                 ..Limits::FIREHOSE

@@ -205,7 +205,21 @@ async fn send_with_retry<S: FirehoseSink>(
             .iter()
             .map(|i| job.records[*i].data.as_slice())
             .collect();
-        match sink.put_record_batch(&job.stream, &data).await {
+        // Each call gets the attempt timeout, or what is left of the invocation less the
+        // margin if that is shorter: a call with no answer is a transient failure.
+        let budget = deadline.map_or(config.attempt_timeout, |d| {
+            config
+                .attempt_timeout
+                .min(d.saturating_duration_since(Instant::now() + config.safety_margin))
+        });
+        let call = tokio::time::timeout(budget, sink.put_record_batch(&job.stream, &data)).await;
+        let call = call.unwrap_or_else(|_| {
+            Err(SinkError::Transient {
+                stream: job.stream.clone(),
+                message: format!("no answer within {} ms (timed out)", budget.as_millis()),
+            })
+        });
+        match call {
             Ok(entries) => {
                 let mut still = Vec::new();
                 for (i, entry) in pending.iter().zip(entries) {

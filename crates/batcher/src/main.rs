@@ -19,7 +19,7 @@ async fn main() -> Result<(), Error> {
         .init();
     let config =
         Config::from_env().inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
-    let sink = AwsFirehose::from_env().await;
+    let sink = AwsFirehose::from_env(config.attempt_timeout).await;
     let (config, sink) = (&config, &sink);
     // The payload is read by ReadPayloadLayer (see runtime.rs); the runtime passes `()`.
     let batches = ReadBatches::default();

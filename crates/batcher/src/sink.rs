@@ -49,10 +49,16 @@ impl AwsFirehose {
     /// A client from the standard AWS configuration (`AWS_ENDPOINT_URL` and credentials
     /// from the environment). SDK-level retries are off: the handler retries exactly the
     /// failed entries, bounded by the invocation's remaining time.
-    pub async fn from_env() -> Self {
+    pub async fn from_env(attempt_timeout: std::time::Duration) -> Self {
         let shared = aws_config::load_from_env().await;
         let conf = aws_sdk_firehose::config::Builder::from(&shared)
             .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(std::time::Duration::from_secs(3))
+                    .operation_attempt_timeout(attempt_timeout)
+                    .build(),
+            )
             .build();
         AwsFirehose::new(aws_sdk_firehose::Client::from_conf(conf))
     }

@@ -110,7 +110,16 @@ impl EndpointArgs {
                 ));
             }
         }
-        let shared = loader.load().await;
+        // Bounded calls, as in the Lambdas: a stalled endpoint gives an error, not a hang.
+        let shared = loader
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(3))
+                    .operation_attempt_timeout(Duration::from_secs(30))
+                    .build(),
+            )
+            .load()
+            .await;
         let s3_conf = aws_sdk_s3::config::Builder::from(&shared)
             .force_path_style(true)
             .build();
@@ -406,6 +415,7 @@ impl WarehouseArgs {
             max_poll: Duration::from_secs(1),
             min_load_time: Duration::from_secs(20),
             conflict_retries: 4,
+            attempt_timeout: Duration::from_secs(10),
         })
     }
 }
@@ -423,6 +433,9 @@ pub struct DriveArgs {
     /// Where to start reading each shard (the event source mapping's StartingPosition).
     #[arg(long, value_enum, default_value_t = StartingPosition::TrimHorizon)]
     pub starting_position: StartingPosition,
+    /// Longest one PutRecordBatch call may take before the batcher abandons and retries it.
+    #[arg(long, default_value_t = 10_000)]
+    pub attempt_timeout_ms: u64,
     /// Retries of a batch with failed records before they go to the on-failure file.
     #[arg(long, default_value_t = 3)]
     pub max_retries: u32,
@@ -549,6 +562,7 @@ pub async fn drive(args: &DriveArgs) -> anyhow::Result<DriveSummary> {
 
     let batcher_config = BatcherConfig {
         stream_prefix: n.firehose_prefix(),
+        attempt_timeout: Duration::from_millis(args.attempt_timeout_ms),
         ..BatcherConfig::default()
     };
     let sink = AwsFirehose::new(c.firehose.clone());

@@ -55,6 +55,8 @@ pub struct Config {
     /// How often a load that lost a serialization or lock conflict is resubmitted within
     /// one invocation.
     pub conflict_retries: u32,
+    /// Longest one AWS call (Data API, S3) may take before it is abandoned.
+    pub attempt_timeout: Duration,
 }
 
 pub const ENV_CLUSTER: &str = "PUSHFEED_REDSHIFT_CLUSTER_ID";
@@ -69,6 +71,7 @@ pub const ENV_TOPIC: &str = "PUSHFEED_ALERT_TOPIC_ARN";
 pub const ENV_NAMESPACE: &str = "PUSHFEED_METRICS_NAMESPACE";
 pub const ENV_SAFETY_MARGIN_MS: &str = "PUSHFEED_SAFETY_MARGIN_MS";
 pub const ENV_MIN_LOAD_MS: &str = "PUSHFEED_MIN_LOAD_MS";
+pub const ENV_ATTEMPT_TIMEOUT_MS: &str = "PUSHFEED_ATTEMPT_TIMEOUT_MS";
 
 impl Config {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
@@ -147,6 +150,18 @@ impl Config {
                     })?
             }
         };
+        let attempt_ms = match get(ENV_ATTEMPT_TIMEOUT_MS) {
+            None => 10_000,
+            Some(v) => v
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (100..=600_000).contains(n))
+                .ok_or(ConfigError::Invalid {
+                    var: ENV_ATTEMPT_TIMEOUT_MS,
+                    value: v.clone(),
+                    why: "expected milliseconds from 100 to 600000".into(),
+                })?,
+        };
         let config = Config {
             target,
             database,
@@ -161,6 +176,7 @@ impl Config {
             max_poll: Duration::from_secs(5),
             min_load_time: Duration::from_millis(min_load_ms),
             conflict_retries: 4,
+            attempt_timeout: Duration::from_millis(attempt_ms),
         };
         // Render one load now, so that a bad role or region fails at cold start, not later.
         let probe = pushfeed_core::load::ObjectRef {

@@ -222,18 +222,55 @@ impl<D: DataApi, S: ObjectStore> RedshiftWarehouse<D, S> {
         RedshiftWarehouse { api, store, config }
     }
 
+    /// One AWS call, given the attempt timeout or what is left of the invocation if less.
+    async fn timed<T>(
+        &self,
+        what: &str,
+        deadline: Option<Instant>,
+        call: impl Future<Output = Result<T, String>>,
+    ) -> Result<T, String> {
+        let budget = deadline.map_or(self.config.attempt_timeout, |d| {
+            self.config
+                .attempt_timeout
+                .min(d.saturating_duration_since(Instant::now()))
+        });
+        tokio::time::timeout(budget, call)
+            .await
+            .unwrap_or_else(|_| {
+                Err(format!(
+                    "{what}: no answer within {} ms (timed out)",
+                    budget.as_millis()
+                ))
+            })
+    }
+
     /// Poll until the statement ends, with backoff. When the invocation is about to run
     /// out (`safety_margin` before the deadline), cancel it and wait briefly for its final
     /// state: a statement that finished after all is a success; anything else is
     /// `TimedOut`, and the ledger makes the retry safe whether or not it committed.
     async fn wait(&self, id: &str, deadline: Option<Instant>) -> Result<Statement, LoadError> {
         let mut delay = self.config.first_poll;
+        let mut errors = 0u32;
+        let mut status = "SUBMITTED".to_owned();
         loop {
-            let st = self.api.describe(id).await.map_err(LoadError::Api)?;
-            let status = match &st.status {
-                Status::Pending(s) => s.clone(),
-                _ => return Ok(st),
-            };
+            match self
+                .timed("DescribeStatement", deadline, self.api.describe(id))
+                .await
+            {
+                Ok(st) => {
+                    errors = 0;
+                    match &st.status {
+                        Status::Pending(s) => status = s.clone(),
+                        _ => return Ok(st),
+                    }
+                }
+                // A failed or stalled poll says nothing about the statement: poll again.
+                Err(e) if errors < 5 => {
+                    errors += 1;
+                    tracing::warn!(statement_id = %id, error = %e, "DescribeStatement failed; polling again");
+                }
+                Err(e) => return Err(LoadError::Api(e)),
+            }
             if let Some(d) = deadline {
                 if Instant::now() + delay + self.config.safety_margin >= d {
                     return self.cancel(id, status, d).await;
@@ -251,14 +288,20 @@ impl<D: DataApi, S: ObjectStore> RedshiftWarehouse<D, S> {
         deadline: Instant,
     ) -> Result<Statement, LoadError> {
         tracing::warn!(statement_id = %id, status = %status, "load still running as the invocation ends: cancelling it");
-        if let Err(e) = self.api.cancel(id).await {
+        if let Err(e) = self
+            .timed("CancelStatement", Some(deadline), self.api.cancel(id))
+            .await
+        {
             tracing::error!(statement_id = %id, error = %e, "CancelStatement failed");
         }
         // Use half of the margin to learn how the statement ended.
         let until = deadline - self.config.safety_margin / 2;
         let mut last = status;
         loop {
-            match self.api.describe(id).await {
+            match self
+                .timed("DescribeStatement", Some(until), self.api.describe(id))
+                .await
+            {
                 Ok(st) => match &st.status {
                     Status::Finished => return Ok(st),
                     Status::Failed | Status::Aborted => {
@@ -294,11 +337,17 @@ impl<D: DataApi, S: ObjectStore> RedshiftWarehouse<D, S> {
         let sql = format!(
             "SELECT TRIM(file_name), line_number, TRIM(column_name), error_code, TRIM(error_message) FROM sys_load_error_detail WHERE query_id = {query_id} ORDER BY line_number LIMIT 5"
         );
-        let id = self.api.execute(sql).await.ok()?;
+        let id = self
+            .timed("ExecuteStatement", deadline, self.api.execute(sql))
+            .await
+            .ok()?;
         let deadline = deadline.map(|d| d.min(Instant::now() + Duration::from_secs(20)));
         match self.wait(&id, deadline).await {
             Ok(st) if st.status == Status::Finished => {
-                let rows = self.api.result(&id).await.ok()?;
+                let rows = self
+                    .timed("GetStatementResult", deadline, self.api.result(&id))
+                    .await
+                    .ok()?;
                 if rows.is_empty() {
                     return None;
                 }
@@ -376,9 +425,14 @@ impl<D: DataApi, S: ObjectStore> Warehouse for RedshiftWarehouse<D, S> {
         loop {
             attempt += 1;
             self.check_time(deadline)?;
+            // A call that times out may still have been accepted: the retry is safe (lock
+            // and ledger), and nothing is reported loaded that Redshift did not confirm.
             let id = self
-                .api
-                .batch_execute(script.sqls())
+                .timed(
+                    "BatchExecuteStatement",
+                    deadline,
+                    self.api.batch_execute(script.sqls()),
+                )
                 .await
                 .map_err(LoadError::Api)?;
             tracing::info!(statement_id = %id, key = %plan.object.key, table = %plan.destination.table(), attempt, "load submitted");

@@ -10,6 +10,9 @@ use pushfeed_core::load::ObjectRef;
 use pushfeed_core::metrics::{self as m, MetricSet};
 use tokio::time::Instant;
 
+/// Longest a HeadObject may take.
+const HEAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// One object's fate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ObjectResult {
@@ -87,9 +90,12 @@ impl<W: Warehouse, N: Notifier, O: ObjectStore> Loader<'_, W, N, O> {
             (Some(size), Some(etag)) => (size as u64, etag),
             (size, etag) => {
                 tracing::info!(bucket, key = %key, "S3 event lacks the object's size or ETag: asking S3 (HeadObject)");
-                let head = self.objects.head(bucket, &key).await.map_err(|e| {
-                    LoadError::Object(format!("HeadObject s3://{bucket}/{key}: {e}"))
-                })?;
+                let head = tokio::time::timeout(HEAD_TIMEOUT, self.objects.head(bucket, &key))
+                    .await
+                    .unwrap_or_else(|_| Err("no answer within 10 s (timed out)".into()))
+                    .map_err(|e| {
+                        LoadError::Object(format!("HeadObject s3://{bucket}/{key}: {e}"))
+                    })?;
                 (
                     size.map(|n| n as u64).unwrap_or(head.size),
                     etag.unwrap_or(head.etag),

@@ -19,7 +19,16 @@ async fn main() -> Result<(), Error> {
         .init();
     let config =
         Config::from_env().inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
-    let shared = aws_config::load_from_env().await;
+    // Every AWS call is bounded (a stalled endpoint must not hold the invocation).
+    let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .operation_attempt_timeout(config.attempt_timeout)
+                .build(),
+        )
+        .load()
+        .await;
     let store = S3Store::new(aws_sdk_s3::Client::new(&shared));
     let warehouse = RedshiftWarehouse::new(
         AwsDataApi::new(aws_sdk_redshiftdata::Client::new(&shared), &config),

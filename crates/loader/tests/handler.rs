@@ -309,6 +309,7 @@ fn config() -> Config {
         max_poll: Duration::from_secs(5),
         min_load_time: Duration::from_secs(20),
         conflict_retries: 4,
+        attempt_timeout: Duration::from_secs(10),
     }
 }
 
