@@ -126,6 +126,7 @@ def test_every_metric_the_alarms_and_dashboard_name_is_one_the_code_emits():
     for dim in re.findall(r'\[local\.ns, "\w+", "(\w+)"', text):
         assert dim in CATALOGUE["metric_dimensions"]
     # Every failure metric is alarmed on.
+    alarm_metrics |= set(re.findall(r'metric_name\s*=\s*"(\w+)"', text.split('resource "aws_cloudwatch_metric_alarm" "quarantine_ratio"')[1].split("# --- throttling")[0]))
     for failure in ["LoadFailures", "UnmatchedKeys", "QuarantinedRecords", "FailedKinesisRecords", "UnknownTypeEvents", "InvalidLoaderMessages"]:
         assert failure in alarm_metrics
 
@@ -331,3 +332,45 @@ def test_the_loader_may_head_objects_and_write_only_manifests():
     assert statements["ReadObjectFacts"]["actions"] == ["s3:GetObject"]
     assert "redshift-data:CancelStatement" in statements["FollowOwnStatements"]["actions"]
     assert CATALOGUE["manifest_prefix"] and not CATALOGUE["manifest_prefix"].startswith(CATALOGUE["data_prefix"]), "a manifest must never trigger a load"
+
+
+def test_silence_breaches_and_failure_modes_have_alarms_with_runbooks():
+    parsed = parse_dir(MODULE)
+    alarms = resources(parsed, "aws_cloudwatch_metric_alarm")
+    # Silence: a metric that stops arriving is missing data, and missing data breaches.
+    silence = alarms["silence"]
+    assert silence["treat_missing_data"] == "breaching" and silence["comparison_operator"] == "LessThanThreshold"
+    text = text_of(MODULE)
+    silence_block = text.split("silence_alarms = {")[1].split("\n  }\n}")[0]
+    assert set(re.findall(r'metric\s*=\s*"(\w+)"', silence_block)) == {"RecordsIn", "ObjectsLoaded"}
+    assert {m["name"] for m in CATALOGUE["metrics"]} >= {"RecordsIn", "ObjectsLoaded"}
+    # Every other alarm keeps notBreaching: silence is only alarmed where it means trouble.
+    for name, a in alarms.items():
+        if name != "silence":
+            assert a["treat_missing_data"] == "notBreaching", name
+    # The failure modes AWS documents.
+    expected = {
+        "vendor_throttled": ("AWS/Kinesis", "WriteProvisionedThroughputExceeded"),
+        "firehose_throttled": ("AWS/Firehose", "ThrottledRecords"),
+        "firehose_freshness": ("AWS/Firehose", "DeliveryToS3.DataFreshness"),
+        "destination_delivery": ("AWS/Lambda", "DestinationDeliveryFailures"),
+        "failure_age": ("AWS/SQS", "ApproximateAgeOfOldestMessage"),
+        "loads_waiting": ("AWS/SQS", "ApproximateAgeOfOldestMessage"),
+        "iterator_age": ("AWS/Kinesis", "GetRecords.IteratorAgeMilliseconds"),
+    }
+    for name, (ns, metric) in expected.items():
+        assert (alarms[name]["namespace"], alarms[name]["metric_name"]) == (ns, metric), name
+    assert alarms["vendor_near_capacity"]["count"] == '${var.kinesis_stream_mode == "PROVISIONED" ? 1 : 0}'
+    # Quarantine as a ratio of records in, not an absolute count.
+    ratio = alarms["quarantine_ratio"]
+    queries = {q["id"]: q for q in ratio["metric_query"]}
+    assert queries["ratio"]["expression"] == "IF(records > 0, 100 * quarantined / records, 0)"
+    assert queries["quarantined"]["metric"][0]["metric_name"] == "QuarantinedRecords"
+    assert queries["records"]["metric"][0]["metric_name"] == "RecordsIn"
+    assert "quarantine_alarm_threshold" not in text
+    # The Firehose runbook says what Firehose really does with undelivered data.
+    assert "DISCARDS" in alarms["firehose_delivery"]["alarm_description"]
+    assert "error prefix after 24 h" not in text
+    # Runbooks name the command that recovers.
+    for cmd in ("pushfeed redrive --env", "pushfeed replay --env", "pushfeed reconcile --env"):
+        assert cmd in text, cmd

@@ -274,10 +274,30 @@ variable "alert_emails" {
   }
 }
 
-variable "quarantine_alarm_threshold" {
-  description = "Quarantined entries per 5 minutes that raise the alarm (0: any)."
+variable "quarantine_alarm_percent" {
+  description = "Alarm when more than this percentage of vendor records is quarantined in 15 minutes."
   type        = number
-  default     = 0
+  default     = 1
+  validation {
+    condition     = var.quarantine_alarm_percent >= 0 && var.quarantine_alarm_percent <= 100
+    error_message = "quarantine_alarm_percent: 0-100."
+  }
+}
+
+variable "silence_alarm_minutes" {
+  description = "Alarm when no vendor record arrives, or no object is loaded, for this many minutes (missing data breaches)."
+  type        = number
+  default     = 30
+  validation {
+    condition     = var.silence_alarm_minutes >= 5 && var.silence_alarm_minutes <= 1440
+    error_message = "silence_alarm_minutes: 5-1440."
+  }
+}
+
+variable "firehose_freshness_alarm_seconds" {
+  description = "Alarm when a Firehose stream's oldest undelivered record is older than this (DeliveryToS3.DataFreshness)."
+  type        = number
+  default     = 1800
 }
 
 variable "iterator_age_alarm_ms" {
