@@ -25,7 +25,7 @@ def pushfeed(*args: str) -> str:
 def unquote(v):
     """python-hcl2 7 keeps HCL's quotes in keys and strings; compare plain values."""
     if isinstance(v, dict):
-        return {unquote(k): unquote(x) for k, x in v.items() if k != "__is_block__"}
+        return {unquote(k): unquote(x) for k, x in v.items() if k not in ("__is_block__", "__comments__", "__inline_comments__")}
     if isinstance(v, list):
         return [unquote(x) for x in v]
     if isinstance(v, str) and len(v) >= 2 and v[0] == v[-1] == '"':
@@ -374,3 +374,60 @@ def test_silence_breaches_and_failure_modes_have_alarms_with_runbooks():
     # Runbooks name the command that recovers.
     for cmd in ("pushfeed redrive --env", "pushfeed replay --env", "pushfeed reconcile --env"):
         assert cmd in text, cmd
+
+
+def version_tuple(constraint: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in re.search(r">=\s*([\d.]+)", constraint).group(1).split("."))
+
+
+@pytest.mark.parametrize("root", [MODULE, *ENVS], ids=lambda p: p.name)
+def test_required_version_supports_the_backend_settings_used(root: Path):
+    [tf] = [b for b in blocks(parse_dir(root), "terraform")]
+    uses_lockfile = any("use_lockfile = true" in p.read_text() for p in root.glob("backend.hcl"))
+    if root != MODULE:
+        assert uses_lockfile, "S3 native locking is the documented backend"
+    assert version_tuple(tf["required_version"]) >= (1, 10, 0), "use_lockfile (S3 native locking) needs Terraform 1.10"
+
+
+@pytest.mark.parametrize("env", ENVS, ids=lambda p: p.name)
+def test_each_environment_refuses_other_accounts_credentials(env: Path):
+    [provider] = [b["aws"] for b in blocks(parse_dir(env), "provider")]
+    assert provider["allowed_account_ids"] == ["${var.aws_account_id}"]
+    variables = {k: v for b in blocks(parse_dir(env), "variable") for k, v in b.items()}
+    assert "default" not in variables["aws_account_id"], "no default: every environment names its account"
+    assert "aws_account_id" in (env / "terraform.tfvars.example").read_text()
+
+
+def test_the_data_and_its_key_are_never_destroyed_and_the_bucket_name_is_unique():
+    parsed = parse_dir(MODULE)
+    for rtype, name in [("aws_kinesis_stream", "vendor"), ("aws_s3_bucket", "data"), ("aws_kms_key", "pushfeed")]:
+        assert resources(parsed, rtype)[name]["lifecycle"][0]["prevent_destroy"] is True, f"{rtype}.{name}"
+    assert 'bucket          = "${local.prefix}-data-${data.aws_caller_identity.current.account_id}"' in text_of(MODULE)
+    outputs = {k for b in blocks(parsed, "output") for k in b}
+    assert "data_bucket" in outputs, "the CLI's --bucket comes from here"
+
+
+def test_event_source_mappings_invoke_a_published_version_through_an_alias():
+    parsed = parse_dir(MODULE)
+    functions = resources(parsed, "aws_lambda_function")
+    aliases = resources(parsed, "aws_lambda_alias")
+    esms = resources(parsed, "aws_lambda_event_source_mapping")
+    for fn, esm in (("batcher", "vendor_stream"), ("loader", "loads")):
+        assert functions[fn]["publish"] is True
+        assert aliases[fn]["function_version"] == f'${{var.{fn}_version != "" ? var.{fn}_version : aws_lambda_function.{fn}.version}}'
+        assert esms[esm]["function_name"] == f"${{aws_lambda_alias.{fn}.arn}}"
+
+
+def test_prod_vendor_stream_holds_100x_todays_peak():
+    today_per_day = 1_500_000
+    peak_factor = 10  # stated in terraform/envs/prod/main.tf
+    need = 100 * today_per_day / 86_400 * peak_factor
+    [module] = [b["pushfeed"] for b in blocks(parse_dir(ENVS[1]), "module")]
+    assert ENVS[1].name == "prod"
+    if module.get("kinesis_stream_mode", "ON_DEMAND") == "ON_DEMAND":
+        return
+    peak = module["kinesis_peak_records_per_second"]
+    assert peak >= need, (peak, need)
+    shards = max(module.get("kinesis_shard_count", 2), -(-125 * peak // 100_000), -(-int(1.25 * peak * module["kinesis_record_bytes"]) // 1_048_576))
+    assert shards * 1000 >= need * 1.25, shards
+    assert "kinesis_shards = max(" in text_of(MODULE)

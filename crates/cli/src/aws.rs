@@ -31,6 +31,9 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone)]
 pub struct Names {
     pub env: String,
+    /// The data bucket, when it is not `pushfeed-<env>-data` (Terraform appends the account
+    /// id: `terraform output data_bucket`).
+    pub bucket: Option<String>,
 }
 
 impl Names {
@@ -38,7 +41,9 @@ impl Names {
         format!("pushfeed-{}-vendor", self.env)
     }
     pub fn bucket(&self) -> String {
-        format!("pushfeed-{}-data", self.env)
+        self.bucket
+            .clone()
+            .unwrap_or_else(|| format!("pushfeed-{}-data", self.env))
     }
     pub fn firehose_prefix(&self) -> String {
         format!("pushfeed-{}-", self.env)
@@ -68,6 +73,9 @@ pub struct EndpointArgs {
     /// Environment name: resources are called pushfeed-<env>-….
     #[arg(long = "env", default_value = "local", value_parser = parse_env_name)]
     pub env: String,
+    /// The data bucket (default pushfeed-<env>-data; on AWS: `terraform output -raw data_bucket`).
+    #[arg(long, env = "PUSHFEED_BUCKET")]
+    pub bucket: Option<String>,
 }
 
 fn parse_env_name(s: &str) -> Result<String, String> {
@@ -139,6 +147,7 @@ impl EndpointArgs {
     pub fn names(&self) -> Names {
         Names {
             env: self.env.clone(),
+            bucket: self.bucket.clone(),
         }
     }
 

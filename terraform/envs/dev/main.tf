@@ -1,6 +1,6 @@
 # pushfeed, dev environment: a thin root that calls the module with dev's values.
 terraform {
-  required_version = ">= 1.6.0"
+  required_version = ">= 1.10.0" # S3 native state locking (use_lockfile) needs 1.10
   required_providers {
     aws = {
       source  = "hashicorp/aws"
@@ -14,6 +14,8 @@ terraform {
 
 provider "aws" {
   region = var.region
+  # A plan against the wrong account's credentials fails instead of creating resources there.
+  allowed_account_ids = [var.aws_account_id]
   default_tags {
     tags = {
       project     = "pushfeed"

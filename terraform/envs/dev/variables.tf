@@ -1,3 +1,12 @@
+variable "aws_account_id" {
+  description = "The AWS account this environment lives in; Terraform refuses credentials of any other."
+  type        = string
+  validation {
+    condition     = can(regex("^[0-9]{12}$", var.aws_account_id))
+    error_message = "aws_account_id: the 12-digit account id."
+  }
+}
+
 variable "region" {
   description = "AWS region of the dev environment."
   type        = string

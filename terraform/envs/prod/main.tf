@@ -1,6 +1,6 @@
 # pushfeed, prod environment: a thin root that calls the module with dev's values.
 terraform {
-  required_version = ">= 1.6.0"
+  required_version = ">= 1.10.0" # S3 native state locking (use_lockfile) needs 1.10
   required_providers {
     aws = {
       source  = "hashicorp/aws"
@@ -14,6 +14,8 @@ terraform {
 
 provider "aws" {
   region = var.region
+  # A plan against the wrong account's credentials fails instead of creating resources there.
+  allowed_account_ids = [var.aws_account_id]
   default_tags {
     tags = {
       project     = "pushfeed"
@@ -30,13 +32,17 @@ module "pushfeed" {
   loader_zip          = "${path.root}/../../../dist/pushfeed-loader.zip"
   lambda_architecture = trimspace(file("${path.root}/../../../packaging/architecture"))
 
-  kinesis_stream_mode     = "PROVISIONED"
-  kinesis_shard_count     = 4
-  kinesis_retention_hours = 168
-  firehose_buffer_seconds = 300
-  parallelization_factor  = 2
-  log_retention_days      = 365
-  log_level               = "info"
+  # 100x today's volume: 150 M events a day, 1,736/s on average; campaign sends make the
+  # peak about 10x the average, so 17,400 records/s (about 1 KiB each) -> 22 shards.
+  kinesis_stream_mode             = "PROVISIONED"
+  kinesis_shard_count             = 4
+  kinesis_peak_records_per_second = 17400
+  kinesis_record_bytes            = 1024
+  kinesis_retention_hours         = 168
+  firehose_buffer_seconds         = 300
+  parallelization_factor          = 2
+  log_retention_days              = 365
+  log_level                       = "info"
 
   redshift_mode           = "serverless"
   redshift_workgroup_name = var.redshift_workgroup_name

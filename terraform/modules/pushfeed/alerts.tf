@@ -249,7 +249,7 @@ resource "aws_cloudwatch_metric_alarm" "vendor_throttled" {
 resource "aws_cloudwatch_metric_alarm" "vendor_near_capacity" {
   count               = var.kinesis_stream_mode == "PROVISIONED" ? 1 : 0
   alarm_name          = "${local.prefix}-vendor-near-capacity"
-  alarm_description   = "Records into ${aws_kinesis_stream.vendor.name} reached 80% of ${var.kinesis_shard_count} shards x 1,000 records/s: raise kinesis_shard_count before the vendor is throttled."
+  alarm_description   = "Records into ${aws_kinesis_stream.vendor.name} reached 80% of ${local.kinesis_shards} shards x 1,000 records/s: raise kinesis_peak_records_per_second (or kinesis_shard_count) before the vendor is throttled."
   namespace           = "AWS/Kinesis"
   metric_name         = "IncomingRecords"
   dimensions          = { StreamName = aws_kinesis_stream.vendor.name }
@@ -258,7 +258,7 @@ resource "aws_cloudwatch_metric_alarm" "vendor_near_capacity" {
   evaluation_periods  = 5
   datapoints_to_alarm = 3
   comparison_operator = "GreaterThanThreshold"
-  threshold           = 0.8 * var.kinesis_shard_count * 1000 * 60
+  threshold           = 0.8 * local.kinesis_shards * 1000 * 60
   treat_missing_data  = "notBreaching"
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions

@@ -1,13 +1,18 @@
 # The vendor writes here with an access key of its own (see README: Deployment).
 resource "aws_kinesis_stream" "vendor" {
   name             = local.names.stream
-  shard_count      = var.kinesis_stream_mode == "PROVISIONED" ? var.kinesis_shard_count : null
+  shard_count      = var.kinesis_stream_mode == "PROVISIONED" ? local.kinesis_shards : null
   retention_period = var.kinesis_retention_hours
   encryption_type  = "KMS"
   kms_key_id       = aws_kms_key.pushfeed.arn
 
   stream_mode_details {
     stream_mode = var.kinesis_stream_mode
+  }
+
+  # The vendor's data, its only copy, and the key that decrypts it: never destroyed by a plan.
+  lifecycle {
+    prevent_destroy = true
   }
 }
 

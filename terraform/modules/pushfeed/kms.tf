@@ -5,6 +5,11 @@ resource "aws_kms_key" "pushfeed" {
   enable_key_rotation     = true
   deletion_window_in_days = 30
   policy                  = data.aws_iam_policy_document.kms.json
+
+  # The vendor's data, its only copy, and the key that decrypts it: never destroyed by a plan.
+  lifecycle {
+    prevent_destroy = true
+  }
 }
 
 resource "aws_kms_alias" "pushfeed" {

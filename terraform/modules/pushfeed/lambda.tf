@@ -81,6 +81,7 @@ resource "aws_lambda_function" "batcher" {
   # checkov:skip=CKV_AWS_117:It only calls public AWS endpoints (Firehose, CloudWatch Logs); a VPC would add NAT or endpoints and cost, not isolation.
   # checkov:skip=CKV_AWS_272:Zips are built by scripts/package in CI from the reviewed tree; code signing needs a signing profile the team does not run yet.
   function_name                  = local.names.batcher
+  publish                        = true
   role                           = aws_iam_role.batcher.arn
   runtime                        = "provided.al2023"
   handler                        = "bootstrap"
@@ -117,7 +118,7 @@ resource "aws_lambda_function" "batcher" {
 
 resource "aws_lambda_event_source_mapping" "vendor_stream" {
   event_source_arn                   = aws_kinesis_stream.vendor.arn
-  function_name                      = aws_lambda_function.batcher.arn
+  function_name                      = aws_lambda_alias.batcher.arn
   starting_position                  = "TRIM_HORIZON"
   batch_size                         = var.batch_size
   maximum_batching_window_in_seconds = var.batching_window_seconds
@@ -148,6 +149,7 @@ resource "aws_lambda_function" "loader" {
   # checkov:skip=CKV_AWS_272:Zips are built by scripts/package in CI from the reviewed tree; code signing needs a signing profile the team does not run yet.
   # checkov:skip=CKV_AWS_116:A Lambda DLQ catches asynchronous invocations only; the loader is invoked by its SQS event source mapping, whose queue has its own dead-letter queue (aws_sqs_queue.loads_dlq).
   function_name                  = local.names.loader
+  publish                        = true
   role                           = aws_iam_role.loader.arn
   runtime                        = "provided.al2023"
   handler                        = "bootstrap"
@@ -189,11 +191,26 @@ resource "aws_lambda_function" "loader" {
 # the dead-letter queue.
 resource "aws_lambda_event_source_mapping" "loads" {
   event_source_arn                   = aws_sqs_queue.loads.arn
-  function_name                      = aws_lambda_function.loader.arn
+  function_name                      = aws_lambda_alias.loader.arn
   batch_size                         = 10
   maximum_batching_window_in_seconds = 0
   function_response_types            = ["ReportBatchItemFailures"]
   scaling_config {
     maximum_concurrency = max(2, var.loader_reserved_concurrency)
   }
+}
+
+# Each apply publishes a version; the event source mappings invoke the `live` alias. To roll
+# back, set batcher_version / loader_version to an earlier version number and apply: one
+# apply, no rebuild.
+resource "aws_lambda_alias" "batcher" {
+  name             = "live"
+  function_name    = aws_lambda_function.batcher.function_name
+  function_version = var.batcher_version != "" ? var.batcher_version : aws_lambda_function.batcher.version
+}
+
+resource "aws_lambda_alias" "loader" {
+  name             = "live"
+  function_name    = aws_lambda_function.loader.function_name
+  function_version = var.loader_version != "" ? var.loader_version : aws_lambda_function.loader.version
 }

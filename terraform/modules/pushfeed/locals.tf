@@ -8,14 +8,22 @@ locals {
   event_types  = [for d in local.catalogue.destinations : d.name if d.kind == "event"]
 
   names = {
-    stream          = "${local.prefix}-vendor"
-    bucket          = "${local.prefix}-data"
+    stream = "${local.prefix}-vendor"
+    # Bucket names are global: the account id keeps two adopters' "pushfeed-prod" apart.
+    bucket          = "${local.prefix}-data-${data.aws_caller_identity.current.account_id}"
     firehose_prefix = "${local.prefix}-"
     topic           = "${local.prefix}-alerts"
     batcher         = "${local.prefix}-batcher"
     loader          = "${local.prefix}-loader"
     vendor_user     = "${local.prefix}-vendor-writer"
   }
+
+  # Shards from the stated peak, with 25% headroom (a shard takes 1,000 records/s or 1 MiB/s).
+  kinesis_shards = max(
+    var.kinesis_shard_count,
+    ceil(1.25 * var.kinesis_peak_records_per_second / 1000),
+    ceil(1.25 * var.kinesis_peak_records_per_second * var.kinesis_record_bytes / 1048576),
+  )
 
   metrics_namespace = "${var.name}/${var.environment}"
 

@@ -3,6 +3,11 @@ resource "aws_s3_bucket" "data" {
   # checkov:skip=CKV_AWS_18:Server access logs would need a second bucket per environment; CloudTrail data events cover audit where required.
   # checkov:skip=CKV_AWS_144:Objects are a replayable staging copy (the warehouse and the vendor hold the data); cross-region replication is not worth its cost here.
   bucket = local.names.bucket
+
+  # The vendor's data, its only copy, and the key that decrypts it: never destroyed by a plan.
+  lifecycle {
+    prevent_destroy = true
+  }
 }
 
 resource "aws_s3_bucket_versioning" "data" {

@@ -317,3 +317,35 @@ variable "log_level" {
   type        = string
   default     = "info"
 }
+
+variable "batcher_version" {
+  description = "Published batcher version the live alias points at (roll back by naming an earlier one); empty: the version this apply published."
+  type        = string
+  default     = ""
+  validation {
+    condition     = var.batcher_version == "" || can(regex("^[0-9]+$", var.batcher_version))
+    error_message = "batcher_version: a version number, or empty."
+  }
+}
+
+variable "loader_version" {
+  description = "Published loader version the live alias points at (roll back by naming an earlier one); empty: the version this apply published."
+  type        = string
+  default     = ""
+  validation {
+    condition     = var.loader_version == "" || can(regex("^[0-9]+$", var.loader_version))
+    error_message = "loader_version: a version number, or empty."
+  }
+}
+
+variable "kinesis_peak_records_per_second" {
+  description = "Peak vendor records per second the stream must take (PROVISIONED): shards are at least ceil(1.25 x peak / 1000) and ceil(1.25 x peak x kinesis_record_bytes / 1 MiB)."
+  type        = number
+  default     = 0
+}
+
+variable "kinesis_record_bytes" {
+  description = "Average vendor record size in bytes, for the shard formula."
+  type        = number
+  default     = 1024
+}
