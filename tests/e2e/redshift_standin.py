@@ -111,7 +111,7 @@ class Transaction:
                 if self.cancelled.is_set():
                     raise Cancelled()
                 self.sub_status[i] = "STARTED"
-                self.rows[i] = self._statement(sql.strip())
+                self.rows[i] = self._statement(sql.strip(), i)
                 self.sub_status[i] = "FINISHED"
             if self.cancelled.is_set():
                 raise Cancelled()
@@ -134,7 +134,7 @@ class Transaction:
         if seconds > 0 and self.cancelled.wait(seconds):
             raise Cancelled()
 
-    def _statement(self, sql: str) -> int:
+    def _statement(self, sql: str, index: int = 0) -> int:
         m = LOCK_RE.match(sql)
         if m:
             for name in sorted(t.strip() for t in m.group(1).split(",")):
@@ -178,6 +178,12 @@ class Transaction:
                     if line.strip():
                         self.stage.append({key.lower(): v for key, v in json.loads(line).items()})
             return len(self.stage)
+        if sql == "SELECT MAX(occurred_at) FROM pushfeed_stage":
+            newest = max((str(r["occurred_at"]) for r in self.stage), default=None)
+            # Redshift returns a TIMESTAMP as 'YYYY-MM-DD HH:MM:SS[.ffffff]'.
+            text = newest.replace("T", " ").rstrip("Z") if newest else None
+            self.standin.results[f"{self.id}:{index + 1}"] = [[text]] if text else [[None]]
+            return 1
         m = INSERT_RE.match(sql)
         if m:
             table = m.group(1).split(".")[-1]
@@ -339,7 +345,7 @@ class RedshiftStandin:
                 return original_result(self)
             start = int(params.get("NextToken") or 0)
             page = rows[start:start + standin.result_page_size]
-            out = {"Records": [[{"stringValue": v} for v in r] for r in page], "TotalNumRows": len(rows),
+            out = {"Records": [[{"stringValue": v} if v is not None else {"isNull": True} for v in r] for r in page], "TotalNumRows": len(rows),
                    "ColumnMetadata": [{"name": "object_key", "typeName": "varchar"}, {"name": "etag", "typeName": "varchar"}]}
             if start + standin.result_page_size < len(rows):
                 out["NextToken"] = str(start + standin.result_page_size)

@@ -137,3 +137,29 @@ def test_a_stalled_firehose_call_times_out_and_is_retried_within_the_deadline(st
         if table != "push_quarantine":
             assert {l["event_id"] for l in landed[table.removeprefix("push_")]} == ids, table
         assert len(stack.standin.rows(table)) == ref_summary["rows_loaded"][table], f"{table}: 0 lost, 0 doubled"
+
+
+def test_the_heartbeat_terraform_sends_lands_in_its_own_table_with_a_freshness_figure(stack):
+    import re
+    from pathlib import Path
+
+    import hcl2
+
+    module = Path(__file__).resolve().parents[2] / "terraform" / "modules" / "pushfeed" / "heartbeat.tf"
+    with module.open() as fh:
+        doc = hcl2.load(fh)
+    target = next(r for b in doc["resource"] for t, named in b.items() if t.strip('"') == "aws_cloudwatch_event_target"
+                  for n, r in named.items() if n.strip('"') == "canary")
+    template = target["input_transformer"][0]["input_template"]
+    template = template.strip('"') if template.startswith('"') else template
+    template = re.sub(r"^<<-?TEMPLATE\n|\n?\s*TEMPLATE$", "", template).strip()
+    # What EventBridge would put: the scheduled event's id and time in the template.
+    record = template.replace("<id>", "3f0d9a6c-5f31-4c7e-9b1e-000000000001").replace("<time>", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    json.loads(record)
+    stack.bootstrap()
+    stack.put([record.encode(), fixture_bytes("braze_flat_open.json")])
+    summary = stack.drive()
+    assert summary["routed"].get("canary") == 1 and "unknown_type" not in summary["routed"]
+    [row] = stack.standin.rows("push_canary")
+    assert row["event_id"] == "canary-3f0d9a6c-5f31-4c7e-9b1e-000000000001" and row["vendor_event_type"] == "PUSHFEED_CANARY"
+    assert summary["metrics"]["EventFreshnessSeconds"] >= 0, "the loader reported the heartbeat's freshness"

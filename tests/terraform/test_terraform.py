@@ -346,7 +346,7 @@ def test_silence_breaches_and_failure_modes_have_alarms_with_runbooks():
     assert {m["name"] for m in CATALOGUE["metrics"]} >= {"RecordsIn", "ObjectsLoaded"}
     # Every other alarm keeps notBreaching: silence is only alarmed where it means trouble.
     for name, a in alarms.items():
-        if name != "silence":
+        if name not in ("silence", "canary_freshness"):
             assert a["treat_missing_data"] == "notBreaching", name
     # The failure modes AWS documents.
     expected = {
@@ -431,3 +431,24 @@ def test_prod_vendor_stream_holds_100x_todays_peak():
     shards = max(module.get("kinesis_shard_count", 2), -(-125 * peak // 100_000), -(-int(1.25 * peak * module["kinesis_record_bytes"]) // 1_048_576))
     assert shards * 1000 >= need * 1.25, shards
     assert "kinesis_shards = max(" in text_of(MODULE)
+
+
+def test_a_heartbeat_travels_the_whole_pipeline_and_its_absence_is_an_alarm():
+    parsed = parse_dir(MODULE)
+    rule = resources(parsed, "aws_cloudwatch_event_rule")["canary"]
+    assert rule["schedule_expression"] == "rate(5 minutes)"
+    target = resources(parsed, "aws_cloudwatch_event_target")["canary"]
+    assert target["arn"] == "${aws_kinesis_stream.vendor.arn}", "into the vendor stream: the whole path"
+    template = target["input_transformer"][0]["input_template"]
+    assert '"type": "PUSHFEED_CANARY"' in template and "<id>" in template and "<time>" in template
+    assert target["input_transformer"][0]["input_paths"] == {"id": "$.id", "time": "$.time"}
+    policy = [b for b in blocks(parsed, "data") if "aws_iam_policy_document" in b and "canary" in b["aws_iam_policy_document"]][0]
+    statements = policy["aws_iam_policy_document"]["canary"]["statement"]
+    assert statements[0]["actions"] == ["kinesis:PutRecord"] and statements[0]["resources"] == ["${aws_kinesis_stream.vendor.arn}"]
+    alarm = resources(parsed, "aws_cloudwatch_metric_alarm")["canary_freshness"]
+    assert alarm["metric_name"] == "EventFreshnessSeconds" and alarm["dimensions"] == {"EventType": "canary"}
+    assert alarm["treat_missing_data"] == "breaching", "no canary at all is an alarm"
+    assert "EventFreshnessSeconds" in {m["name"] for m in CATALOGUE["metrics"]}
+    assert "canary" in {d["name"] for d in CATALOGUE["destinations"]}
+    # Analysts never see it: no view reads push_canary.
+    assert all("push_canary" not in s for s in sql_files()["views"])

@@ -350,6 +350,7 @@ impl SqliteWarehouse {
         let mut rows_in_object = 0u64;
         let mut inserted = 0u64;
         let mut ledger_rows = 0u64;
+        let mut newest: Option<String> = None;
         let mut run = || -> Result<(), LoadError> {
             for step in &script.steps {
                 let api = |e: rusqlite::Error| failed(format!("{:?} step: {e}", step.step), None);
@@ -370,6 +371,11 @@ impl SqliteWarehouse {
                     }
                     Step::Insert => inserted = conn.execute(&step.sql, []).map_err(api)? as u64,
                     Step::Ledger => ledger_rows = conn.execute(&step.sql, []).map_err(api)? as u64,
+                    Step::Newest => {
+                        newest = conn
+                            .query_row(&step.sql, [], |r| r.get::<_, Option<String>>(0))
+                            .map_err(api)?
+                    }
                     _ => conn.execute_batch(&step.sql).map_err(api)?,
                 }
             }
@@ -386,6 +392,9 @@ impl SqliteWarehouse {
             rows_in_object: Some(rows_in_object),
             duplicate: ledger_rows == 0,
             statement_id: Some(statement_id),
+            newest_occurred_ms: newest
+                .as_deref()
+                .and_then(pushfeed_loader::warehouse::warehouse_time_ms),
         })
     }
 }

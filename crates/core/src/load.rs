@@ -42,6 +42,8 @@ pub enum Step {
     Copy,
     Insert,
     Ledger,
+    /// The newest staged event's time: the loader's end-to-end freshness.
+    Newest,
     Cleanup,
     /// SQLite only: BatchExecuteStatement commits a Redshift batch itself.
     Commit,
@@ -277,6 +279,10 @@ pub fn load_script(d: Dialect, spec: &LoadSpec<'_>) -> Result<LoadScript, SqlErr
         )?,
     });
     steps.push(LoadStep {
+        step: Step::Newest,
+        sql: format!("SELECT MAX(occurred_at) FROM {STAGE_TABLE}"),
+    });
+    steps.push(LoadStep {
         step: Step::Cleanup,
         sql: format!("DROP TABLE {STAGE_TABLE}"),
     });
@@ -384,6 +390,7 @@ mod tests {
                 Step::Copy,
                 Step::Insert,
                 Step::Ledger,
+                Step::Newest,
                 Step::Cleanup
             ]
         );

@@ -31,6 +31,7 @@ pub const UNMATCHED_KEYS: &str = "UnmatchedKeys";
 pub const LOAD_FAILURES: &str = "LoadFailures";
 pub const LOAD_LATENCY_MS: &str = "LoadLatencyMs";
 pub const LOADS_DEFERRED: &str = "LoadsDeferred";
+pub const EVENT_FRESHNESS_SECONDS: &str = "EventFreshnessSeconds";
 pub const INVALID_LOADER_MESSAGES: &str = "InvalidLoaderMessages";
 
 /// Every metric pushfeed emits, with its unit and what it means.
@@ -79,6 +80,11 @@ pub const ALL: &[(&str, &str, &str)] = &[
         "rows inserted into tables (also per EventType)",
     ),
     (
+        EVENT_FRESHNESS_SECONDS,
+        "Seconds",
+        "per EventType: from the newest event of a loaded object occurring to its row being committed (end to end)",
+    ),
+    (
         INVALID_LOADER_MESSAGES,
         "Count",
         "loads-queue messages that are not S3 notifications (left to reach the dead-letter queue)",
@@ -118,6 +124,9 @@ fn unit_of(name: &str) -> &'static str {
         .unwrap_or("Count")
 }
 
+/// Metrics whose value is the worst seen in an invocation, not a sum.
+pub const GAUGES: &[&str] = &[LOAD_LATENCY_MS, EVENT_FRESHNESS_SECONDS, BATCH_DURATION_MS];
+
 /// An optional (dimension name, dimension value) pair.
 type Dim = Option<(&'static str, String)>;
 
@@ -149,13 +158,18 @@ impl MetricSet {
             .iter_mut()
             .find(|(n, d, _)| *n == name && *d == dim)
         {
-            e.2 += value;
+            // Ages and latencies keep the worst value of the invocation; counts add up.
+            if GAUGES.contains(&name) {
+                e.2 = e.2.max(value);
+            } else {
+                e.2 += value;
+            }
         } else {
             self.entries.push((name, dim, value));
         }
     }
 
-    /// The value recorded for a metric (no dimension).
+    /// The value recorded for a metric (no dimension): the sum, or for a gauge the maximum.
     pub fn get(&self, name: &str) -> f64 {
         self.entries
             .iter()
@@ -258,5 +272,27 @@ mod tests {
             second["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
             json!([["EventType"]])
         );
+    }
+}
+
+#[cfg(test)]
+mod gauge_tests {
+    use super::*;
+
+    #[test]
+    fn ages_keep_the_worst_value_counts_add_up() {
+        let mut m = MetricSet::new();
+        m.add(EVENT_FRESHNESS_SECONDS, 40.0);
+        m.add(EVENT_FRESHNESS_SECONDS, 25.0);
+        m.add_by(EVENT_FRESHNESS_SECONDS, DIM_EVENT_TYPE, "canary", 7.0);
+        m.add_by(EVENT_FRESHNESS_SECONDS, DIM_EVENT_TYPE, "canary", 9.0);
+        m.add(ROWS_LOADED, 3.0);
+        m.add(ROWS_LOADED, 4.0);
+        let mut other = MetricSet::new();
+        other.add(EVENT_FRESHNESS_SECONDS, 30.0);
+        m.merge(&other);
+        assert_eq!(m.get(EVENT_FRESHNESS_SECONDS), 40.0);
+        assert_eq!(m.get_by(EVENT_FRESHNESS_SECONDS, "canary"), 9.0);
+        assert_eq!(m.get(ROWS_LOADED), 7.0);
     }
 }

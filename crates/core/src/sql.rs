@@ -113,8 +113,8 @@ pub(crate) fn check_lengths(statements: &[String]) -> Result<(), SqlError> {
     Ok(())
 }
 
-/// Remove every '…' literal (with '' and backslash escapes) from SQL text: what is left is
-/// what the SQL parser reads as code. For tests that hostile input stays inside literals.
+/// Remove every '…' literal (with '' and backslash escapes) and `--` comment from SQL text:
+/// what is left is what the SQL parser reads as code. For tests that hostile input stays inside literals.
 pub fn strip_literals(dialect: Dialect, sql: &str) -> String {
     let mut out = String::new();
     let mut chars = sql.chars().peekable();
@@ -134,6 +134,14 @@ pub fn strip_literals(dialect: Dialect, sql: &str) -> String {
         } else if c == '\'' {
             in_lit = true;
             out.push_str("''");
+        } else if c == '-' && chars.peek() == Some(&'-') {
+            // A comment to the end of the line: not code, and its quotes open nothing.
+            for c in chars.by_ref() {
+                if c == '\n' {
+                    out.push('\n');
+                    break;
+                }
+            }
         } else {
             out.push(c);
         }

@@ -78,6 +78,9 @@ pub(crate) const AIRSHIP_TYPES: &[(&str, &str)] = &[
     ("OPEN", "open"),
     ("UNINSTALL", "uninstall"),
     ("CONTROL", "control"),
+    // pushfeed's own heartbeat, written in Airship's event shape (ISO time, id) by an
+    // EventBridge rule into the vendor stream: see the `canary` destination.
+    ("PUSHFEED_CANARY", "canary"),
 ];
 
 /// Braze button actions that take the user somewhere: such an Open is a `click`.

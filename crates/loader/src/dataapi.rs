@@ -446,11 +446,26 @@ impl<D: DataApi, S: ObjectStore> Warehouse for RedshiftWarehouse<D, S> {
             match st.status {
                 Status::Finished => {
                     let ledger = rows(Step::Ledger);
+                    // The newest event's time: one small result, best effort (freshness).
+                    let newest_occurred_ms = match script.position(Step::Newest) {
+                        Some(i) => self
+                            .timed(
+                                "GetStatementResult",
+                                deadline,
+                                self.api.result(&format!("{id}:{}", i + 1)),
+                            )
+                            .await
+                            .ok()
+                            .and_then(|rows| rows.first()?.first().cloned())
+                            .and_then(|t| crate::warehouse::warehouse_time_ms(&t)),
+                        None => None,
+                    };
                     return Ok(LoadOutcome {
                         rows_inserted: rows(Step::Insert).unwrap_or(0),
                         rows_in_object: if empty { Some(0) } else { rows(Step::Copy) },
                         duplicate: ledger == Some(0),
                         statement_id: Some(id),
+                        newest_occurred_ms,
                     });
                 }
                 Status::Aborted => return Err(LoadError::Aborted { statement_id: id }),

@@ -225,6 +225,11 @@ impl<W: Warehouse, N: Notifier, O: ObjectStore> Loader<'_, W, N, O> {
                     out.rows_inserted as f64,
                 );
                 metrics.add(m::LOAD_LATENCY_MS, (now_ms - created_ms).max(0) as f64);
+                if let Some(newest) = out.newest_occurred_ms {
+                    let age = ((now_ms - newest).max(0) as f64) / 1000.0;
+                    metrics.add(m::EVENT_FRESHNESS_SECONDS, age);
+                    metrics.add_by(m::EVENT_FRESHNESS_SECONDS, m::DIM_EVENT_TYPE, dim, age);
+                }
                 tracing::info!(key = %key, table = %table, rows = out.rows_inserted, statement_id = ?out.statement_id, "object loaded");
                 ObjectResult::Loaded {
                     key,

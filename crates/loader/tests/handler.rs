@@ -78,15 +78,16 @@ impl FakeDataApi {
             .lock()
             .unwrap()
             .iter()
-            .filter_map(|s| s.outcome.as_ref())
-            .filter(|st| st.status == Status::Finished)
-            .map(|st| {
-                st.sub_statements
+            .filter_map(|s| {
+                let insert = s
+                    .sqls
                     .iter()
-                    .rev()
-                    .nth(2)
-                    .map(|x| x.result_rows)
-                    .unwrap_or(0)
+                    .position(|q| q.starts_with("INSERT INTO pushfeed.push_"))?;
+                let st = s.outcome.as_ref()?;
+                if st.status != Status::Finished {
+                    return None;
+                }
+                st.sub_statements.get(insert).map(|x| x.result_rows)
             })
             .sum()
     }

@@ -25,8 +25,30 @@ resource "aws_redshiftdata_statement" "migration_0001_recorded" {
   depends_on         = [aws_redshiftdata_statement.migration_0001]
 }
 
+resource "aws_redshiftdata_statement" "migration_0002" {
+  count              = var.apply_ddl ? length(local.migration_sql["0002"]) - 1 : 0
+  cluster_identifier = local.ddl_target.cluster_identifier
+  workgroup_name     = local.ddl_target.workgroup_name
+  database           = var.redshift_database
+  db_user            = local.ddl_target.db_user
+  secret_arn         = local.ddl_target.secret_arn
+  sql                = local.migration_sql["0002"][count.index]
+  depends_on         = [aws_redshiftdata_statement.migration_0001_recorded]
+}
+
+resource "aws_redshiftdata_statement" "migration_0002_recorded" {
+  count              = var.apply_ddl ? 1 : 0
+  cluster_identifier = local.ddl_target.cluster_identifier
+  workgroup_name     = local.ddl_target.workgroup_name
+  database           = var.redshift_database
+  db_user            = local.ddl_target.db_user
+  secret_arn         = local.ddl_target.secret_arn
+  sql                = local.migration_sql["0002"][length(local.migration_sql["0002"]) - 1]
+  depends_on         = [aws_redshiftdata_statement.migration_0002]
+}
+
 # Grants run after the last migration.
 resource "terraform_data" "migrations_applied" {
-  input      = 1
-  depends_on = [aws_redshiftdata_statement.migration_0001_recorded]
+  input      = 2
+  depends_on = [aws_redshiftdata_statement.migration_0002_recorded]
 }

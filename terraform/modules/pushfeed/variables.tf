@@ -349,3 +349,9 @@ variable "kinesis_record_bytes" {
   type        = number
   default     = 1024
 }
+
+variable "canary_freshness_alarm_seconds" {
+  description = "Alarm when the heartbeat takes longer than this from the stream to its row (Firehose buffering included), or none arrives."
+  type        = number
+  default     = 1800
+}
