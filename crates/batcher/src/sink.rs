@@ -57,6 +57,7 @@ impl AwsFirehose {
                 aws_config::timeout::TimeoutConfig::builder()
                     .connect_timeout(std::time::Duration::from_secs(3))
                     .operation_attempt_timeout(attempt_timeout)
+                    .operation_timeout(attempt_timeout)
                     .build(),
             )
             .build();

@@ -124,6 +124,7 @@ impl EndpointArgs {
                 aws_config::timeout::TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(3))
                     .operation_attempt_timeout(Duration::from_secs(30))
+                    .operation_timeout(Duration::from_secs(90))
                     .build(),
             )
             .load()

@@ -25,6 +25,7 @@ async fn main() -> Result<(), Error> {
             aws_config::timeout::TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(3))
                 .operation_attempt_timeout(config.attempt_timeout)
+                .operation_timeout(config.attempt_timeout * 3)
                 .build(),
         )
         .load()
