@@ -23,6 +23,58 @@ use pushfeed_loader::{
 };
 
 type AwsLoader<'a> = Loader<'a, RedshiftWarehouse<AwsDataApi, S3Store>, SnsNotifier, S3Store>;
+
+/// What the loader handler needs against an endpoint, built as the Lambda builds it.
+struct LoaderParts {
+    warehouse: RedshiftWarehouse<AwsDataApi, S3Store>,
+    notifier: SnsNotifier,
+    patterns: KeyPatterns,
+    store: S3Store,
+}
+
+impl LoaderParts {
+    fn new(
+        c: &Clients,
+        n: &Names,
+        warehouse: &WarehouseArgs,
+        topic_arn: String,
+    ) -> anyhow::Result<Self> {
+        let config = warehouse.loader_config(n, &topic_arn)?;
+        let store = S3Store::new(c.s3.clone());
+        Ok(LoaderParts {
+            warehouse: RedshiftWarehouse::new(
+                AwsDataApi::new(c.redshift.clone(), &config),
+                store.clone(),
+                config,
+            ),
+            notifier: SnsNotifier::new(c.sns.clone(), topic_arn),
+            patterns: KeyPatterns::from_catalogue(),
+            store,
+        })
+    }
+
+    fn loader(&self) -> AwsLoader<'_> {
+        Loader {
+            warehouse: &self.warehouse,
+            notifier: &self.notifier,
+            patterns: &self.patterns,
+            objects: &self.store,
+        }
+    }
+}
+
+/// The alert topic's ARN (created if missing, as the local stack needs).
+async fn topic_arn(c: &Clients, n: &Names) -> anyhow::Result<String> {
+    Ok(c.sns
+        .create_topic()
+        .name(n.topic())
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("SNS topic {}: {}", n.topic(), sdk(&e)))?
+        .topic_arn()
+        .unwrap_or_default()
+        .to_owned())
+}
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
@@ -559,16 +611,7 @@ pub async fn drive(args: &DriveArgs) -> anyhow::Result<DriveSummary> {
             failures: 0,
         });
     }
-    let topic_arn = c
-        .sns
-        .create_topic()
-        .name(n.topic())
-        .send()
-        .await
-        .map_err(|e| anyhow::anyhow!("SNS topic {}: {}", n.topic(), sdk(&e)))?
-        .topic_arn()
-        .unwrap_or_default()
-        .to_owned();
+    let topic_arn = topic_arn(&c, &n).await?;
 
     let batcher_config = BatcherConfig {
         stream_prefix: n.firehose_prefix(),
@@ -576,21 +619,8 @@ pub async fn drive(args: &DriveArgs) -> anyhow::Result<DriveSummary> {
         ..BatcherConfig::default()
     };
     let sink = AwsFirehose::new(c.firehose.clone());
-    let loader_config = args.warehouse.loader_config(&n, &topic_arn)?;
-    let store = S3Store::new(c.s3.clone());
-    let warehouse = RedshiftWarehouse::new(
-        AwsDataApi::new(c.redshift.clone(), &loader_config),
-        store.clone(),
-        loader_config.clone(),
-    );
-    let notifier = SnsNotifier::new(c.sns.clone(), topic_arn);
-    let patterns = KeyPatterns::from_catalogue();
-    let loader = Loader {
-        warehouse: &warehouse,
-        notifier: &notifier,
-        patterns: &patterns,
-        objects: &store,
-    };
+    let parts = LoaderParts::new(&c, &n, &args.warehouse, topic_arn)?;
+    let loader = parts.loader();
 
     let mut summary = DriveSummary::default();
     let mut counts = BatchCounts::default();
@@ -1028,31 +1058,9 @@ pub struct LoadSummary {
 pub async fn load_objects(args: &LoadArgs) -> anyhow::Result<LoadSummary> {
     let c = args.endpoint.clients().await;
     let n = args.endpoint.names();
-    let topic_arn = c
-        .sns
-        .create_topic()
-        .name(n.topic())
-        .send()
-        .await
-        .map_err(|e| anyhow::anyhow!("SNS topic {}: {}", n.topic(), sdk(&e)))?
-        .topic_arn()
-        .unwrap_or_default()
-        .to_owned();
-    let config = args.warehouse.loader_config(&n, &topic_arn)?;
-    let store = S3Store::new(c.s3.clone());
-    let warehouse = RedshiftWarehouse::new(
-        AwsDataApi::new(c.redshift.clone(), &config),
-        store.clone(),
-        config.clone(),
-    );
-    let notifier = SnsNotifier::new(c.sns.clone(), topic_arn);
-    let patterns = KeyPatterns::from_catalogue();
-    let loader = Loader {
-        warehouse: &warehouse,
-        notifier: &notifier,
-        patterns: &patterns,
-        objects: &store,
-    };
+    let topic_arn = topic_arn(&c, &n).await?;
+    let parts = LoaderParts::new(&c, &n, &args.warehouse, topic_arn)?;
+    let loader = parts.loader();
     let mut records = Vec::new();
     for o in &args.objects {
         let (bucket, key) = o

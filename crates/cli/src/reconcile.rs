@@ -103,6 +103,28 @@ pub async fn reconcile(args: &ReconcileArgs) -> anyhow::Result<ReconcileSummary>
     Ok(summary)
 }
 
+/// A listed object: key, ETag, size, created (ms).
+type Listed = (String, String, i64, i64);
+
+/// The listed objects the ledger does not hold, recorded in the summary.
+fn compare<'a>(
+    listed: &'a [Listed],
+    loaded: &HashSet<(String, String)>,
+    location: &str,
+    summary: &mut ReconcileSummary,
+) -> Vec<&'a Listed> {
+    let missing: Vec<_> = listed
+        .iter()
+        .filter(|(k, e, _, _)| !loaded.contains(&(k.clone(), e.clone())))
+        .collect();
+    summary.in_ledger = (listed.len() - missing.len()) as u64;
+    summary.missing = missing
+        .iter()
+        .map(|(k, _, _, _)| format!("{location}/{k}"))
+        .collect();
+    missing
+}
+
 async fn reconcile_aws(
     args: &ReconcileArgs,
     since: i64,
@@ -113,7 +135,7 @@ async fn reconcile_aws(
     let n = args.endpoint.names();
     let bucket = n.bucket();
     // 1. What S3 holds.
-    let mut listed: Vec<(String, String, i64, i64)> = Vec::new();
+    let mut listed: Vec<Listed> = Vec::new();
     let mut token: Option<String> = None;
     loop {
         let out =
@@ -169,15 +191,7 @@ async fn reconcile_aws(
         .into_iter()
         .filter_map(|r| Some((r.first()?.clone(), r.get(1)?.clone())))
         .collect();
-    let missing: Vec<_> = listed
-        .iter()
-        .filter(|(k, e, _, _)| !loaded.contains(&(k.clone(), e.clone())))
-        .collect();
-    summary.in_ledger = (listed.len() - missing.len()) as u64;
-    summary.missing = missing
-        .iter()
-        .map(|(k, _, _, _)| format!("s3://{bucket}/{k}"))
-        .collect();
+    let missing = compare(&listed, &loaded, &format!("s3://{bucket}"), summary);
     if args.dry_run || missing.is_empty() {
         return Ok(());
     }
@@ -263,7 +277,7 @@ async fn reconcile_local(
                     .unwrap_or_default();
                 let bytes =
                     std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
-                listed.push((key, etag_of(&bytes), bytes.len() as u64, created));
+                listed.push((key, etag_of(&bytes), bytes.len() as i64, created));
             }
         }
     }
@@ -276,15 +290,7 @@ async fn reconcile_local(
         &sql_time(since).replace(' ', "T"),
     )?;
     let loaded: HashSet<(String, String)> = warehouse.query_pairs(&sql)?;
-    let missing: Vec<_> = listed
-        .iter()
-        .filter(|(k, e, _, _)| !loaded.contains(&(k.clone(), e.clone())))
-        .collect();
-    summary.in_ledger = (listed.len() - missing.len()) as u64;
-    summary.missing = missing
-        .iter()
-        .map(|(k, _, _, _)| format!("{LOCAL_BUCKET}/{k}"))
-        .collect();
+    let missing = compare(&listed, &loaded, LOCAL_BUCKET, summary);
     if dry_run || missing.is_empty() {
         return Ok(());
     }
@@ -298,7 +304,7 @@ async fn reconcile_local(
         objects: &objects,
     };
     for (key, etag, size, created) in missing {
-        let event = crate::run::s3_event(LOCAL_BUCKET, key, *size, etag, *created)?;
+        let event = crate::run::s3_event(LOCAL_BUCKET, key, *size as u64, etag, *created)?;
         let report = loader.handle(&event, crate::local::now_ms(), None).await;
         if report
             .objects

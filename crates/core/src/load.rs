@@ -286,6 +286,11 @@ pub fn load_script(d: Dialect, spec: &LoadSpec<'_>) -> Result<LoadScript, SqlErr
         step: Step::Cleanup,
         sql: format!("DROP TABLE {STAGE_TABLE}"),
     });
+    finish(d, steps)
+}
+
+/// Close the transaction where the dialect needs it, and check the Data API's limits.
+fn finish(d: Dialect, mut steps: Vec<LoadStep>) -> Result<LoadScript, SqlError> {
     if d == Dialect::Sqlite {
         steps.push(LoadStep {
             step: Step::Commit,
@@ -307,22 +312,14 @@ pub fn empty_object_script(
     let schema = ident("schema", schema)?;
     let table = ident("table", &table.name)?;
     let ledger = qualified(d, &schema, LEDGER_TABLE);
-    let mut steps = vec![
+    let steps = vec![
         lock(d, &ledger),
         LoadStep {
             step: Step::Ledger,
             sql: ledger_insert(d, &ledger, &table, o, "0")?,
         },
     ];
-    if d == Dialect::Sqlite {
-        steps.push(LoadStep {
-            step: Step::Commit,
-            sql: "COMMIT".into(),
-        });
-    }
-    let script = LoadScript { dialect: d, steps };
-    check_lengths(&script.sqls())?;
-    Ok(script)
+    finish(d, steps)
 }
 
 /// The ledger's objects of one bucket loaded since a time (`YYYY-MM-DDTHH:MM:SS` UTC):
