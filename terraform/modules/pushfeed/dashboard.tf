@@ -1,5 +1,6 @@
 # One dashboard per environment: volume in and per type, data volume, invocations, errors,
-# duration, lag, Firehose delivery, rows loaded, load latency.
+# duration, lag, Firehose delivery, rows loaded, load latency, end-to-end freshness, loads
+# waiting.
 
 locals {
   ns = local.metrics_namespace
@@ -17,6 +18,8 @@ locals {
     { title = "Rows loaded per type", metrics = concat([[local.ns, "RowsLoaded"]], [for t in keys(local.destinations) : [local.ns, "RowsLoaded", "EventType", t]]) },
     { title = "Objects loaded, duplicate, empty", metrics = [[local.ns, "ObjectsLoaded"], [local.ns, "DuplicateObjects"], [local.ns, "EmptyObjects"]] },
     { title = "Load latency: object created → loaded (ms)", stat = "Maximum", metrics = [[local.ns, "LoadLatencyMs"]] },
+    { title = "End-to-end freshness: event → row (s), per type and heartbeat", stat = "Maximum", metrics = concat([[local.ns, "EventFreshnessSeconds"]], [for t in keys(local.destinations) : [local.ns, "EventFreshnessSeconds", "EventType", t]]) },
+    { title = "Loads waiting: oldest message (s); dead-lettered", stat = "Maximum", metrics = [["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", aws_sqs_queue.loads.name], ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", aws_sqs_queue.loads_dlq.name], [local.ns, "LoadsDeferred"]] },
   ]
 }
 
