@@ -997,32 +997,13 @@ async fn load_queued_objects(
                 ObjectResult::Failed { .. } => summary.load_failures += 1,
             }
         }
-        let done: Vec<_> = received
-            .iter()
-            .enumerate()
-            .filter(|(_, m)| {
-                !report
-                    .failed_message_ids
-                    .iter()
-                    .any(|f| Some(f.as_str()) == m.message_id())
-            })
-            .filter_map(|(i, m)| {
-                aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .receipt_handle(m.receipt_handle().unwrap_or_default())
-                    .build()
-                    .ok()
-            })
-            .collect();
-        if !done.is_empty() {
-            c.sqs
-                .delete_message_batch()
-                .queue_url(url)
-                .set_entries(Some(done))
-                .send()
-                .await
-                .map_err(|e| anyhow::anyhow!("deleting from {url}: {}", sdk(&e)))?;
-        }
+        let done = received.iter().filter(|m| {
+            !report
+                .failed_message_ids
+                .iter()
+                .any(|f| Some(f.as_str()) == m.message_id())
+        });
+        delete_messages(c, url, done).await?;
         if !report.failed_message_ids.is_empty() {
             // Failed messages reappear after the visibility timeout, as with Lambda.
             return Ok(total);
@@ -1195,34 +1176,47 @@ pub async fn redrive(args: &EndpointArgs, move_here: bool) -> anyhow::Result<Red
             .iter()
             .map(|s| s.id().to_owned())
             .collect();
-        let delete: Vec<_> = msgs
+        let sent_ok = msgs
             .iter()
             .enumerate()
             .filter(|(i, _)| ok.contains(&i.to_string()))
-            .filter_map(|(i, m)| {
-                aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .receipt_handle(m.receipt_handle().unwrap_or_default())
-                    .build()
-                    .ok()
-            })
-            .collect();
-        moved += delete.len() as u64;
-        if !delete.is_empty() {
-            c.sqs
-                .delete_message_batch()
-                .queue_url(&dlq_url)
-                .set_entries(Some(delete))
-                .send()
-                .await
-                .map_err(|e| anyhow::anyhow!("deleting from {}: {}", n.loads_dlq(), sdk(&e)))?;
-        }
+            .map(|(_, m)| m);
+        moved += delete_messages(&c, &dlq_url, sent_ok).await?;
     }
     Ok(RedriveSummary {
         moved,
         how: "moved_by_pushfeed".into(),
         task_handle: None,
     })
+}
+
+/// Delete these received messages (in batches of up to 10, as received); how many.
+async fn delete_messages<'a>(
+    c: &Clients,
+    url: &str,
+    messages: impl Iterator<Item = &'a aws_sdk_sqs::types::Message>,
+) -> anyhow::Result<u64> {
+    let entries: Vec<_> = messages
+        .enumerate()
+        .filter_map(|(i, m)| {
+            aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .receipt_handle(m.receipt_handle().unwrap_or_default())
+                .build()
+                .ok()
+        })
+        .collect();
+    let n = entries.len() as u64;
+    if n > 0 {
+        c.sqs
+            .delete_message_batch()
+            .queue_url(url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("deleting from {url}: {}", sdk(&e)))?;
+    }
+    Ok(n)
 }
 
 /// Messages waiting in a queue (ApproximateNumberOfMessages + …NotVisible).
