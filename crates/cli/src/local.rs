@@ -49,15 +49,7 @@ pub fn now_ms() -> i64 {
 
 /// A content hash standing in for S3's ETag (two FNV-1a 64-bit passes).
 pub fn etag_of(data: &[u8]) -> String {
-    let fnv = |seed: u64| {
-        data.iter()
-            .fold(seed, |h, b| (h ^ *b as u64).wrapping_mul(0x100000001b3))
-    };
-    format!(
-        "{:016x}{:016x}",
-        fnv(0xcbf29ce484222325),
-        fnv(0x84222325cbf29ce4)
-    )
+    pushfeed_core::load::fnv128_hex(data.iter().copied())
 }
 
 impl LocalFirehose {
@@ -308,24 +300,20 @@ impl SqliteWarehouse {
             error,
             detail,
         };
-        let script = if o.size == 0 {
-            load::empty_object_script(Dialect::Sqlite, LOCAL_SCHEMA, table, o)?
-        } else {
-            load::load_script(
-                Dialect::Sqlite,
-                &load::LoadSpec {
-                    schema: LOCAL_SCHEMA,
-                    table,
-                    object: o,
-                    copy: load::CopyFrom {
-                        iam_role: "default",
-                        gzip,
-                        region: None,
-                        manifest_bucket: &o.bucket,
-                    },
+        let script = load::script_for(
+            Dialect::Sqlite,
+            &load::LoadSpec {
+                schema: LOCAL_SCHEMA,
+                table,
+                object: o,
+                copy: load::CopyFrom {
+                    iam_role: "default",
+                    gzip,
+                    region: None,
+                    manifest_bucket: &o.bucket,
                 },
-            )?
-        };
+            },
+        )?;
         // Read the object before taking the lock, as COPY reads S3 (not the warehouse).
         let text = if o.size > 0 {
             let path = self.objects_root.join(&o.bucket).join(&o.key);
@@ -394,7 +382,7 @@ impl SqliteWarehouse {
             statement_id: Some(statement_id),
             newest_occurred_ms: newest
                 .as_deref()
-                .and_then(pushfeed_loader::warehouse::warehouse_time_ms),
+                .and_then(|t| pushfeed_core::timefmt::parse_iso(t).ok()),
         })
     }
 }

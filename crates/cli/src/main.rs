@@ -693,24 +693,20 @@ fn real_main() -> anyhow::Result<()> {
             } else {
                 schema
             };
-            let script = if size == 0 {
-                load::empty_object_script(dialect.sql(), &schema, &table, &o)?
-            } else {
-                load::load_script(
-                    dialect.sql(),
-                    &load::LoadSpec {
-                        schema: &schema,
-                        table: &table,
-                        object: &o,
-                        copy: load::CopyFrom {
-                            iam_role: &copy_role,
-                            gzip: hit.gzip,
-                            region: None,
-                            manifest_bucket: bucket,
-                        },
+            let script = load::script_for(
+                dialect.sql(),
+                &load::LoadSpec {
+                    schema: &schema,
+                    table: &table,
+                    object: &o,
+                    copy: load::CopyFrom {
+                        iam_role: &copy_role,
+                        gzip: hit.gzip,
+                        region: None,
+                        manifest_bucket: bucket,
                     },
-                )?
-            };
+                },
+            )?;
             println!("{}", serde_json::to_string_pretty(&script.sqls())?);
         }
         Command::Load { args } => {

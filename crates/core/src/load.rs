@@ -99,17 +99,35 @@ pub struct LoadSpec<'a> {
 /// The key of the manifest for an object: deterministic (a retry rewrites the same one)
 /// and short whatever the object key's length.
 pub fn manifest_key(o: &ObjectRef) -> String {
+    let bytes = [o.bucket.as_bytes(), o.key.as_bytes(), o.etag.as_bytes()]
+        .into_iter()
+        .flat_map(|part| part.iter().copied().chain(std::iter::once(0u8)));
+    format!("{MANIFEST_PREFIX}{}.manifest", fnv128_hex(bytes))
+}
+
+/// 32 hex digits from two FNV-1a 64-bit passes with different seeds: a stable, cheap name
+/// for content (not a cryptographic hash).
+pub fn fnv128_hex(bytes: impl Iterator<Item = u8> + Clone) -> String {
     let fnv = |seed: u64| {
-        [o.bucket.as_bytes(), o.key.as_bytes(), o.etag.as_bytes()]
-            .iter()
-            .flat_map(|part| part.iter().chain(std::iter::once(&0u8)))
-            .fold(seed, |h, b| (h ^ *b as u64).wrapping_mul(0x100000001b3))
+        bytes
+            .clone()
+            .fold(seed, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3))
     };
     format!(
-        "{MANIFEST_PREFIX}{:016x}{:016x}.manifest",
+        "{:016x}{:016x}",
         fnv(0xcbf29ce484222325),
         fnv(0x84222325cbf29ce4)
     )
+}
+
+/// The load of one object: the ledger row alone for an empty object (Firehose can write
+/// one), the whole load otherwise.
+pub fn script_for(d: Dialect, spec: &LoadSpec<'_>) -> Result<LoadScript, SqlError> {
+    if spec.object.size == 0 {
+        empty_object_script(d, spec.schema, spec.table, spec.object)
+    } else {
+        load_script(d, spec)
+    }
 }
 
 /// The manifest's body: exactly this one object, which must exist

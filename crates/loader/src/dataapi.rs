@@ -379,24 +379,20 @@ impl<D: DataApi, S: ObjectStore> RedshiftWarehouse<D, S> {
     /// The load script for a plan (what `pushfeed plan-load` prints, too).
     pub fn script(&self, plan: &LoadPlan) -> Result<load::LoadScript, LoadError> {
         let table = TableDef::from_destination(plan.destination);
-        Ok(if plan.object.size == 0 {
-            load::empty_object_script(Dialect::Redshift, &self.config.schema, &table, &plan.object)?
-        } else {
-            load::load_script(
-                Dialect::Redshift,
-                &load::LoadSpec {
-                    schema: &self.config.schema,
-                    table: &table,
-                    object: &plan.object,
-                    copy: load::CopyFrom {
-                        iam_role: &self.config.copy_role,
-                        gzip: plan.gzip,
-                        region: self.config.bucket_region.as_deref(),
-                        manifest_bucket: &plan.object.bucket,
-                    },
+        Ok(load::script_for(
+            Dialect::Redshift,
+            &load::LoadSpec {
+                schema: &self.config.schema,
+                table: &table,
+                object: &plan.object,
+                copy: load::CopyFrom {
+                    iam_role: &self.config.copy_role,
+                    gzip: plan.gzip,
+                    region: self.config.bucket_region.as_deref(),
+                    manifest_bucket: &plan.object.bucket,
                 },
-            )?
-        })
+            },
+        )?)
     }
 }
 
@@ -457,7 +453,7 @@ impl<D: DataApi, S: ObjectStore> Warehouse for RedshiftWarehouse<D, S> {
                             .await
                             .ok()
                             .and_then(|rows| rows.first()?.first().cloned())
-                            .and_then(|t| crate::warehouse::warehouse_time_ms(&t)),
+                            .and_then(|t| pushfeed_core::timefmt::parse_iso(&t).ok()),
                         None => None,
                     };
                     return Ok(LoadOutcome {

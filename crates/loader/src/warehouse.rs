@@ -30,12 +30,6 @@ pub struct LoadOutcome {
     pub newest_occurred_ms: Option<i64>,
 }
 
-/// A warehouse timestamp (`2026-01-01 10:59:00`, `2026-01-01T10:59:00.000Z`) as UTC ms.
-pub fn warehouse_time_ms(text: &str) -> Option<i64> {
-    let t = text.trim().replace(' ', "T");
-    pushfeed_core::timefmt::parse_iso(&t).ok()
-}
-
 /// Why a load failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LoadError {
