@@ -150,6 +150,8 @@ def main() -> int:
     lines = [json.loads(l)["line"] for l in (work / "full_6mb.rust.jsonl").read_text().splitlines()]
     per_line = [len(json.dumps(l, separators=(",", ":")).encode()) + 1 for l in lines]
     billed_packed = billed(rust_sizes) / full_res["events"]
+    # The audit trail: one record per invocation (a line per table and hour), billed as 5 KB.
+    audit_billed = {name: billed(r["rust"]["audit_record_sizes"]) / r["events"] for name, r in results.items()}
     billed_single = billed(per_line) / full_res["events"]
     ms_per_event = full_res["rust"]["ms_per_batch"] / full_res["events"]
     gb_s_per_million = ms_per_event / 1000 * 1e6 * BATCHER_MEMORY_GB
@@ -161,6 +163,8 @@ def main() -> int:
         "firehose_billed_gb_per_million_events": {"packed": round(billed_packed * 1e6 / 1e9, 3), "one_per_record": round(billed_single * 1e6 / 1e9, 3)},
         "firehose_usd_per_million_events": {"packed": round(billed_packed * 1e6 / 1e9 * PRICES["firehose_per_gb"], 4),
                                             "one_per_record": round(billed_single * 1e6 / 1e9 * PRICES["firehose_per_gb"], 4)},
+        "audit_billed_kb_per_million_events": {name: round(b * 1e6 / 1e3, 1) for name, b in audit_billed.items()},
+        "audit_usd_per_million_events": {name: round(b * 1e6 / 1e9 * PRICES["firehose_per_gb"], 6) for name, b in audit_billed.items()},
         "prices": PRICES,
     }
 
@@ -182,6 +186,11 @@ def main() -> int:
           f"${cost['lambda_usd_per_million_events']['x86_64']:.6f} x86_64 (requests included; network waits not included)")
     print(f"    Firehose: {cost['firehose_billed_gb_per_million_events']['packed']} GB billed → ${cost['firehose_usd_per_million_events']['packed']} packed; "
           f"{cost['firehose_billed_gb_per_million_events']['one_per_record']} GB → ${cost['firehose_usd_per_million_events']['one_per_record']} one per record")
+    for name, r in results.items():
+        print(f"    audit trail ({name}: {len(r['rust']['audit_record_sizes'])} audit record(s) of "
+              f"{sum(r['rust']['audit_record_sizes']):,} bytes per invocation of {r['events']:,} events): "
+              f"{cost['audit_billed_kb_per_million_events'][name]:,} KB billed → ${cost['audit_usd_per_million_events'][name]} per million events "
+              f"({billed(r['rust']['audit_record_sizes']) / max(1, billed(r['rust']['firehose_record_sizes'])) * 100:.2f}% of the data's Firehose bill)")
     if args.json:
         print(json.dumps({
             "batch_records": full_res["records"], "batch_bytes": full_res["bytes"], "batch_events": full_res["events"],

@@ -7,7 +7,10 @@ start to the completed first invocation (cold start + first event), each later (
 invocation, and the process's peak resident memory after the last.
 
     invoke(binary, event_bytes, env, invocations=1)
-        -> {"ms": …, "warm_ms": […], "peak_rss_mib": …, "response": …, "error": …}
+        -> {"ms": …, "warm_ms": […], "peak_rss_mib": …, "response": …, "error": …, "stdout": …}
+
+An ``AWS_ENDPOINT_URL`` in ``env`` sends the binary's AWS calls elsewhere (e.g. to moto's
+server); the harness then only serves the Runtime API.
 """
 
 from __future__ import annotations
@@ -146,8 +149,11 @@ def invoke(binary: str, event: bytes, env: dict[str, str], invocations: int = 1)
         "AWS_REGION": "eu-west-2", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_ENDPOINT_URL": f"http://{harness.address}", "RUST_LOG": "error", **env,
     }
+    import tempfile
+
+    out = tempfile.TemporaryFile()  # the binary's stdout: EMF metric lines (a file: never blocks)
     start = time.perf_counter()
-    proc = subprocess.Popen([binary], env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen([binary], env=full_env, stdout=out, stderr=subprocess.PIPE)
     finished = harness.done.wait(120)
     # The binary's own peak (VmHWM) while it is still alive: ru_maxrss from wait4 would
     # include this Python process's peak, inherited across execve.
@@ -162,7 +168,11 @@ def invoke(binary: str, event: bytes, env: dict[str, str], invocations: int = 1)
     os.wait4(proc.pid, 0)
     stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     harness.server.shutdown()
+    out.seek(0)
+    stdout = out.read().decode(errors="replace")
+    out.close()
     return {
+        "stdout": stdout,
         "ms": round((harness.first_done_at - start) * 1000, 2) if finished and harness.first_done_at else None,
         "warm_ms": harness.warm,
         "peak_rss_mib": round(peak_kib / 1024, 1),

@@ -20,10 +20,14 @@ documented semantics — so that a test fails the way production would:
   exactly its entries are loaded (a mandatory entry that is missing fails the COPY).
 * **CancelStatement** stops a running transaction: nothing commits, status ABORTED.
 * The statements pushfeed sends are interpreted by their shape (LOCK, CREATE TEMP TABLE …
-  LIKE, COPY, the dedup INSERT, the ledger INSERT, DROP TABLE); anything else is recorded
-  and finishes with 0 rows. The dedup INSERT is evaluated as written: first row per
-  event_id by (received_at, source_sequence_number), absent from the target within the
-  staged rows' occurred_at range, and only while the ledger row is absent.
+  LIKE, COPY, the pick into pushfeed_fresh, the INSERT from it, the load-audit INSERT, the
+  ledger INSERT, DROP TABLE); anything else is recorded and finishes with 0 rows. The pick
+  is evaluated as written: first row per event_id by its ORDER BY, absent from the target
+  within the staged rows' occurred_at range, and only while the ledger row is absent; the
+  load audit counts the staged and picked rows per hour of received_at.
+* The audit query (``v_push_audit_hourly``, ExecuteStatement) is answered from the
+  committed ``push_audit`` and load-audit rows with the view's definition: sums per hour
+  and table, status by the same CASE (grace period included).
 
 ``mode`` makes every load "fail" (COPY error) or "abort"; ``copy_delay`` (seconds) widens
 the window in which two transactions overlap. It also mends one divergence found here and
@@ -49,6 +53,11 @@ COPY_RE = re.compile(r"^COPY (\w+) FROM 's3://([^/']+)/((?:[^']|'')*)'(.*)$", re
 INSERT_RE = re.compile(r"^INSERT INTO ([\w.$]+) \(([^)]*)\) SELECT")
 LEDGER_KEY = re.compile(r"l\.bucket = '((?:[^']|'')*)' AND l\.object_key = '((?:[^']|'')*)' AND l\.etag = '((?:[^']|'')*)'")
 LEDGER_LISTING = re.compile(r"^SELECT object_key, etag FROM [\w.$]*pushfeed_load_ledger WHERE bucket = '((?:[^']|'')*)'")
+FRESH_RE = re.compile(r"^CREATE TEMP TABLE pushfeed_fresh AS SELECT .*?ORDER BY ([^)]*)\) AS pushfeed_rn.*? NOT EXISTS \(SELECT 1 FROM ([\w.$]+) AS t WHERE", re.S)
+FRESH_INSERT_RE = re.compile(r"^INSERT INTO ([\w.$]+) \(([^)]*)\) SELECT .* FROM pushfeed_fresh$", re.S)
+LOAD_AUDIT_RE = re.compile(r"^INSERT INTO [\w.$]*pushfeed_load_audit .*? SELECT '((?:[^']|'')*)', '((?:[^']|'')*)', '((?:[^']|'')*)', '((?:[^']|'')*)', h\.hour", re.S)
+AUDIT_VIEW_RE = re.compile(r"^SELECT hour, table_name, sent, lines_loaded, rows_inserted, duplicates_dropped, unaccounted, status FROM [\w.$]*v_push_audit_hourly WHERE hour >= '([^']*)'( AND status IN \('missing', 'surplus'\))? ORDER BY hour, table_name$")
+GRACE_RE = re.compile(r"DATEADD\(minute, -(\d+), GETDATE\(\)\)")
 LEDGER_ROWS = re.compile(r"SELECT '(?:[^']|'')*', '(?:[^']|'')*', '(?:[^']|'')*', '((?:[^']|'')*)', (\d+), (\(SELECT COUNT\(\*\) FROM \w+\)|\d+),")
 FAILURE_TEXT = "ERROR: Load into table 'pushfeed_stage' failed. Check 'sys_load_error_detail' system table for details."
 
@@ -81,6 +90,8 @@ class Transaction:
         self.held: list[threading.Lock] = []
         self.stage: list[dict] = []
         self.pending_rows: dict[str, list[dict]] = {}
+        self.fresh: list[dict] = []
+        self.pending_load_audit: list[dict] = []
         self.pending_ledger: dict[tuple, dict] = {}
         self.objects: list[str] = []
 
@@ -184,6 +195,46 @@ class Transaction:
             text = newest.replace("T", " ").rstrip("Z") if newest else None
             self.standin.results[f"{self.id}:{index + 1}"] = [[text]] if text else [[None]]
             return 1
+        m = FRESH_RE.match(sql)
+        if m:
+            # The rows the load will insert: first per event_id in the object by the
+            # ORDER BY as written, absent from the target within the staged occurred_at
+            # range (this snapshot), and only while the ledger row is absent.
+            order = [c.strip().removeprefix("s.") for c in m.group(1).split(",")]
+            table = m.group(2).split(".")[-1]
+            key_m = LEDGER_KEY.search(sql)
+            key = tuple(_unquote(g) for g in key_m.groups()) if key_m else None
+            self.fresh = []
+            if (key is not None and self._ledger_has(key)) or not self.stage:
+                return 0
+            first: dict[str, dict] = {}
+            for row in sorted(self.stage, key=lambda r: tuple(str(r.get(c)) for c in order)):
+                first.setdefault(row["event_id"], row)
+            lo = min(str(r["occurred_at"]) for r in self.stage)
+            hi = max(str(r["occurred_at"]) for r in self.stage)
+            self.fresh = [r for eid, r in first.items() if not self._event_in_window(table, eid, lo, hi)]
+            return len(self.fresh)
+        m = FRESH_INSERT_RE.match(sql)
+        if m:
+            table = m.group(1).split(".")[-1]
+            self.pending_rows.setdefault(table, []).extend(self.fresh)
+            return len(self.fresh)
+        m = LOAD_AUDIT_RE.match(sql)
+        if m:
+            bucket, key, etag, table = (_unquote(g) for g in m.groups())
+            if self._ledger_has((bucket, key, etag)):
+                return 0
+            lines: dict[str, int] = {}
+            inserted: dict[str, int] = {}
+            for r in self.stage:
+                lines[_hour(r["received_at"])] = lines.get(_hour(r["received_at"]), 0) + 1
+            for r in self.fresh:
+                inserted[_hour(r["received_at"])] = inserted.get(_hour(r["received_at"]), 0) + 1
+            for hour, n in lines.items():
+                self.pending_load_audit.append({"bucket": bucket, "object_key": key, "etag": etag, "table_name": table,
+                                                "hour": hour, "lines": n, "inserted": inserted.get(hour, 0),
+                                                "duplicates": n - inserted.get(hour, 0)})
+            return len(lines)
         m = INSERT_RE.match(sql)
         if m:
             table = m.group(1).split(".")[-1]
@@ -225,6 +276,7 @@ class Transaction:
             for key, row in self.pending_ledger.items():
                 self.standin.ledger_rows[key] = {**row, "_seq": seq}
                 self.standin.ledger.add(key)
+            self.standin.load_audit.extend(self.pending_load_audit)
 
     def describe(self) -> dict:
         subs = []
@@ -259,9 +311,12 @@ class RedshiftStandin:
             self.index: dict[str, dict[str, list[tuple[str, int]]]] = {}
             self.ledger: set[tuple[str, str, str]] = set()
             self.ledger_rows: dict[tuple, dict] = {}
+            self.load_audit: list[dict] = []
+            self.grace_minutes = 120
             self.seq = 0
             self.locks: dict[str, threading.Lock] = {}
             self.results: dict[str, list[list[str]]] = {}
+            self.result_columns: dict[str, list[str]] = {}
             self.result_page_size = 1000
         self.mode = "finish"
         self.copy_delay = 0.0
@@ -288,6 +343,38 @@ class RedshiftStandin:
     def table_lock(self, name: str) -> threading.Lock:
         with self.lock:
             return self.locks.setdefault(name.split(".")[-1].lower(), threading.Lock())
+
+    # --- the audit view -------------------------------------------------------------
+    def audit_view(self, since: str, problems_only: bool, now: float | None = None) -> list[list[str]]:
+        """v_push_audit_hourly as its definition reads (`pushfeed ddl`): per hour and table,
+        the sent lines of push_audit against the lines and inserts of pushfeed_load_audit
+        (push_audit's own loads left out); status balanced / surplus / missing (the hour ended
+        more than the grace period ago) / in_flight — over the committed rows."""
+        from datetime import datetime, timedelta, timezone
+
+        cells: dict[tuple[str, str], list[int]] = {}
+        with self.state:
+            for r in self.tables.get("push_audit", []):
+                c = cells.setdefault((_hour(r["hour"]), r["table_name"]), [0, 0, 0])
+                c[0] += int(r["lines"])
+            for r in self.load_audit:
+                if r["table_name"] == "push_audit":
+                    continue
+                c = cells.setdefault((r["hour"], r["table_name"]), [0, 0, 0])
+                c[1] += r["lines"]
+                c[2] += r["inserted"]
+        now_dt = datetime.fromtimestamp(now if now is not None else time.time(), timezone.utc).replace(tzinfo=None)
+        cutoff = (now_dt - timedelta(minutes=60 + self.grace_minutes)).strftime("%Y-%m-%d %H:%M:%S")
+        out = []
+        for (hour, table), (sent, loaded, inserted) in sorted(cells.items()):
+            if hour < since[:19]:
+                continue
+            status = ("balanced" if loaded == sent else "surplus" if loaded > sent
+                      else "missing" if hour < cutoff else "in_flight")
+            if problems_only and status not in ("missing", "surplus"):
+                continue
+            out.append([hour, table, str(sent), str(loaded), str(inserted), str(loaded - inserted), str(sent - loaded), status])
+        return out
 
     # --- what tests read ----------------------------------------------------------------
     def rows(self, table: str) -> list[dict]:
@@ -327,6 +414,11 @@ class RedshiftStandin:
             with standin.lock:
                 standin.executes.append(st.query_string)
             st.status = "FINISHED"  # e.g. the SYS_LOAD_ERROR_DETAIL lookup
+            view = AUDIT_VIEW_RE.match(st.query_string.strip())
+            if view:
+                standin.results[out["Id"]] = standin.audit_view(view.group(1), bool(view.group(2)))
+                standin.result_columns[out["Id"]] = ["hour", "table_name", "sent", "lines_loaded", "rows_inserted",
+                                                     "duplicates_dropped", "unaccounted", "status"]
             listing = LEDGER_LISTING.match(st.query_string.strip())
             if listing:
                 # The ledger as this model committed it (pushfeed reconcile reads it).
@@ -345,8 +437,9 @@ class RedshiftStandin:
                 return original_result(self)
             start = int(params.get("NextToken") or 0)
             page = rows[start:start + standin.result_page_size]
+            names = standin.result_columns.get(params.get("Id"), ["object_key", "etag"])
             out = {"Records": [[{"stringValue": v} if v is not None else {"isNull": True} for v in r] for r in page], "TotalNumRows": len(rows),
-                   "ColumnMetadata": [{"name": "object_key", "typeName": "varchar"}, {"name": "etag", "typeName": "varchar"}]}
+                   "ColumnMetadata": [{"name": n, "typeName": "varchar"} for n in names]}
             if start + standin.result_page_size < len(rows):
                 out["NextToken"] = str(start + standin.result_page_size)
             return 200, {}, json.dumps(out)
@@ -376,6 +469,12 @@ class RedshiftStandin:
         RedshiftDataAPIServiceResponse.describe_statement = describe_statement
         RedshiftDataAPIServiceResponse.cancel_statement = cancel_statement
         RedshiftDataAPIServiceResponse.get_statement_result = get_statement_result
+
+
+def _hour(ts) -> str:
+    """The hour a stored timestamp falls in, as Redshift prints a TIMESTAMP."""
+    text = str(ts).replace("T", " ")
+    return text[:13] + ":00:00"
 
 
 def _epoch_times(out: dict) -> dict:

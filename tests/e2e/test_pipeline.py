@@ -60,6 +60,7 @@ def test_every_event_lands_in_its_prefix_and_every_object_loads_once(stack):
 
     ref_summary, ref_ids = reference(stack, records)
     landed = lines_by_prefix(stack)
+    audit_lines = landed.pop("audit")
     # Every valid event is in its type's prefix; the set of ids equals what the embedded
     # warehouse holds for that table, and nothing is anywhere else.
     for table, ids in ref_ids.items():
@@ -95,6 +96,23 @@ def test_every_event_lands_in_its_prefix_and_every_object_loads_once(stack):
         assert len(rows) == ref_summary["rows_loaded"][table], table
         if table != "push_quarantine":
             assert collections.Counter(r["event_id"] for r in rows) == collections.Counter(ids), table
+
+    # The audit trail travelled the same path: the batcher's audit records went through
+    # their own Firehose stream into S3 and were loaded into push_audit; per table they
+    # count exactly the lines that landed, and the audit view, read by `pushfeed audit`
+    # through the Data API, balances every hour.
+    sent = collections.Counter()
+    for line in audit_lines:
+        sent[line["table_name"]] += line["lines"]
+    assert dict(sent) == {f"push_{p}": len(v) for p, v in landed.items()}
+    assert len(stack.standin.rows("push_audit")) == len(audit_lines)
+    assert summary["audit_records_loaded"] == len(audit_lines)
+    audit = json.loads(stack.pushfeed("audit", "--env", stack.env_name, "--json", "--since", "1h").stdout)
+    assert audit["sent"] == sum(sent.values()) == audit["lines_loaded"]
+    assert audit["rows_inserted"] == summary["rows_loaded"]
+    assert audit["missing"] == 0 and audit["in_flight"] == 0 and audit["balanced"]
+    assert {r["status"] for r in audit["rows"]} == {"balanced"}
+    assert {r["table"] for r in audit["rows"]} == set(sent)
 
 
 def test_the_recorded_transaction_is_exactly_the_plan_and_redelivery_loads_nothing(stack):
@@ -140,11 +158,14 @@ def test_a_failed_load_sends_one_alert_per_attempt_and_is_counted(stack):
     stack.standin.mode = "fail"
     stack.put([fixture_bytes("braze_nested_send.json")])
     summary = stack.drive()
-    assert summary["load_failures"] == 3, "tried until the queue's maxReceiveCount (3 here)"
-    assert summary["metrics"]["LoadFailures"] == 3
-    assert summary["loads_dead_lettered"] == 1, "then the message waits in the dead-letter queue"
-    messages = stack.topic_messages()
+    # Two objects: the send events and the batcher's audit record, each tried until the
+    # queue's maxReceiveCount (3 here).
+    assert summary["load_failures"] == 6, "tried until the queue's maxReceiveCount (3 here)"
+    assert summary["metrics"]["LoadFailures"] == 6
+    assert summary["loads_dead_lettered"] == 2, "then the messages wait in the dead-letter queue"
+    messages = [m for m in stack.topic_messages() if m[0].endswith("push_send")]
     assert len(messages) == 3
+    assert len(stack.topic_messages()) == 6
     subject, message = messages[0]
     assert subject == "pushfeed load failed: push_send"
     key = next(k for k, _ in stack.objects() if k.startswith("push/send/"))
@@ -159,7 +180,8 @@ def test_an_unmatched_key_is_alerted_and_the_rest_still_loads(stack):
     stack.put([fixture_bytes("braze_flat_open.json")])
     summary = stack.drive()
     assert summary["unmatched_keys"] == 1
-    assert summary["objects_loaded"] == 1
+    assert summary["objects_loaded"] == 2, "the click's object and the batcher's audit record"
+    assert summary["rows_loaded"] == 1 and summary["audit_records_loaded"] == 1
     assert any("matches no table" in s and "push/not-a-type/2026/01/01/00/x" in m for s, m in stack.topic_messages())
 
 

@@ -291,7 +291,11 @@ def test_new_objects_reach_the_loader_through_a_queue_with_a_dead_letter_queue()
     assert esm["function_response_types"] == ["ReportBatchItemFailures"]
     assert int(esm["batch_size"]) <= 10
     assert "aws_lambda_function_event_invoke_config" not in {t for b in blocks(parsed, "resource") for t in b}
-    assert "aws_lambda_permission" not in {t for b in blocks(parsed, "resource") for t in b}
+    # The only other way into the loader: the audit check, from its EventBridge rule.
+    permissions = resources(parsed, "aws_lambda_permission")
+    assert set(permissions) == {"audit_check"}
+    assert permissions["audit_check"]["principal"] == "events.amazonaws.com"
+    assert permissions["audit_check"]["source_arn"] == "${aws_cloudwatch_event_rule.audit_check.arn}"
     allow = resources(parsed, "aws_sqs_queue_redrive_allow_policy")["loads_dlq"]
     assert "aws_sqs_queue.loads.arn" in allow["redrive_allow_policy"]
     text = text_of(MODULE)
@@ -346,7 +350,7 @@ def test_silence_breaches_and_failure_modes_have_alarms_with_runbooks():
     assert {m["name"] for m in CATALOGUE["metrics"]} >= {"RecordsIn", "ObjectsLoaded"}
     # Every other alarm keeps notBreaching: silence is only alarmed where it means trouble.
     for name, a in alarms.items():
-        if name not in ("silence", "canary_freshness"):
+        if name not in ("silence", "canary_freshness", "audit_missing"):
             assert a["treat_missing_data"] == "notBreaching", name
     # The failure modes AWS documents.
     expected = {
@@ -452,3 +456,41 @@ def test_a_heartbeat_travels_the_whole_pipeline_and_its_absence_is_an_alarm():
     assert "canary" in {d["name"] for d in CATALOGUE["destinations"]}
     # Analysts never see it: no view reads push_canary.
     assert all("push_canary" not in s for s in sql_files()["views"])
+
+
+def test_the_audit_trail_is_wired_from_the_catalogue_to_its_alarm():
+    parsed = parse_dir(MODULE)
+    # The audit destination is a catalogue destination: its own Firehose stream (the
+    # per-type for_each) into push/audit/, loaded like the others into push_audit.
+    audit = [d for d in CATALOGUE["destinations"] if d["name"] == "audit"]
+    assert len(audit) == 1 and audit[0]["table"] == "push_audit" and audit[0]["s3_prefix"] == "push/audit/"
+    firehose = resources(parsed, "aws_kinesis_firehose_delivery_stream")["per_type"]
+    assert firehose["for_each"] == "${local.destinations}"
+    # The tables come from a migration, the view from the views template.
+    sql = (MODULE / "sql").rglob("*.tftpl")
+    text = "\n".join(p.read_text() for p in sql)
+    assert "CREATE TABLE IF NOT EXISTS ${schema}.push_audit (" in text
+    assert "CREATE TABLE IF NOT EXISTS ${schema}.pushfeed_load_audit (" in text
+    assert "CREATE OR REPLACE VIEW ${schema}.v_push_audit_hourly AS" in text
+    # Every 15 minutes the loader's live alias gets the audit-check input.
+    rule = resources(parsed, "aws_cloudwatch_event_rule")["audit_check"]
+    assert rule["schedule_expression"] == "rate(15 minutes)"
+    target = resources(parsed, "aws_cloudwatch_event_target")["audit_check"]
+    assert target["arn"] == "${aws_lambda_alias.loader.arn}"
+    assert "audit-check" in target["input"] and "pushfeed" in target["input"]
+    permission = resources(parsed, "aws_lambda_permission")["audit_check"]
+    assert permission["qualifier"] == "${aws_lambda_alias.loader.name}"
+    # The alarm: any missing event, and a check that stops reporting, breach.
+    alarm = resources(parsed, "aws_cloudwatch_metric_alarm")["audit_missing"]
+    assert alarm["metric_name"] == "AuditMissingEvents" and alarm["treat_missing_data"] == "breaching"
+    assert int(alarm["threshold"]) == 0 and alarm["comparison_operator"] == "GreaterThanThreshold"
+    assert "pushfeed audit --env" in alarm["alarm_description"] and "pushfeed reconcile --env" in alarm["alarm_description"]
+    names = {m["name"] for m in CATALOGUE["metrics"]}
+    assert {"AuditMissingEvents", "AuditUnbalancedHours", "AuditLinesSent", "AuditRecordsFailed"} <= names
+    assert "AuditRecordsFailed" in (MODULE / "alerts.tf").read_text()
+    assert "AuditMissingEvents" in (MODULE / "dashboard.tf").read_text()
+    # The loader may run the view's query and read its result (statements it started).
+    doc = [b for b in blocks(parsed, "data") if "aws_iam_policy_document" in b and "loader" in b["aws_iam_policy_document"]][0]
+    statements = {s["sid"]: s for s in doc["aws_iam_policy_document"]["loader"]["statement"]}
+    assert "redshift-data:ExecuteStatement" in statements["RunSqlOnTheWarehouse"]["actions"]
+    assert "redshift-data:GetStatementResult" in statements["FollowOwnStatements"]["actions"]

@@ -7,7 +7,8 @@ use crate::event::KinesisBatch;
 use crate::sink::{EntryResult, FirehoseSink, SinkError};
 use aws_lambda_events::event::streams::{KinesisBatchItemFailure, KinesisEventResponse};
 use futures::stream::{self, StreamExt};
-use pushfeed_core::catalogue::{DestinationKind, DESTINATIONS};
+use pushfeed_core::audit::{self, AuditTally};
+use pushfeed_core::catalogue::{audit_index, DestinationKind, DESTINATIONS};
 use pushfeed_core::event::Coordinates;
 use pushfeed_core::metrics::{self as m, MetricSet};
 use pushfeed_core::packing::{group, PackedRecord};
@@ -29,6 +30,23 @@ pub struct BatchReport {
     pub retries: u64,
     /// Firehose records that never got through (their Kinesis records are reported).
     pub firehose_records_failed: u64,
+    /// What the audit record says was sent: lines per table and hour of arrival.
+    pub audit: AuditTally,
+    /// Audit lines accepted by the audit stream (one per table and hour).
+    pub audit_lines_sent: u64,
+    /// Audit records the audit stream never accepted (the invocation's lines will show as
+    /// surplus in the audit view; the data itself was delivered).
+    pub audit_records_failed: u64,
+}
+
+/// An invocation id for runs outside Lambda (`pushfeed run`, `drive`, `replay`, benches):
+/// unique per call, as a Lambda request id is.
+pub fn new_invocation_id(prefix: &str) -> String {
+    format!(
+        "{prefix}-{:016x}{:016x}",
+        fastrand::u64(..),
+        fastrand::u64(..)
+    )
 }
 
 /// The shard id of a record: the Lambda event id is `shardId-…:<sequence number>`.
@@ -51,15 +69,19 @@ struct JobResult {
     sent_bytes: u64,
     retries: u64,
     failed: Vec<PackedRecord>,
+    /// Accepted records, their data dropped (kept for the audit's counts).
+    accepted: Vec<PackedRecord>,
 }
 
 /// Process one batch. `deadline` is when the invocation must have answered; retries stop
-/// `config.safety_margin` before it.
+/// `config.safety_margin` before it. `invocation_id` names the invocation in the audit
+/// trail (the Lambda request id: a retried batch is a new invocation).
 pub async fn handle_batch<S: FirehoseSink>(
     event: &KinesisBatch,
     sink: &S,
     config: &Config,
     deadline: Option<Instant>,
+    invocation_id: &str,
 ) -> BatchReport {
     let inputs: Vec<InputRecord<'_>> = event
         .records
@@ -120,13 +142,25 @@ pub async fn handle_batch<S: FirehoseSink>(
         firehose_bytes_sent: 0,
         retries: 0,
         firehose_records_failed: 0,
+        audit: AuditTally::default(),
+        audit_lines_sent: 0,
+        audit_records_failed: 0,
+    };
+    let arrival = |i: u32| {
+        inputs
+            .get(i as usize)
+            .map_or(0, |input| input.coords.received_at_ms)
     };
     for (destination, r) in results {
         report.firehose_records_sent += r.sent_records;
         report.firehose_bytes_sent += r.sent_bytes;
         report.retries += r.retries;
         report.firehose_records_failed += r.failed.len() as u64;
+        for rec in &r.accepted {
+            report.audit.add(destination, rec, true, arrival);
+        }
         for rec in &r.failed {
+            report.audit.add(destination, rec, false, arrival);
             tracing::error!(
                 destination = DESTINATIONS[destination].name,
                 lines = rec.lines,
@@ -136,6 +170,7 @@ pub async fn handle_batch<S: FirehoseSink>(
             failed_sources.extend(rec.sources.iter().copied());
         }
     }
+    send_audit(&mut report, &inputs, sink, config, deadline, invocation_id).await;
     report.response.batch_item_failures = failed_sources
         .iter()
         .filter_map(|i| inputs.get(*i as usize))
@@ -147,6 +182,79 @@ pub async fn handle_batch<S: FirehoseSink>(
         .collect();
     report.metrics = metrics_of(&report, inputs.len());
     report
+}
+
+/// Write the invocation's audit record — what Firehose accepted, per table and hour — to
+/// the audit stream, after the data (only accepted lines count). It is one Firehose record
+/// (a few hundred bytes per table and hour). If it cannot be delivered the batch is still
+/// acknowledged: failing it would resend data that did arrive, and the audit would then be
+/// short by the same amount; instead the loss is counted, logged and alarmed, and the view
+/// shows that hour as surplus.
+async fn send_audit<S: FirehoseSink>(
+    report: &mut BatchReport,
+    inputs: &[InputRecord<'_>],
+    sink: &S,
+    config: &Config,
+    deadline: Option<Instant>,
+    invocation_id: &str,
+) {
+    let (Some(first), Some(last)) = (inputs.first(), inputs.last()) else {
+        return;
+    };
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let data = audit::audit_lines(
+        &audit::Invocation {
+            id: invocation_id,
+            shard_id: first.coords.shard_id,
+            first_sequence_number: first.coords.sequence_number,
+            last_sequence_number: last.coords.sequence_number,
+            kinesis_records: inputs.len() as u64,
+            now_ms,
+        },
+        &report.audit,
+    );
+    if data.is_empty() {
+        return;
+    }
+    let lines = data.iter().filter(|b| **b == b'\n').count() as u32;
+    let destination = audit_index();
+    let records: Vec<PackedRecord> = if data.len() <= config.limits.max_record_bytes {
+        vec![PackedRecord {
+            data,
+            sources: Vec::new(),
+            source_lines: Vec::new(),
+            lines,
+        }]
+    } else {
+        // Thousands of hours in one batch (a very late backlog): split on lines.
+        let mut packer = pushfeed_core::packing::Packer::new(config.limits);
+        for line in pushfeed_core::packing::unpack(&data) {
+            let mut l = line.to_vec();
+            l.push(b'\n');
+            // An audit line is a few hundred bytes: it always fits a record.
+            let _ = packer.push(&l, 0);
+        }
+        packer.finish()
+    };
+    for records in group(records, config.limits) {
+        let job = Job {
+            destination,
+            stream: config.stream_name(&DESTINATIONS[destination]),
+            records,
+        };
+        let r = send_with_retry(sink, job, config, deadline).await;
+        report.audit_lines_sent += r.accepted.iter().map(|x| u64::from(x.lines)).sum::<u64>();
+        report.audit_records_failed += r.failed.len() as u64;
+        for rec in &r.failed {
+            tracing::error!(
+                invocation_id,
+                audit_lines = rec.lines,
+                "audit record not delivered: this invocation's lines will show as surplus in v_push_audit_hourly"
+            );
+        }
+    }
 }
 
 fn metrics_of(r: &BatchReport, records_in: usize) -> MetricSet {
@@ -162,6 +270,8 @@ fn metrics_of(r: &BatchReport, records_in: usize) -> MetricSet {
         m::FAILED_KINESIS_RECORDS,
         r.response.batch_item_failures.len() as f64,
     );
+    set.add(m::AUDIT_LINES_SENT, r.audit_lines_sent as f64);
+    set.add(m::AUDIT_RECORDS_FAILED, r.audit_records_failed as f64);
     for d in DESTINATIONS
         .iter()
         .filter(|d| d.kind == DestinationKind::Event)
@@ -263,5 +373,12 @@ async fn send_with_retry<S: FirehoseSink>(
     for i in pending.into_iter().rev() {
         result.failed.push(records.swap_remove(i));
     }
+    result.accepted = records
+        .into_iter()
+        .map(|mut r| {
+            r.data = Vec::new();
+            r
+        })
+        .collect();
     result
 }

@@ -9,7 +9,7 @@ pub mod sink;
 
 pub use config::Config;
 pub use event::{KinesisBatch, KinesisBatchRecord};
-pub use handler::{handle_batch, BatchReport};
+pub use handler::{handle_batch, new_invocation_id, BatchReport};
 pub use sink::{AwsFirehose, EntryResult, FirehoseSink, SinkError};
 
 /// Print metrics as CloudWatch EMF lines (stdout is the Lambda's log stream).

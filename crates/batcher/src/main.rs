@@ -35,7 +35,14 @@ async fn main() -> Result<(), Error> {
         let (batch, started) = take_batch(read, &event.context.request_id).inspect_err(|e| {
             tracing::error!(error = %e, "the Kinesis event cannot be read; the invocation fails and Lambda retries the batch")
         })?;
-        let mut report = handle_batch(&batch, sink, config, Some(deadline)).await;
+        let mut report = handle_batch(
+            &batch,
+            sink,
+            config,
+            Some(deadline),
+            &event.context.request_id,
+        )
+        .await;
         report
             .metrics
             .add(BATCH_DURATION_MS, started.elapsed().as_secs_f64() * 1000.0);

@@ -168,7 +168,14 @@ fn mixed_records() -> Vec<Vec<u8>> {
 #[tokio::test(start_paused = true)]
 async fn every_event_reaches_its_stream_and_bad_input_the_quarantine() {
     let sink = FakeFirehose::default();
-    let report = handle_batch(&kinesis_event(&mixed_records()), &sink, &config(), None).await;
+    let report = handle_batch(
+        &kinesis_event(&mixed_records()),
+        &sink,
+        &config(),
+        None,
+        "test-invocation",
+    )
+    .await;
     assert!(failures(&report).is_empty());
     let ids = |stream: &str| {
         sink.lines_sent_to(stream)
@@ -218,9 +225,20 @@ async fn a_partial_failure_resends_only_the_failed_entries() {
     };
     let records: Vec<Vec<u8>> = (0..25).map(big).collect();
     let sink = FakeFirehose::default().script("pf-send", &[Behaviour::FailEntries(vec![1])]);
-    let report = handle_batch(&kinesis_event(&records), &sink, &config(), None).await;
+    let report = handle_batch(
+        &kinesis_event(&records),
+        &sink,
+        &config(),
+        None,
+        "test-invocation",
+    )
+    .await;
     assert!(failures(&report).is_empty());
-    let calls = sink.calls();
+    let calls: Vec<_> = sink
+        .calls()
+        .into_iter()
+        .filter(|(s, _)| s == "pf-send")
+        .collect();
     assert_eq!(calls.len(), 2);
     assert_eq!(calls[1].1.len(), 1, "only the failed entry is resent");
     assert_eq!(calls[1].1[0], calls[0].1[1]);
@@ -244,17 +262,28 @@ async fn throttling_then_success_loses_nothing() {
         &sink,
         &config(),
         None,
+        "test-invocation",
     )
     .await;
     assert!(failures(&report).is_empty());
-    assert_eq!(sink.calls().len(), 3);
+    assert_eq!(
+        sink.calls().iter().filter(|(s, _)| s == "pf-send").count(),
+        3
+    );
     assert_eq!(report.metrics.get(m::FIREHOSE_RECORDS_SENT), 1.0);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_permanent_failure_reports_exactly_the_kinesis_records_behind_it() {
     let sink = FakeFirehose::default().script("pf-click", &[Behaviour::Permanent]);
-    let report = handle_batch(&kinesis_event(&mixed_records()), &sink, &config(), None).await;
+    let report = handle_batch(
+        &kinesis_event(&mixed_records()),
+        &sink,
+        &config(),
+        None,
+        "test-invocation",
+    )
+    .await;
     // Clicks came from records 1 and 2 only.
     assert_eq!(failures(&report), vec![seq(1), seq(2)]);
     assert_eq!(
@@ -269,7 +298,14 @@ async fn a_permanent_failure_reports_exactly_the_kinesis_records_behind_it() {
 async fn entries_that_keep_failing_are_reported_after_the_last_attempt() {
     let steps = vec![Behaviour::FailEntries(vec![0]); 20];
     let sink = FakeFirehose::default().script("pf-uninstall", &steps);
-    let report = handle_batch(&kinesis_event(&mixed_records()), &sink, &config(), None).await;
+    let report = handle_batch(
+        &kinesis_event(&mixed_records()),
+        &sink,
+        &config(),
+        None,
+        "test-invocation",
+    )
+    .await;
     assert_eq!(failures(&report), vec![seq(3)]);
     assert_eq!(
         sink.calls()
@@ -295,6 +331,7 @@ async fn retries_stop_before_the_deadline() {
         &sink,
         &cfg,
         Some(deadline),
+        "test-invocation",
     )
     .await;
     assert_eq!(failures(&report), vec![seq(0)]);
@@ -308,7 +345,14 @@ async fn retries_stop_before_the_deadline() {
 #[tokio::test(start_paused = true)]
 async fn an_empty_batch_sends_nothing() {
     let sink = FakeFirehose::default();
-    let report = handle_batch(&kinesis_event(&[]), &sink, &config(), None).await;
+    let report = handle_batch(
+        &kinesis_event(&[]),
+        &sink,
+        &config(),
+        None,
+        "test-invocation",
+    )
+    .await;
     assert!(sink.calls().is_empty() && failures(&report).is_empty());
     assert_eq!(report.metrics.get(m::RECORDS_IN), 0.0);
 }
@@ -322,8 +366,22 @@ async fn a_batch_of_only_bad_records_goes_to_the_quarantine_only() {
         fixture("braze_flat_no_event_type.json"),
     ];
     let sink = FakeFirehose::default();
-    let report = handle_batch(&kinesis_event(&records), &sink, &config(), None).await;
-    assert!(sink.calls().iter().all(|(s, _)| s == "pf-quarantine"));
+    let report = handle_batch(
+        &kinesis_event(&records),
+        &sink,
+        &config(),
+        None,
+        "test-invocation",
+    )
+    .await;
+    assert!(sink
+        .calls()
+        .iter()
+        .all(|(s, _)| s == "pf-quarantine" || s == "pf-audit"));
+    let audit = sink.lines_sent_to("pf-audit");
+    assert_eq!(audit.len(), 1, "one audit line: the quarantine's one hour");
+    assert_eq!(audit[0]["table_name"], "push_quarantine");
+    assert_eq!(audit[0]["lines"], 5);
     let reasons: Vec<String> = sink
         .lines_sent_to("pf-quarantine")
         .iter()
@@ -349,12 +407,20 @@ async fn large_batches_respect_the_500_record_and_4_mb_limits() {
         .map(|i| format!(r#"{{"event_type":"users.messages.pushnotification.Send","id":"id-{i}","time":1767225600,"user_id":"u{i}","pad":"{}"}}"#, "y".repeat(2_000)).into_bytes())
         .collect();
     let sink = FakeFirehose::default(); // its put_record_batch asserts every limit
-    let report = handle_batch(&kinesis_event(&records), &sink, &config(), None).await;
+    let report = handle_batch(
+        &kinesis_event(&records),
+        &sink,
+        &config(),
+        None,
+        "test-invocation",
+    )
+    .await;
     assert!(failures(&report).is_empty());
     assert!(sink.calls().len() >= 6);
     let lines: usize = sink
         .calls()
         .iter()
+        .filter(|(s, _)| s != "pf-audit")
         .flat_map(|(_, r)| r.iter())
         .map(|r| r.iter().filter(|b| **b == b'\n').count())
         .sum();
@@ -363,5 +429,147 @@ async fn large_batches_respect_the_500_record_and_4_mb_limits() {
         report.firehose_records_sent < 30,
         "packing: {} Firehose records for 10,000 events",
         report.firehose_records_sent
+    );
+}
+
+/// The audit lines for one invocation, keyed by table.
+fn audit_by_table(sink: &FakeFirehose) -> std::collections::BTreeMap<String, Value> {
+    sink.lines_sent_to("pf-audit")
+        .into_iter()
+        .map(|v| (v["table_name"].as_str().unwrap().to_owned(), v))
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_audit_record_counts_what_firehose_accepted_per_table_and_hour() {
+    let sink = FakeFirehose::default().script("pf-click", &[Behaviour::Permanent]);
+    let report = handle_batch(
+        &kinesis_event(&mixed_records()),
+        &sink,
+        &config(),
+        None,
+        "req-1",
+    )
+    .await;
+    let audit = audit_by_table(&sink);
+    // Every line sent to a data stream is in the audit, under its table.
+    for (table, stream) in [
+        ("push_send", "pf-send"),
+        ("push_open", "pf-open"),
+        ("push_quarantine", "pf-quarantine"),
+        ("push_unknown_type", "pf-unknown-type"),
+    ] {
+        assert_eq!(
+            audit[table]["lines"],
+            sink.lines_sent_to(stream).len(),
+            "{table}"
+        );
+        assert_eq!(audit[table]["lines_failed"], 0);
+        assert_eq!(
+            audit[table]["hour"], "2026-01-01T01:00:00.000Z",
+            "the hour of Kinesis arrival"
+        );
+        assert_eq!(
+            audit[table]["event_id"],
+            format!("a:req-1:{table}:2026-01-01T01:00:00.000Z")
+        );
+        assert_eq!(audit[table]["kinesis_records"], 5);
+        assert_eq!(audit[table]["first_sequence_number"], seq(0));
+        assert_eq!(audit[table]["last_sequence_number"], seq(4));
+    }
+    // The click stream refused its record: nothing accepted, two lines failed (and their
+    // Kinesis records reported, to come again in another invocation with its own audit).
+    assert_eq!(audit["push_click"]["lines"], 0);
+    assert_eq!(audit["push_click"]["lines_failed"], 2);
+    assert_eq!(failures(&report), vec![seq(1), seq(2)]);
+    assert_eq!(report.metrics.get(m::AUDIT_LINES_SENT), audit.len() as f64);
+    assert_eq!(
+        report.audit.lines() as usize,
+        [
+            "pf-send",
+            "pf-open",
+            "pf-quarantine",
+            "pf-unknown-type",
+            "pf-uninstall",
+            "pf-bounce",
+            "pf-abort"
+        ]
+        .iter()
+        .map(|s| sink.lines_sent_to(s).len())
+        .sum::<usize>()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retried_entry_is_audited_once() {
+    let sink = FakeFirehose::default().script(
+        "pf-send",
+        &[Behaviour::FailEntries(vec![0]), Behaviour::Throttle],
+    );
+    let report = handle_batch(
+        &kinesis_event(&mixed_records()),
+        &sink,
+        &config(),
+        None,
+        "req-2",
+    )
+    .await;
+    assert!(failures(&report).is_empty());
+    let audit = audit_by_table(&sink);
+    assert_eq!(audit["push_send"]["lines"], 3);
+    assert_eq!(audit["push_send"]["firehose_records"], 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_undeliverable_audit_record_is_counted_but_does_not_fail_the_batch() {
+    let sink = FakeFirehose::default().script("pf-audit", &[Behaviour::Permanent]);
+    let report = handle_batch(
+        &kinesis_event(&mixed_records()),
+        &sink,
+        &config(),
+        None,
+        "req-3",
+    )
+    .await;
+    assert!(
+        failures(&report).is_empty(),
+        "the data arrived: resending it would not mend the audit"
+    );
+    assert_eq!(report.metrics.get(m::AUDIT_RECORDS_FAILED), 1.0);
+    assert_eq!(report.metrics.get(m::AUDIT_LINES_SENT), 0.0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn lines_are_audited_in_the_hour_their_record_arrived() {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    // Two records of one batch, arriving either side of 02:00.
+    let recs: Vec<Value> = [(0usize, 1767232799.9f64), (1, 1767232800.0)]
+        .iter()
+        .map(|(i, t)| {
+            let seq = seq(*i);
+            json!({"kinesis": {"partitionKey": "p", "sequenceNumber": seq, "approximateArrivalTimestamp": t,
+                   "data": b64.encode(format!(r#"{{"event_type":"users.messages.pushnotification.Send","id":"h{i}","time":1767225600,"user_id":"u"}}"#))},
+                   "eventSource": "aws:kinesis", "eventID": format!("shardId-000000000007:{seq}")})
+        })
+        .collect();
+    let event: KinesisBatch = serde_json::from_value(json!({ "Records": recs })).unwrap();
+    let sink = FakeFirehose::default();
+    handle_batch(&event, &sink, &config(), None, "req-4").await;
+    let hours: Vec<(String, u64)> = sink
+        .lines_sent_to("pf-audit")
+        .iter()
+        .map(|v| {
+            (
+                v["hour"].as_str().unwrap().to_owned(),
+                v["lines"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        hours,
+        vec![
+            ("2026-01-01T01:00:00.000Z".to_owned(), 1),
+            ("2026-01-01T02:00:00.000Z".to_owned(), 1)
+        ]
     );
 }

@@ -10,7 +10,8 @@ use aws_sdk_firehose::types::{
 };
 use aws_sdk_kinesis::types::ShardIteratorType;
 use pushfeed_batcher::{
-    handle_batch, AwsFirehose, Config as BatcherConfig, KinesisBatch, KinesisBatchRecord,
+    handle_batch, new_invocation_id, AwsFirehose, Config as BatcherConfig, KinesisBatch,
+    KinesisBatchRecord,
 };
 use pushfeed_core::catalogue::{DATA_PREFIX, DESTINATIONS, ERROR_PREFIX};
 use pushfeed_core::keys::KeyPatterns;
@@ -551,6 +552,8 @@ pub struct DriveSummary {
     /// Messages in the loads dead-letter queue when the driver stopped (`pushfeed redrive`).
     pub loads_dead_lettered: u64,
     pub rows_loaded: u64,
+    /// Audit records (push_audit rows) loaded; not in rows_loaded.
+    pub audit_records_loaded: u64,
     /// Totals of every metric the handlers emitted (no dimensions).
     pub metrics: BTreeMap<String, f64>,
     pub elapsed_s: f64,
@@ -726,7 +729,14 @@ pub async fn drive(args: &DriveArgs) -> anyhow::Result<DriveSummary> {
             }
             let event = to_event(&pending[..take]);
             let deadline = tokio::time::Instant::now() + Duration::from_secs(900);
-            let report = handle_batch(&event, &sink, &batcher_config, Some(deadline)).await;
+            let report = handle_batch(
+                &event,
+                &sink,
+                &batcher_config,
+                Some(deadline),
+                &new_invocation_id("drive"),
+            )
+            .await;
             summary.batches += 1;
             metrics.merge(&report.metrics);
             let failed: HashSet<&str> = report
@@ -979,9 +989,15 @@ async fn load_queued_objects(
         for o in &report.report.objects {
             summary.objects_seen += 1;
             match o {
-                ObjectResult::Loaded { key, rows, .. } => {
+                ObjectResult::Loaded {
+                    key, rows, table, ..
+                } => {
                     summary.objects_loaded += 1;
-                    summary.rows_loaded += rows;
+                    if *table == DESTINATIONS[pushfeed_core::catalogue::audit_index()].table() {
+                        summary.audit_records_loaded += rows;
+                    } else {
+                        summary.rows_loaded += rows;
+                    }
                     if let Some(f) = object_log.as_deref_mut() {
                         use std::io::Write;
                         writeln!(

@@ -2,7 +2,9 @@
 //! payload in-process — payload JSON → Kinesis records → canonical events → packed
 //! PutRecordBatch bodies — timed, with its output written for comparison.
 
-use pushfeed_batcher::{handle_batch, Config, EntryResult, FirehoseSink, SinkError};
+use pushfeed_batcher::{
+    handle_batch, new_invocation_id, Config, EntryResult, FirehoseSink, SinkError,
+};
 use std::io::Write;
 use std::sync::Mutex;
 use std::time::Instant;
@@ -64,7 +66,13 @@ pub fn bench_batch(
         // As the batcher Lambda reads its payload (see pushfeed_batcher::runtime).
         let event =
             pushfeed_batcher::KinesisBatch::from_json(&payload).map_err(|e| anyhow::anyhow!(e))?;
-        let report = rt.block_on(handle_batch(&event, &sink, &config, None));
+        let report = rt.block_on(handle_batch(
+            &event,
+            &sink,
+            &config,
+            None,
+            &new_invocation_id("bench"),
+        ));
         times.push(start.elapsed().as_secs_f64() * 1000.0);
         anyhow::ensure!(
             report.response.batch_item_failures.is_empty(),
@@ -74,10 +82,17 @@ pub fn bench_batch(
         last = sink;
     }
     times.sort_by(f64::total_cmp);
-    let records = last
+    // The audit record goes to its own stream; its cost is reported on its own, and the
+    // output compared with the Python peers is the data alone.
+    let audit_stream =
+        config.stream_name(&pushfeed_core::DESTINATIONS[pushfeed_core::catalogue::audit_index()]);
+    let (audit, records): (Vec<_>, Vec<_>) = last
         .records
         .into_inner()
-        .map_err(|_| anyhow::anyhow!("lock poisoned"))?;
+        .map_err(|_| anyhow::anyhow!("lock poisoned"))?
+        .into_iter()
+        .partition(|(stream, _)| *stream == audit_stream);
+    let audit_sizes: Vec<usize> = audit.iter().map(|(_, d)| d.len()).collect();
     if let Some(path) = out_path {
         let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
         for (stream, data) in &records {
@@ -106,6 +121,7 @@ pub fn bench_batch(
             "payload_bytes": payload.len(),
             "events": events,
             "firehose_record_sizes": sizes,
+            "audit_record_sizes": audit_sizes,
             "peak_rss_mib": peak_rss_mib(),
         })
     );

@@ -38,6 +38,11 @@ pub struct LocalFirehose {
     buffer_bytes: usize,
     buffers: Mutex<Vec<(String, Vec<u8>)>>,
     written: Mutex<Vec<WrittenObject>>,
+    /// A drill: (stream suffix, records of it still to pass) — the record that brings the
+    /// count to zero is acknowledged and thrown away, as if Firehose had lost it.
+    lose: Mutex<Option<(String, usize)>>,
+    /// Lines in records thrown away by the drill.
+    pub lost_lines: std::sync::atomic::AtomicU64,
 }
 
 pub fn now_ms() -> i64 {
@@ -60,6 +65,35 @@ impl LocalFirehose {
             buffer_bytes,
             buffers: Mutex::new(Vec::new()),
             written: Mutex::new(Vec::new()),
+            lose: Mutex::new(None),
+            lost_lines: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Drill: acknowledge and drop the `nth` (1-based) record sent to a destination's
+    /// stream, as a Firehose that lost data would.
+    pub fn lose_record(&self, destination: &str, nth: usize) {
+        if let Ok(mut lose) = self.lose.lock() {
+            *lose = Some((destination.replace('_', "-"), nth.max(1)));
+        }
+    }
+
+    /// Whether the drill drops this record.
+    fn drops(&self, stream: &str) -> bool {
+        let Ok(mut lose) = self.lose.lock() else {
+            return false;
+        };
+        let suffix = stream.strip_prefix(&self.stream_prefix).unwrap_or(stream);
+        match lose.as_mut() {
+            Some((s, left)) if s == suffix => {
+                *left -= 1;
+                if *left == 0 {
+                    *lose = None;
+                    return true;
+                }
+                false
+            }
+            _ => false,
         }
     }
 
@@ -146,6 +180,12 @@ impl FirehoseSink for LocalFirehose {
             };
             let buf = &mut buffers[idx].1;
             for r in records {
+                if self.drops(stream) {
+                    let lines = r.iter().filter(|b| **b == b'\n').count() as u64;
+                    self.lost_lines
+                        .fetch_add(lines, std::sync::atomic::Ordering::Relaxed);
+                    continue;
+                }
                 buf.extend_from_slice(r);
             }
             if buf.len() >= self.buffer_bytes {
@@ -283,6 +323,34 @@ impl SqliteWarehouse {
         let mut stmt = conn.prepare(sql)?;
         let rows = stmt
             .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    /// Rows of any query, every value as text (NULL as empty).
+    pub fn query_text(&self, sql: &str) -> anyhow::Result<Vec<Vec<String>>> {
+        use rusqlite::types::ValueRef;
+        let conn = self
+            .conn
+            .lock()
+            .map_err(|_| anyhow::anyhow!("warehouse lock poisoned"))?;
+        let mut stmt = conn.prepare(sql)?;
+        let n = stmt.column_count();
+        let rows = stmt
+            .query_map([], |r| {
+                (0..n)
+                    .map(|i| {
+                        Ok(match r.get_ref(i)? {
+                            ValueRef::Null => String::new(),
+                            ValueRef::Integer(v) => v.to_string(),
+                            ValueRef::Real(v) => v.to_string(),
+                            ValueRef::Text(t) | ValueRef::Blob(t) => {
+                                String::from_utf8_lossy(t).into_owned()
+                            }
+                        })
+                    })
+                    .collect::<rusqlite::Result<Vec<String>>>()
+            })?
             .collect::<Result<_, _>>()?;
         Ok(rows)
     }

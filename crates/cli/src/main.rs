@@ -1,5 +1,6 @@
 //! `pushfeed`: the whole pipeline on one machine, with the Lambdas' own code.
 
+mod audit;
 mod aws;
 mod bench;
 mod feed;
@@ -84,11 +85,21 @@ again over the same input adds no rows."
         /// No progress lines on stderr.
         #[arg(long, short)]
         quiet: bool,
+        /// Drill: Firehose acknowledges the N-th record for TYPE and loses it (TYPE[:N], e.g. open:3). The audit must show it missing.
+        #[arg(long, value_name = "TYPE[:N]", value_parser = run::parse_drill, help_heading = "Drills")]
+        drill_lose_record: Option<(String, usize)>,
+        /// Drill: delete the N-th object written for TYPE before it is loaded (TYPE[:N]). The audit must show it missing.
+        #[arg(long, value_name = "TYPE[:N]", value_parser = run::parse_drill, help_heading = "Drills")]
+        drill_delete_object: Option<(String, usize)>,
+        /// Drill: the loader never hears of the N-th object written for TYPE, as if its S3 notification were lost (TYPE[:N]). The audit shows it in flight; `pushfeed reconcile` loads it.
+        #[arg(long, value_name = "TYPE[:N]", value_parser = run::parse_drill, help_heading = "Drills")]
+        drill_skip_load: Option<(String, usize)>,
     },
     /// Query the local warehouse with SQL (SQLite dialect; tables as in `pushfeed ddl`).
     #[command(
         after_help = "Tables: push_send, push_open, push_click, push_bounce, push_abort, push_retry, …, \
-push_unknown_type, push_quarantine, pushfeed_load_ledger. `attributes` is JSON text: use json_extract(attributes, '$.key').\n\n\
+push_unknown_type, push_quarantine, pushfeed_load_ledger; the audit trail push_audit, pushfeed_load_audit and \
+the view v_push_audit_hourly. `attributes` is JSON text: use json_extract(attributes, '$.key').\n\n\
 Example:\n  pushfeed sql \"SELECT platform, COUNT(*) AS opens FROM push_open GROUP BY platform\""
     )]
     Sql {
@@ -127,6 +138,22 @@ pushfeed reconcile --env prod --since 2026-11-27T00:00:00Z --until 2026-11-28T00
     Reconcile {
         #[command(flatten)]
         args: reconcile::ReconcileArgs,
+    },
+    /// Counts in = counts out, hour by hour: what the batcher sent against what was loaded.
+    #[command(
+        long_about = "Print the audit view v_push_audit_hourly for hours of Kinesis arrival from --since: per hour \
+and table, the lines the batcher had accepted by Firehose (its audit records, table push_audit), the lines loads \
+found (rows inserted + duplicates dropped, table pushfeed_load_audit), the lines of objects in the bucket that no \
+load recorded yet (read from S3 or the data dir: 'in flight'), and what is nowhere: 'missing'.\n\n\
+Status per cell: balanced; in_flight (short, but within the grace period after the hour, or covered by objects \
+still to load); missing (short after the grace period: alarmed); surplus (more loaded than audited: a Firehose \
+redelivery, or an audit record lost — see AuditRecordsFailed; nothing is lost).\n\n\
+Exit status 3 when anything is missing.\n\nExamples:\n  pushfeed audit --data-dir pushfeed-data --since 7d\n  \
+pushfeed audit --env prod --since 2026-11-27T00:00:00Z --problems\n  pushfeed audit --env prod --json | jq '.rows[] | select(.status == \"missing\")'"
+    )]
+    Audit {
+        #[command(flatten)]
+        args: audit::AuditArgs,
     },
     /// Send the records of batches the batcher gave up on through the batcher again.
     #[command(
@@ -477,12 +504,20 @@ fn real_main() -> anyhow::Result<()> {
             buffer_mib,
             json,
             quiet,
+            drill_lose_record,
+            drill_delete_object,
+            drill_skip_load,
         } => {
             let opts = run::RunOptions {
                 data_dir: data.data_dir.clone(),
                 batch_size: batch_size as usize,
                 buffer_bytes: (buffer_mib as usize) << 20,
                 progress: !quiet,
+                drills: run::Drills {
+                    lose_record: drill_lose_record,
+                    delete_object: drill_delete_object,
+                    skip_load: drill_skip_load,
+                },
             };
             let summary = match input.as_deref() {
                 Some("-") => run::run(&mut std::io::stdin().lock(), None, &opts)?,
@@ -564,6 +599,20 @@ fn real_main() -> anyhow::Result<()> {
                         ""
                     }
                 );
+            }
+        }
+        Command::Audit { args } => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let report = rt.block_on(audit::audit(&args))?;
+            if args.json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                audit::print(&report, &mut std::io::stdout().lock())?;
+            }
+            if report.missing > 0 {
+                std::process::exit(3);
             }
         }
         Command::Reconcile { args } => {

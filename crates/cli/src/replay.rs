@@ -12,7 +12,8 @@ use crate::aws::EndpointArgs;
 use anyhow::{bail, Context};
 use base64::Engine as _;
 use pushfeed_batcher::{
-    handle_batch, AwsFirehose, Config as BatcherConfig, KinesisBatch, KinesisBatchRecord,
+    handle_batch, new_invocation_id, AwsFirehose, Config as BatcherConfig, KinesisBatch,
+    KinesisBatchRecord,
 };
 use pushfeed_core::BatchCounts;
 use serde::Serialize;
@@ -258,7 +259,14 @@ pub async fn replay(args: &ReplayArgs) -> anyhow::Result<ReplaySummary> {
                 .collect(),
         };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
-        let report = handle_batch(&event, &sink, &config, Some(deadline)).await;
+        let report = handle_batch(
+            &event,
+            &sink,
+            &config,
+            Some(deadline),
+            &new_invocation_id("replay"),
+        )
+        .await;
         summary.failed_again += report.response.batch_item_failures.len() as u64;
         counts.merge(&report.counts);
     }

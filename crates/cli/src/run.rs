@@ -9,7 +9,9 @@ use crate::local::{
 };
 use anyhow::{bail, Context};
 use aws_lambda_events::event::s3::S3Event;
-use pushfeed_batcher::{handle_batch, Config as BatcherConfig, KinesisBatch, KinesisBatchRecord};
+use pushfeed_batcher::{
+    handle_batch, new_invocation_id, Config as BatcherConfig, KinesisBatch, KinesisBatchRecord,
+};
 use pushfeed_core::catalogue::{DestinationKind, DESTINATIONS};
 use pushfeed_core::keys::{encode_event_key, KeyPatterns};
 use pushfeed_core::BatchCounts;
@@ -30,6 +32,34 @@ pub struct RunOptions {
     pub batch_size: usize,
     pub buffer_bytes: usize,
     pub progress: bool,
+    pub drills: Drills,
+}
+
+/// Faults to inject, to watch the audit catch them: (destination, n), 1-based.
+#[derive(Debug, Clone, Default)]
+pub struct Drills {
+    /// Firehose acknowledges the n-th record sent to the destination's stream and loses it.
+    pub lose_record: Option<(String, usize)>,
+    /// The n-th object written under the destination's prefix is deleted before loading.
+    pub delete_object: Option<(String, usize)>,
+    /// The loader never hears of the n-th object of the destination (a lost notification).
+    pub skip_load: Option<(String, usize)>,
+}
+
+/// `TYPE[:N]` for a drill flag: a catalogue destination and which one (default 1).
+pub fn parse_drill(text: &str) -> Result<(String, usize), String> {
+    let (name, n) = text.split_once(':').unwrap_or((text, "1"));
+    let n: usize = n
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("'{n}' is not a positive number (use TYPE or TYPE:N)"))?;
+    match pushfeed_core::catalogue::destination(name) {
+        Some(d) if d.takes_input() => Ok((name.to_owned(), n)),
+        _ => Err(format!(
+            "'{name}' is not a destination the batcher writes (see `pushfeed catalogue`)"
+        )),
+    }
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -53,7 +83,23 @@ pub struct Summary {
     pub alerts: Vec<String>,
     pub kinesis_batches: u64,
     pub firehose_records: u64,
-    /// counts in = counts out.
+    /// Lines the batcher's audit records say Firehose accepted (this run).
+    pub lines_audited: u64,
+    /// Audit records (push_audit rows) loaded.
+    pub audit_records_loaded: u64,
+    /// The audit view over the hours this run touched.
+    pub audit_since: String,
+    pub audit_cells: u64,
+    pub audit_sent: i64,
+    pub audit_rows_inserted: i64,
+    pub audit_duplicates_dropped: i64,
+    /// Cells of the audit view that do not balance.
+    pub unbalanced: Vec<crate::audit::AuditRow>,
+    /// Lines thrown away by drills (lost Firehose record, deleted object).
+    pub drill_lost_lines: u64,
+    pub drill_deleted_lines: u64,
+    pub drill_unloaded_lines: u64,
+    /// counts in = counts out: every cell of the audit view balances.
     pub balanced: bool,
     pub elapsed_s: f64,
     pub events_per_s: f64,
@@ -118,6 +164,10 @@ pub fn run(
         &batcher_config.stream_prefix,
         opts.buffer_bytes,
     );
+    if let Some((destination, nth)) = &opts.drills.lose_record {
+        firehose.lose_record(destination, *nth);
+    }
+    let mut first_hour: Option<i64> = None;
     let warehouse = SqliteWarehouse::open(&opts.data_dir)?;
     let notifier = CollectingNotifier::default();
     let patterns = KeyPatterns::from_catalogue();
@@ -145,18 +195,32 @@ pub fn run(
     let flush_batch = |batch: &mut Vec<FeedRecord>,
                        summary: &mut Summary,
                        counts: &mut BatchCounts,
-                       seq: &mut u64|
+                       seq: &mut u64,
+                       first_hour: &mut Option<i64>|
      -> anyhow::Result<()> {
         if batch.is_empty() {
             return Ok(());
         }
         let event = kinesis_event(batch, *seq, now_ms);
         *seq += batch.len() as u64;
-        let report = rt.block_on(handle_batch(&event, &firehose, &batcher_config, None));
+        let report = rt.block_on(handle_batch(
+            &event,
+            &firehose,
+            &batcher_config,
+            None,
+            &new_invocation_id("local"),
+        ));
         if !report.response.batch_item_failures.is_empty() {
             bail!("the local Firehose refused {} records (see the log above); nothing was acknowledged", report.response.batch_item_failures.len());
         }
         counts.merge(&report.counts);
+        summary.lines_audited += report.audit.lines();
+        if report.audit_records_failed > 0 {
+            bail!("the local Firehose refused an audit record");
+        }
+        if let Some(h) = report.audit.cells.keys().map(|(_, h)| *h).min() {
+            *first_hour = Some(first_hour.map_or(h, |f: i64| f.min(h)));
+        }
         summary.kinesis_batches += 1;
         summary.firehose_records += report.firehose_records_sent;
         batch.clear();
@@ -180,7 +244,13 @@ pub fn run(
         if !batch.is_empty()
             && (batch.len() >= opts.batch_size || payload + size > LAMBDA_PAYLOAD_BYTES)
         {
-            flush_batch(&mut batch, &mut summary, &mut counts, &mut seq)?;
+            flush_batch(
+                &mut batch,
+                &mut summary,
+                &mut counts,
+                &mut seq,
+                &mut first_hour,
+            )?;
             payload = 0;
         }
         payload += size;
@@ -203,7 +273,13 @@ pub fn run(
             );
         }
     }
-    flush_batch(&mut batch, &mut summary, &mut counts, &mut seq)?;
+    flush_batch(
+        &mut batch,
+        &mut summary,
+        &mut counts,
+        &mut seq,
+        &mut first_hour,
+    )?;
     objects.extend(firehose.finish().map_err(|e| anyhow::anyhow!("{e}"))?);
     if opts.progress {
         eprintln!(
@@ -213,13 +289,76 @@ pub fn run(
         );
     }
 
+    if let Some((destination, nth)) = &opts.drills.delete_object {
+        let prefix = pushfeed_core::catalogue::destination(destination)
+            .map(|d| d.s3_prefix())
+            .unwrap_or_default();
+        if let Some(obj) = objects
+            .iter()
+            .filter(|o| o.key.starts_with(&prefix))
+            .nth(nth - 1)
+        {
+            let path = opts
+                .data_dir
+                .join("objects")
+                .join(LOCAL_BUCKET)
+                .join(&obj.key);
+            let bytes = std::fs::read(&path)?;
+            let mut text = Vec::new();
+            std::io::Read::read_to_end(
+                &mut flate2::read::MultiGzDecoder::new(&bytes[..]),
+                &mut text,
+            )?;
+            summary.drill_deleted_lines = text.iter().filter(|b| **b == b'\n').count() as u64;
+            std::fs::remove_file(&path)?;
+            summary
+                .alerts
+                .push(format!("drill: deleted {} before loading", obj.key));
+        }
+    }
+
+    let skipped: Option<String> = opts
+        .drills
+        .skip_load
+        .as_ref()
+        .and_then(|(destination, nth)| {
+            let prefix = pushfeed_core::catalogue::destination(destination)?.s3_prefix();
+            objects
+                .iter()
+                .filter(|o| o.key.starts_with(&prefix))
+                .nth(nth - 1)
+                .map(|o| o.key.clone())
+        });
+
     // The S3 trigger: one loader invocation per new object.
-    let mut lines_in_loaded = 0u64;
+    let audit_table = DESTINATIONS[pushfeed_core::catalogue::audit_index()].table();
     for obj in &objects {
+        if skipped.as_deref() == Some(obj.key.as_str()) {
+            let path = opts
+                .data_dir
+                .join("objects")
+                .join(LOCAL_BUCKET)
+                .join(&obj.key);
+            let bytes = std::fs::read(&path)?;
+            let mut text = Vec::new();
+            std::io::Read::read_to_end(
+                &mut flate2::read::MultiGzDecoder::new(&bytes[..]),
+                &mut text,
+            )?;
+            summary.drill_unloaded_lines = text.iter().filter(|b| **b == b'\n').count() as u64;
+            summary.alerts.push(format!(
+                "drill: {} was never loaded (its notification lost)",
+                obj.key
+            ));
+            continue;
+        }
         let event = s3_event(LOCAL_BUCKET, &obj.key, obj.size, &obj.etag, obj.created_ms)?;
         let report = rt.block_on(loader.handle(&event, crate::local::now_ms(), None));
         for result in report.objects {
             match result {
+                ObjectResult::Loaded { table, rows, .. } if table == audit_table => {
+                    summary.audit_records_loaded += rows
+                }
                 ObjectResult::Loaded {
                     table,
                     rows,
@@ -228,7 +367,6 @@ pub fn run(
                 } => {
                     *summary.rows_loaded.entry(table).or_default() += rows;
                     let in_object = rows_in_object.unwrap_or(rows);
-                    lines_in_loaded += in_object;
                     summary.duplicates_dropped += in_object - rows.min(in_object);
                 }
                 ObjectResult::Empty { .. } => {}
@@ -264,7 +402,7 @@ pub fn run(
                 summary.routed.insert(d.name.to_owned(), n);
             }
             DestinationKind::UnknownType => summary.unknown_type = n,
-            DestinationKind::Quarantine => {}
+            DestinationKind::Quarantine | DestinationKind::Audit => {}
         }
     }
     summary.quarantined = counts
@@ -275,10 +413,28 @@ pub fn run(
     summary.quarantine_rows = counts.quarantine_rows;
     summary.lines_written = counts.events.values().sum::<u64>() + counts.quarantine_rows;
     summary.objects_written = objects.len() as u64;
-    let rows: u64 = summary.rows_loaded.values().sum();
+    summary.drill_lost_lines = firehose
+        .lost_lines
+        .load(std::sync::atomic::Ordering::Relaxed);
+    // The balance is the audit view's: what the batcher's audit records say was sent,
+    // against what the loads' audit rows say they found, hour by hour.
+    if let Some(since) = first_hour {
+        let rows = crate::audit::local_rows(&warehouse, since)?;
+        summary.audit_since = pushfeed_core::timefmt::iso(since);
+        summary.audit_cells = rows.len() as u64;
+        for r in &rows {
+            summary.audit_sent += r.sent;
+            summary.audit_rows_inserted += r.rows_inserted;
+            summary.audit_duplicates_dropped += r.duplicates_dropped;
+        }
+        summary.unbalanced = rows
+            .into_iter()
+            .filter(|r| r.sent != r.lines_loaded)
+            .collect();
+    }
     summary.balanced = summary.load_failures == 0
-        && lines_in_loaded == summary.lines_written
-        && rows + summary.duplicates_dropped == summary.lines_written;
+        && summary.unbalanced.is_empty()
+        && summary.lines_audited == summary.lines_written;
     summary.elapsed_s = started.elapsed().as_secs_f64();
     let events: u64 = counts.events.values().sum();
     summary.events_per_s = events as f64 / summary.elapsed_s.max(1e-9);
@@ -329,13 +485,41 @@ pub fn print_summary(s: &Summary, out: &mut dyn Write) -> std::io::Result<()> {
     for a in &s.alerts {
         writeln!(out, "  ALERT: {a}")?;
     }
-    let rows: u64 = s.rows_loaded.values().sum();
+    if s.drill_lost_lines > 0 {
+        writeln!(
+            out,
+            "  drill: Firehose lost one record ({} lines)",
+            fmt_n(s.drill_lost_lines)
+        )?;
+    }
+    if s.drill_deleted_lines > 0 {
+        writeln!(
+            out,
+            "  drill: one object deleted before loading ({} lines)",
+            fmt_n(s.drill_deleted_lines)
+        )?;
+    }
+    for r in &s.unbalanced {
+        writeln!(
+            out,
+            "  UNBALANCED {} {}: {} lines sent, {} loaded ({} short) — {}",
+            r.hour,
+            r.table,
+            fmt_n(r.sent.max(0) as u64),
+            fmt_n(r.lines_loaded.max(0) as u64),
+            r.sent - r.lines_loaded,
+            r.status
+        )?;
+    }
+    let n = |v: i64| fmt_n(v.max(0) as u64);
     writeln!(
         out,
-        "  counts in = counts out: {} lines written = {} rows loaded + {} duplicates dropped  {}",
-        fmt_n(s.lines_written),
-        fmt_n(rows),
-        fmt_n(s.duplicates_dropped),
+        "  counts in = counts out (v_push_audit_hourly, {} hour × table cells from {}): {} lines sent = {} rows loaded + {} duplicates dropped  {}",
+        s.audit_cells,
+        if s.audit_since.is_empty() { "-" } else { &s.audit_since },
+        n(s.audit_sent),
+        n(s.audit_rows_inserted),
+        n(s.audit_duplicates_dropped),
         if s.balanced { "OK" } else { "MISMATCH" }
     )?;
     writeln!(

@@ -44,6 +44,9 @@ pub enum DestinationKind {
     UnknownType,
     /// Input that could not be turned into an event, with the reason and the raw bytes.
     Quarantine,
+    /// The batcher's own record of what it sent: per invocation, destination and hour of
+    /// Kinesis arrival, the lines Firehose accepted (see [`AUDIT_COLUMNS`]).
+    Audit,
 }
 
 /// One destination: a Firehose stream, an S3 prefix and a warehouse table.
@@ -192,6 +195,24 @@ pub const QUARANTINE_COLUMNS: &[Column] = &[
     text("raw", 65535, "the raw bytes of this chunk (utf8 text, or base64)"),
 ];
 
+/// The audit table's full column list: one row per batcher invocation, destination and
+/// hour of Kinesis arrival.
+pub const AUDIT_COLUMNS: &[Column] = &[
+    Column { name: "event_id", kind: ColumnKind::Text(256), not_null: true, description: "a:<invocation>:<table>:<hour>: one per invocation, table and hour (a Firehose redelivery dedupes)" },
+    Column { name: "table_name", kind: ColumnKind::Text(127), not_null: true, description: "the table the lines are for (push_send, …, push_quarantine)" },
+    Column { name: "hour", kind: ColumnKind::Timestamp, not_null: true, description: "the hour (UTC) the lines' Kinesis records arrived in: their received_at, truncated" },
+    Column { name: "lines", kind: ColumnKind::BigInt, not_null: true, description: "lines (rows) Firehose accepted for that table and hour" },
+    Column { name: "lines_failed", kind: ColumnKind::BigInt, not_null: true, description: "lines Firehose refused; their Kinesis records were reported as failures and come again" },
+    Column { name: "firehose_records", kind: ColumnKind::BigInt, not_null: true, description: "Firehose records those lines were packed into" },
+    text("invocation_id", 128, "the batcher invocation's request id"),
+    text("source_shard_id", 128, "Kinesis shard of the invocation's batch"),
+    text("first_sequence_number", 128, "first Kinesis sequence number in the batch"),
+    text("last_sequence_number", 128, "last Kinesis sequence number in the batch"),
+    Column { name: "kinesis_records", kind: ColumnKind::BigInt, not_null: true, description: "Kinesis records in the invocation's batch" },
+    Column { name: "occurred_at", kind: ColumnKind::Timestamp, not_null: true, description: "when the batcher wrote the record" },
+    Column { name: "received_at", kind: ColumnKind::Timestamp, not_null: true, description: "same as occurred_at (the sort key every table shares)" },
+];
+
 /// Every destination, catalogue event types first. Order is stable: it is the order of
 /// DDL, dashboards and summaries.
 pub const DESTINATIONS: &[Destination] = &[
@@ -209,6 +230,7 @@ pub const DESTINATIONS: &[Destination] = &[
     Destination { name: "canary", kind: DestinationKind::Event, description: "pushfeed's heartbeat: a record an EventBridge rule puts into the vendor stream every 5 minutes; the time from its occurrence to its row is the pipeline's end-to-end freshness (not analyst data: no view reads it)", extra_columns: &[] },
     Destination { name: "unknown_type", kind: DestinationKind::UnknownType, description: "well-formed events of vendor types the catalogue does not list", extra_columns: &[] },
     Destination { name: "quarantine", kind: DestinationKind::Quarantine, description: "input that is not a usable event, with reason, raw bytes and Kinesis coordinates", extra_columns: QUARANTINE_COLUMNS },
+    Destination { name: "audit", kind: DestinationKind::Audit, description: "pushfeed's audit trail: what the batcher sent, per invocation, table and hour of arrival (v_push_audit_hourly compares it with what was loaded; not analyst data)", extra_columns: AUDIT_COLUMNS },
 ];
 
 /// Prefix of every object the loader loads; the Firehose error prefix lies outside it.
@@ -235,7 +257,7 @@ impl Destination {
     /// Every column of the table, in order.
     pub fn columns(&self) -> Vec<Column> {
         match self.kind {
-            DestinationKind::Quarantine => self.extra_columns.to_vec(),
+            DestinationKind::Quarantine | DestinationKind::Audit => self.extra_columns.to_vec(),
             _ => EVENT_COLUMNS
                 .iter()
                 .chain(self.extra_columns)
@@ -246,6 +268,12 @@ impl Destination {
 
     pub fn is_quarantine(&self) -> bool {
         self.kind == DestinationKind::Quarantine
+    }
+
+    /// Whether the batcher routes input here (events, unknown types, quarantine), as
+    /// opposed to the audit trail it writes about them.
+    pub fn takes_input(&self) -> bool {
+        self.kind != DestinationKind::Audit
     }
 }
 
@@ -264,6 +292,14 @@ pub fn unknown_type_index() -> usize {
     DESTINATIONS
         .iter()
         .position(|d| d.kind == DestinationKind::UnknownType)
+        .unwrap_or(0)
+}
+
+/// Index of the audit destination.
+pub fn audit_index() -> usize {
+    DESTINATIONS
+        .iter()
+        .position(|d| d.kind == DestinationKind::Audit)
         .unwrap_or(0)
 }
 
@@ -306,7 +342,12 @@ mod tests {
             .iter()
             .filter(|d| d.kind == DestinationKind::Quarantine)
             .count();
-        assert_eq!((unknown, quarantine), (1, 1));
+        let audit = DESTINATIONS
+            .iter()
+            .filter(|d| d.kind == DestinationKind::Audit)
+            .count();
+        assert_eq!((unknown, quarantine, audit), (1, 1, 1));
+        assert_eq!(DESTINATIONS[audit_index()].table(), "push_audit");
         assert_eq!(DESTINATIONS[unknown_type_index()].name, "unknown_type");
         assert_eq!(DESTINATIONS[quarantine_index()].name, "quarantine");
     }

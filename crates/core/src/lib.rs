@@ -1,6 +1,7 @@
 //! pushfeed core: vendor push-feedback formats → canonical events → per-type Firehose
 //! records → S3 keys → warehouse SQL. Pure: no network, no clock, no async.
 
+pub mod audit;
 pub mod batch;
 pub mod catalogue;
 pub mod event;

@@ -8,19 +8,24 @@
 //! 2. **stage**: an empty temporary table shaped like the target;
 //! 3. **copy** the one object into it (Redshift COPY through a manifest naming exactly
 //!    that object; locally, one parameterised INSERT per line);
-//! 4. **insert** the staged rows whose `event_id` is first in the object and absent from
-//!    the target within the staged rows' `occurred_at` range — unless the ledger already
-//!    holds the object;
-//! 5. **ledger**: the object's row, unless present (its row count says whether this load
+//! 4. **pick** into a second temporary table the staged rows whose `event_id` is first in
+//!    the object and absent from the target within the staged rows' `occurred_at` range —
+//!    unless the ledger already holds the object;
+//! 5. **insert** the picked rows into the target;
+//! 6. **audit**: per hour of Kinesis arrival, the object's lines and the rows inserted
+//!    (the rest were duplicates), into the load audit — unless the ledger holds the object;
+//! 7. **ledger**: the object's row, unless present (its row count says whether this load
 //!    was the first);
-//! 6. **cleanup** the stage (and, in SQLite, commit).
+//! 8. **cleanup** the temporary tables (and, in SQLite, commit).
 //!
 //! docs/design.md gives the argument for why two loads can never both insert an event.
 
-use crate::schema::{TableDef, LEDGER_TABLE};
+use crate::schema::{TableDef, LEDGER_TABLE, LOAD_AUDIT_TABLE};
 use crate::sql::{check_lengths, ident, literal, qualified, Dialect, SqlError};
 
 pub const STAGE_TABLE: &str = "pushfeed_stage";
+/// The staged rows the load inserts (first in the object, not yet in the table).
+pub const FRESH_TABLE: &str = "pushfeed_fresh";
 /// Where the loader writes the manifest that names the one object a COPY loads. Outside
 /// the data prefix, so no manifest ever triggers a load.
 pub const MANIFEST_PREFIX: &str = "pushfeed-manifests/";
@@ -40,7 +45,11 @@ pub enum Step {
     Lock,
     Stage,
     Copy,
+    /// The rows to insert, picked into [`FRESH_TABLE`].
+    Pick,
     Insert,
+    /// Per hour of arrival: lines in the object, rows inserted, duplicates.
+    Audit,
     Ledger,
     /// The newest staged event's time: the loader's end-to-end freshness.
     Newest,
@@ -210,6 +219,14 @@ fn ledger_insert(
     ))
 }
 
+/// The hour a timestamp falls in, as the dialect stores timestamps (SQLite: ISO text).
+pub fn hour_of(d: Dialect, ts: &str) -> String {
+    match d {
+        Dialect::Redshift => format!("DATE_TRUNC('hour', {ts})"),
+        Dialect::Sqlite => format!("substr({ts}, 1, 13) || ':00:00.000Z'"),
+    }
+}
+
 fn lock(d: Dialect, ledger: &str) -> LoadStep {
     LoadStep {
         step: Step::Lock,
@@ -280,10 +297,33 @@ pub fn load_script(d: Dialect, spec: &LoadSpec<'_>) -> Result<LoadScript, SqlErr
         },
     });
     let not_loaded = format!("NOT EXISTS ({})", ledger_match(d, &ledger, o)?);
+    // The first copy of an event is the earliest to arrive (Kinesis order within it).
+    let order = if names.iter().any(|n| n == "source_sequence_number") {
+        "s.received_at, s.source_sequence_number"
+    } else {
+        "s.received_at"
+    };
+    steps.push(LoadStep {
+        step: Step::Pick,
+        sql: format!(
+            "CREATE TEMP TABLE {FRESH_TABLE} AS SELECT {cols} FROM (SELECT s.*, ROW_NUMBER() OVER (PARTITION BY s.event_id ORDER BY {order}) AS pushfeed_rn FROM {STAGE_TABLE} AS s) AS d WHERE d.pushfeed_rn = 1 AND NOT EXISTS (SELECT 1 FROM {target} AS t WHERE t.event_id = d.event_id AND t.occurred_at BETWEEN (SELECT MIN(occurred_at) FROM {STAGE_TABLE}) AND (SELECT MAX(occurred_at) FROM {STAGE_TABLE})) AND {not_loaded}"
+        ),
+    });
     steps.push(LoadStep {
         step: Step::Insert,
+        sql: format!("INSERT INTO {target} ({cols}) SELECT {cols} FROM {FRESH_TABLE}"),
+    });
+    let load_audit = qualified(d, &schema, LOAD_AUDIT_TABLE);
+    let hour = hour_of(d, "received_at");
+    steps.push(LoadStep {
+        step: Step::Audit,
         sql: format!(
-            "INSERT INTO {target} ({cols}) SELECT {cols} FROM (SELECT s.*, ROW_NUMBER() OVER (PARTITION BY s.event_id ORDER BY s.received_at, s.source_sequence_number) AS pushfeed_rn FROM {STAGE_TABLE} AS s) AS d WHERE d.pushfeed_rn = 1 AND NOT EXISTS (SELECT 1 FROM {target} AS t WHERE t.event_id = d.event_id AND t.occurred_at BETWEEN (SELECT MIN(occurred_at) FROM {STAGE_TABLE}) AND (SELECT MAX(occurred_at) FROM {STAGE_TABLE})) AND {not_loaded}"
+            "INSERT INTO {load_audit} (bucket, object_key, etag, table_name, hour, lines, inserted, duplicates, loaded_at) SELECT {}, {}, {}, {}, h.hour, h.lines, COALESCE(f.inserted, 0), h.lines - COALESCE(f.inserted, 0), {} FROM (SELECT {hour} AS hour, COUNT(*) AS lines FROM {STAGE_TABLE} GROUP BY 1) AS h LEFT JOIN (SELECT {hour} AS hour, COUNT(*) AS inserted FROM {FRESH_TABLE} GROUP BY 1) AS f ON f.hour = h.hour WHERE {not_loaded}",
+            literal(d, "bucket", &o.bucket)?,
+            literal(d, "key", &o.key)?,
+            literal(d, "etag", &o.etag)?,
+            literal(d, "table", &table)?,
+            crate::sql::now(d),
         ),
     });
     steps.push(LoadStep {
@@ -300,10 +340,12 @@ pub fn load_script(d: Dialect, spec: &LoadSpec<'_>) -> Result<LoadScript, SqlErr
         step: Step::Newest,
         sql: format!("SELECT MAX(occurred_at) FROM {STAGE_TABLE}"),
     });
-    steps.push(LoadStep {
-        step: Step::Cleanup,
-        sql: format!("DROP TABLE {STAGE_TABLE}"),
-    });
+    for temp in [STAGE_TABLE, FRESH_TABLE] {
+        steps.push(LoadStep {
+            step: Step::Cleanup,
+            sql: format!("DROP TABLE {temp}"),
+        });
+    }
     finish(d, steps)
 }
 
@@ -403,9 +445,12 @@ mod tests {
                 Step::Lock,
                 Step::Stage,
                 Step::Copy,
+                Step::Pick,
                 Step::Insert,
+                Step::Audit,
                 Step::Ledger,
                 Step::Newest,
+                Step::Cleanup,
                 Step::Cleanup
             ]
         );
@@ -418,9 +463,16 @@ mod tests {
             x.replace("pushfeed.", "")
                 .replace("GETDATE()", "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')")
         };
+        for step in [Step::Pick, Step::Insert] {
+            assert_eq!(strip(s.sql(step).unwrap()), lite.sql(step).unwrap());
+        }
+        // The audit differs only in how the hour is taken.
         assert_eq!(
-            strip(s.sql(Step::Insert).unwrap()),
-            lite.sql(Step::Insert).unwrap()
+            strip(s.sql(Step::Audit).unwrap()).replace(
+                "DATE_TRUNC('hour', received_at)",
+                "substr(received_at, 1, 13) || ':00:00.000Z'"
+            ),
+            lite.sql(Step::Audit).unwrap()
         );
         assert_eq!(
             strip(s.sql(Step::Ledger).unwrap()),

@@ -21,6 +21,8 @@ pub const FIREHOSE_BYTES_SENT: &str = "FirehoseBytesSent";
 pub const FIREHOSE_RETRIES: &str = "FirehoseRetries";
 pub const FAILED_KINESIS_RECORDS: &str = "FailedKinesisRecords";
 pub const BATCH_DURATION_MS: &str = "BatchDurationMs";
+pub const AUDIT_LINES_SENT: &str = "AuditLinesSent";
+pub const AUDIT_RECORDS_FAILED: &str = "AuditRecordsFailed";
 
 // Loader.
 pub const OBJECTS_LOADED: &str = "ObjectsLoaded";
@@ -33,6 +35,10 @@ pub const LOAD_LATENCY_MS: &str = "LoadLatencyMs";
 pub const LOADS_DEFERRED: &str = "LoadsDeferred";
 pub const EVENT_FRESHNESS_SECONDS: &str = "EventFreshnessSeconds";
 pub const INVALID_LOADER_MESSAGES: &str = "InvalidLoaderMessages";
+
+// The audit check (loader, on a schedule).
+pub const AUDIT_MISSING_EVENTS: &str = "AuditMissingEvents";
+pub const AUDIT_UNBALANCED_HOURS: &str = "AuditUnbalancedHours";
 
 /// Every metric pushfeed emits, with its unit and what it means.
 pub const ALL: &[(&str, &str, &str)] = &[
@@ -68,6 +74,26 @@ pub const ALL: &[(&str, &str, &str)] = &[
         BATCH_DURATION_MS,
         "Milliseconds",
         "batcher time per invocation",
+    ),
+    (
+        AUDIT_LINES_SENT,
+        "Count",
+        "audit lines (one per table and hour) the batcher had accepted by the audit Firehose stream",
+    ),
+    (
+        AUDIT_RECORDS_FAILED,
+        "Count",
+        "audit records Firehose never accepted: that invocation's lines will show as surplus in v_push_audit_hourly",
+    ),
+    (
+        AUDIT_MISSING_EVENTS,
+        "Count",
+        "events the batcher sent that are not in the warehouse after the grace period (v_push_audit_hourly status missing), summed over the audited window",
+    ),
+    (
+        AUDIT_UNBALANCED_HOURS,
+        "Count",
+        "(hour, table) cells of v_push_audit_hourly whose status is missing or surplus in the audited window",
     ),
     (
         OBJECTS_LOADED,
@@ -125,7 +151,13 @@ fn unit_of(name: &str) -> &'static str {
 }
 
 /// Metrics whose value is the worst seen in an invocation, not a sum.
-pub const GAUGES: &[&str] = &[LOAD_LATENCY_MS, EVENT_FRESHNESS_SECONDS, BATCH_DURATION_MS];
+pub const GAUGES: &[&str] = &[
+    LOAD_LATENCY_MS,
+    EVENT_FRESHNESS_SECONDS,
+    BATCH_DURATION_MS,
+    AUDIT_MISSING_EVENTS,
+    AUDIT_UNBALANCED_HOURS,
+];
 
 /// An optional (dimension name, dimension value) pair.
 type Dim = Option<(&'static str, String)>;

@@ -33,6 +33,9 @@ pub struct PackedRecord {
     pub data: Vec<u8>,
     /// Sorted, distinct indices of the Kinesis records in the invocation's batch.
     pub sources: Vec<u32>,
+    /// Lines each of `sources` fed into this record (same order): the audit trail counts
+    /// lines per hour of their Kinesis record's arrival.
+    pub source_lines: Vec<u32>,
     /// Number of lines (rows) in `data`.
     pub lines: u32,
 }
@@ -103,14 +106,19 @@ impl Packer {
         }
         self.current.lines += 1;
         // Kept sorted. A batch feeds sources in order, so a new one is past the last.
-        let sources = &mut self.current.sources;
+        let (sources, lines) = (&mut self.current.sources, &mut self.current.source_lines);
         match sources.last() {
-            Some(&last) if last >= source => {
-                if let Err(at) = sources.binary_search(&source) {
+            Some(&last) if last >= source => match sources.binary_search(&source) {
+                Ok(at) => lines[at] += 1,
+                Err(at) => {
                     sources.insert(at, source);
+                    lines.insert(at, 1);
                 }
+            },
+            _ => {
+                sources.push(source);
+                lines.push(1);
             }
-            _ => sources.push(source),
         }
         Ok(())
     }
@@ -188,6 +196,8 @@ mod tests {
                 prop_assert!(!rec.data.is_empty());
                 prop_assert!(rec.data.len() <= limits.max_record_bytes);
                 prop_assert!(rec.sources.windows(2).all(|w| w[0] < w[1]));
+                prop_assert_eq!(rec.source_lines.len(), rec.sources.len());
+                prop_assert_eq!(rec.source_lines.iter().sum::<u32>(), rec.lines, "per-source line counts add up");
                 let got: Vec<&[u8]> = unpack(&rec.data).collect();
                 prop_assert_eq!(got.len() as u32, rec.lines);
                 for l in got {
@@ -199,6 +209,17 @@ mod tests {
                 prop_assert_eq!(line, want);
                 prop_assert!(sources.contains(source), "record lost track of its source");
             }
+            let mut per_source = std::collections::BTreeMap::<u32, u32>::new();
+            for rec in &records {
+                for (src, n) in rec.sources.iter().zip(&rec.source_lines) {
+                    *per_source.entry(*src).or_default() += n;
+                }
+            }
+            let mut want_per_source = std::collections::BTreeMap::<u32, u32>::new();
+            for (_, source) in &expected {
+                *want_per_source.entry(*source).or_default() += 1;
+            }
+            prop_assert_eq!(per_source, want_per_source, "lines per Kinesis record survive packing");
             let total = records.len();
             let calls = group(records, limits);
             prop_assert_eq!(calls.iter().map(Vec::len).sum::<usize>(), total);

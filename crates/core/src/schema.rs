@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 
 /// The ledger: one row per loaded S3 object, keyed by bucket/key/etag.
 pub const LEDGER_TABLE: &str = "pushfeed_load_ledger";
+/// The loader's side of the audit trail: per object and hour, lines found and rows inserted.
+pub const LOAD_AUDIT_TABLE: &str = "pushfeed_load_audit";
 /// Which migrations a warehouse has applied.
 pub const MIGRATIONS_TABLE: &str = "pushfeed_schema_migrations";
 /// The migration history, in order. Append only: an applied migration never changes.
@@ -28,6 +30,10 @@ pub enum Layout {
     Quarantine,
     /// The load ledger: small, everywhere, keyed by object.
     Ledger,
+    /// The batcher's audit table (push_audit): no customer, read by hour.
+    Audit,
+    /// What each load found and inserted, per object and hour: read by hour.
+    LoadAudit,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,10 +55,10 @@ impl TableDef {
     pub fn from_destination(d: &Destination) -> TableDef {
         TableDef {
             name: d.table(),
-            layout: if d.kind == DestinationKind::Quarantine {
-                Layout::Quarantine
-            } else {
-                Layout::Events
+            layout: match d.kind {
+                DestinationKind::Quarantine => Layout::Quarantine,
+                DestinationKind::Audit => Layout::Audit,
+                DestinationKind::Event | DestinationKind::UnknownType => Layout::Events,
             },
             columns: d
                 .columns()
@@ -92,12 +98,38 @@ fn ledger_def() -> TableDef {
     }
 }
 
-/// The schema the catalogue asks for now: every destination's table and the ledger.
+/// What each load found, per object and hour of Kinesis arrival: the loader's side of the
+/// audit trail (written in the load's transaction, once per object, as the ledger row).
+fn load_audit_def() -> TableDef {
+    let col = |name: &str, kind, not_null| ColumnDef {
+        name: name.to_owned(),
+        kind,
+        not_null,
+    };
+    TableDef {
+        name: LOAD_AUDIT_TABLE.to_owned(),
+        layout: Layout::LoadAudit,
+        columns: vec![
+            col("bucket", ColumnKind::Text(63), true),
+            col("object_key", ColumnKind::Text(1024), true),
+            col("etag", ColumnKind::Text(128), true),
+            col("table_name", ColumnKind::Text(127), true),
+            col("hour", ColumnKind::Timestamp, true),
+            col("lines", ColumnKind::BigInt, true),
+            col("inserted", ColumnKind::BigInt, true),
+            col("duplicates", ColumnKind::BigInt, true),
+            col("loaded_at", ColumnKind::Timestamp, true),
+        ],
+    }
+}
+
+/// The schema the catalogue asks for now: every destination's table, the ledger and the
+/// load audit.
 pub fn catalogue_schema() -> Vec<TableDef> {
     DESTINATIONS
         .iter()
         .map(TableDef::from_destination)
-        .chain(std::iter::once(ledger_def()))
+        .chain([ledger_def(), load_audit_def()])
         .collect()
 }
 
@@ -381,6 +413,8 @@ fn create_table(dialect: Dialect, schema: &str, t: &TableDef) -> Result<Vec<Stri
                 Layout::Events => "DISTKEY (user_id)\nSORTKEY (occurred_at)",
                 Layout::Quarantine => "DISTSTYLE EVEN\nSORTKEY (occurred_at)",
                 Layout::Ledger => "DISTSTYLE ALL\nSORTKEY (loaded_at)",
+                Layout::Audit => "DISTSTYLE EVEN\nSORTKEY (occurred_at)",
+                Layout::LoadAudit => "DISTSTYLE EVEN\nSORTKEY (hour)",
             };
             vec![format!(
                 "CREATE TABLE IF NOT EXISTS {q} (\n{body}\n)\n{layout}"
@@ -388,11 +422,15 @@ fn create_table(dialect: Dialect, schema: &str, t: &TableDef) -> Result<Vec<Stri
         }
         Dialect::Sqlite => {
             let mut out = vec![format!("CREATE TABLE IF NOT EXISTS {q} (\n{body}\n)")];
-            if t.layout != Layout::Ledger {
+            match t.layout {
+                Layout::Ledger => {}
+                Layout::LoadAudit => out.push(format!(
+                    "CREATE INDEX IF NOT EXISTS {name}_hour ON {name} (hour, table_name)"
+                )),
                 // The dedup anti-join looks events up by id within a time window.
-                out.push(format!(
+                _ => out.push(format!(
                     "CREATE INDEX IF NOT EXISTS {name}_event_time ON {name} (event_id, occurred_at)"
-                ));
+                )),
             }
             out
         }

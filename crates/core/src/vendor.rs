@@ -184,10 +184,12 @@ fn columns() -> &'static ColumnTable {
             masks: Vec::new(),
             slots: vec![("", 0, (0, 0, 0)); SLOTS],
         };
-        for d in DESTINATIONS
-            .iter()
-            .filter(|d| d.kind != DestinationKind::Quarantine)
-        {
+        for d in DESTINATIONS.iter().filter(|d| {
+            matches!(
+                d.kind,
+                DestinationKind::Event | DestinationKind::UnknownType
+            )
+        }) {
             for c in d.columns() {
                 if matches!(c.kind, ColumnKind::Text(_))
                     && !RESERVED.contains(&c.name)
@@ -204,11 +206,16 @@ fn columns() -> &'static ColumnTable {
                 .iter()
                 .filter_map(|c| t.ids.get(c.name))
                 .fold(0u64, |m, id| m | (1u64 << id));
-            t.masks.push(if d.kind == DestinationKind::Quarantine {
-                0
-            } else {
-                mask
-            });
+            t.masks.push(
+                if !matches!(
+                    d.kind,
+                    DestinationKind::Event | DestinationKind::UnknownType
+                ) {
+                    0
+                } else {
+                    mask
+                },
+            );
         }
         for (id, name) in t.names.iter().enumerate() {
             let sig = sig_of(name.as_bytes());

@@ -8,6 +8,10 @@ pub const PREFERRED_HOUR_MIN_OPENS: u32 = 5;
 pub const PREFERENCE_WINDOW_DAYS: u32 = 90;
 /// An open or bounce is attributed to the send it follows within this many days.
 pub const ATTRIBUTION_WINDOW_DAYS: u32 = 7;
+/// How long after an hour ends its events may still be on their way (Firehose buffers up
+/// to 15 minutes, loads are retried, deferred and redriven) before a shortfall counts as
+/// missing in `v_push_audit_hourly` and alarms.
+pub const AUDIT_GRACE_MINUTES: u32 = 120;
 /// Timezone assumed when the vendor sent none (the retailer is in the UK).
 pub const DEFAULT_TIMEZONE: &str = "Europe/London";
 
@@ -54,6 +58,15 @@ impl Dialect {
             Dialect::Sqlite => format!("CAST(julianday('now') - julianday({ts}) AS INTEGER)"),
         }
     }
+    /// The time `minutes` ago, comparable with stored timestamps.
+    fn minutes_ago(self, minutes: u32) -> String {
+        match self {
+            Dialect::Redshift => format!("DATEADD(minute, -{minutes}, GETDATE())"),
+            Dialect::Sqlite => {
+                format!("strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-{minutes} minutes')")
+            }
+        }
+    }
     fn create(self, schema: &str, name: &str, body: &str) -> String {
         match self {
             Dialect::Redshift => {
@@ -78,6 +91,7 @@ pub const VIEWS: &[&str] = &[
     "v_push_funnel_daily",
     "v_push_preferred_time",
     "v_push_engagement",
+    "v_push_audit_hourly",
 ];
 
 /// Each view as (name, CREATE statement(s)) in the dialect. `schema` must be a valid
@@ -171,6 +185,21 @@ pub fn views(d: Dialect, schema: &str) -> Vec<(&'static str, String)> {
         tp = t("v_push_touchpoints"),
     );
 
+    // The audit: per hour of Kinesis arrival and table, the lines the batcher had accepted
+    // by Firehose against the lines loads found (rows inserted + duplicates dropped).
+    let audit = format!(
+        "SELECT hour, table_name,\n  SUM(sent) AS sent,\n  SUM(lines_loaded) AS lines_loaded,\n  SUM(inserted) AS rows_inserted,\n  \
+         SUM(lines_loaded) - SUM(inserted) AS duplicates_dropped,\n  SUM(sent) - SUM(lines_loaded) AS unaccounted,\n  \
+         CASE WHEN SUM(lines_loaded) = SUM(sent) THEN 'balanced' WHEN SUM(lines_loaded) > SUM(sent) THEN 'surplus' \
+         WHEN hour < {cutoff} THEN 'missing' ELSE 'in_flight' END AS status\n\
+         FROM (\n  SELECT hour, table_name, lines AS sent, 0 AS lines_loaded, 0 AS inserted FROM {sent}\n  \
+         UNION ALL\n  SELECT hour, table_name, 0 AS sent, lines AS lines_loaded, inserted FROM {loaded} WHERE table_name <> 'push_audit'\n) AS a\n\
+         GROUP BY hour, table_name",
+        cutoff = d.minutes_ago(60 + AUDIT_GRACE_MINUTES),
+        sent = t("push_audit"),
+        loaded = t(crate::schema::LOAD_AUDIT_TABLE),
+    );
+
     vec![
         (
             "v_push_touchpoints",
@@ -188,7 +217,54 @@ pub fn views(d: Dialect, schema: &str) -> Vec<(&'static str, String)> {
             "v_push_engagement",
             d.create(schema, "v_push_engagement", &engagement),
         ),
+        (
+            "v_push_audit_hourly",
+            d.create(schema, "v_push_audit_hourly", &audit),
+        ),
     ]
+}
+
+/// The columns `audit_query` returns, in order.
+pub const AUDIT_COLUMNS: &[&str] = &[
+    "hour",
+    "table_name",
+    "sent",
+    "lines_loaded",
+    "rows_inserted",
+    "duplicates_dropped",
+    "unaccounted",
+    "status",
+];
+
+/// The audit view's rows for hours at or after `since_ms`, oldest first; `problems_only`
+/// keeps the cells that are missing or surplus.
+pub fn audit_query(
+    d: Dialect,
+    schema: &str,
+    since_ms: i64,
+    problems_only: bool,
+) -> Result<String, crate::sql::SqlError> {
+    let schema = crate::sql::ident("schema", schema)?;
+    let iso = crate::timefmt::iso(since_ms);
+    let since = match d {
+        Dialect::Redshift => crate::sql::literal(
+            d,
+            "since",
+            iso.trim_end_matches('Z').replace('T', " ").as_str(),
+        )?,
+        // Stored timestamps are ISO text: compare like with like.
+        Dialect::Sqlite => crate::sql::literal(d, "since", &iso)?,
+    };
+    Ok(format!(
+        "SELECT {} FROM {} WHERE hour >= {since}{} ORDER BY hour, table_name",
+        AUDIT_COLUMNS.join(", "),
+        d.table(&schema, "v_push_audit_hourly"),
+        if problems_only {
+            " AND status IN ('missing', 'surplus')"
+        } else {
+            ""
+        }
+    ))
 }
 
 #[cfg(test)]

@@ -281,6 +281,32 @@ impl<D: DataApi, S: ObjectStore> RedshiftWarehouse<D, S> {
         }
     }
 
+    /// Run one read-only statement and return its rows (as text), within the deadline.
+    pub async fn query(
+        &self,
+        sql: String,
+        deadline: Option<Instant>,
+    ) -> Result<Vec<Vec<String>>, LoadError> {
+        let id = self
+            .timed("ExecuteStatement", deadline, self.api.execute(sql))
+            .await
+            .map_err(LoadError::Api)?;
+        let st = self.wait(&id, deadline).await?;
+        match st.status {
+            Status::Finished => self
+                .timed("GetStatementResult", deadline, self.api.result(&id))
+                .await
+                .map_err(LoadError::Api),
+            _ => Err(LoadError::Failed {
+                statement_id: id,
+                error: st
+                    .error
+                    .unwrap_or_else(|| "the query did not finish".into()),
+                detail: None,
+            }),
+        }
+    }
+
     async fn cancel(
         &self,
         id: &str,

@@ -1,5 +1,6 @@
 //! pushfeed loader: each S3 object Firehose writes, loaded into its table exactly once.
 
+pub mod audit;
 pub mod config;
 pub mod dataapi;
 pub mod handler;

@@ -44,7 +44,7 @@ async fn main() -> Result<(), Error> {
         patterns: &patterns,
         objects: &store,
     };
-    let (loader, namespace) = (&loader, config.metrics_namespace.as_str());
+    let (loader, namespace, warehouse) = (&loader, config.metrics_namespace.as_str(), &warehouse);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
             let now_ms = SystemTime::now()
@@ -67,6 +67,17 @@ async fn main() -> Result<(), Error> {
                         println!("{line}");
                     }
                     Ok::<_, Error>(out.response())
+                }
+                // The scheduled audit check: metrics only; the alarm on them emails.
+                Invocation::AuditCheck => {
+                    let out =
+                        pushfeed_loader::audit::check(warehouse, now_ms as i64, Some(deadline))
+                            .await
+                            .map_err(|e| Error::from(e.to_string()))?;
+                    for line in out.metrics.to_emf(namespace, "loader", now_ms as i64) {
+                        println!("{line}");
+                    }
+                    Ok(serde_json::Value::Null)
                 }
                 Invocation::Direct(s3) => {
                     let report = loader.handle(&s3, now_ms as i64, Some(deadline)).await;

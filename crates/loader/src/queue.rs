@@ -26,7 +26,12 @@ pub enum Invocation {
     Queue(Vec<QueueMessage>),
     /// An S3 event, invoked directly.
     Direct(S3Event),
+    /// The scheduled audit check (EventBridge rule input `{"pushfeed": "audit-check"}`).
+    AuditCheck,
 }
+
+/// The EventBridge rule's input that asks for the audit check.
+pub const AUDIT_CHECK_INPUT: &str = "audit-check";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("InvalidEvent: {0}")]
@@ -34,6 +39,9 @@ pub struct InvalidEvent(pub String);
 
 /// Tell an SQS batch from an S3 event by the records' `eventSource`.
 pub fn parse_invocation(payload: Value) -> Result<Invocation, InvalidEvent> {
+    if payload.get("pushfeed").and_then(Value::as_str) == Some(AUDIT_CHECK_INPUT) {
+        return Ok(Invocation::AuditCheck);
+    }
     let records = payload
         .get("Records")
         .and_then(Value::as_array)

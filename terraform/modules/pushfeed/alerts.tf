@@ -38,6 +38,11 @@ locals {
       threshold   = 0
       description = "A message on the loads queue is not an S3 notification (something else writes to the queue); it ends in the loads dead-letter queue. Inspect it there."
     }
+    audit_records_failed = {
+      metric      = "AuditRecordsFailed"
+      threshold   = 0
+      description = "The batcher could not deliver an audit record (the data itself was delivered): those lines will show as surplus in v_push_audit_hourly, so the audit cannot prove that hour. Check the audit Firehose stream (pushfeed-<env>-audit) and its throttling."
+    }
     unmatched_keys = {
       metric      = "UnmatchedKeys"
       threshold   = 0

@@ -20,6 +20,7 @@ locals {
     { title = "Load latency: object created → loaded (ms)", stat = "Maximum", metrics = [[local.ns, "LoadLatencyMs"]] },
     { title = "End-to-end freshness: event → row (s), per type and heartbeat", stat = "Maximum", metrics = concat([[local.ns, "EventFreshnessSeconds"]], [for t in keys(local.destinations) : [local.ns, "EventFreshnessSeconds", "EventType", t]]) },
     { title = "Loads waiting: oldest message (s); dead-lettered", stat = "Maximum", metrics = [["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", aws_sqs_queue.loads.name], ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", aws_sqs_queue.loads_dlq.name], [local.ns, "LoadsDeferred"]] },
+    { title = "Audit: events missing after the grace period, unbalanced hours; audit records lost", stat = "Maximum", metrics = [[local.ns, "AuditMissingEvents"], [local.ns, "AuditUnbalancedHours"], [local.ns, "AuditRecordsFailed"]] },
   ]
 }
 

@@ -47,8 +47,30 @@ resource "aws_redshiftdata_statement" "migration_0002_recorded" {
   depends_on         = [aws_redshiftdata_statement.migration_0002]
 }
 
+resource "aws_redshiftdata_statement" "migration_0003" {
+  count              = var.apply_ddl ? length(local.migration_sql["0003"]) - 1 : 0
+  cluster_identifier = local.ddl_target.cluster_identifier
+  workgroup_name     = local.ddl_target.workgroup_name
+  database           = var.redshift_database
+  db_user            = local.ddl_target.db_user
+  secret_arn         = local.ddl_target.secret_arn
+  sql                = local.migration_sql["0003"][count.index]
+  depends_on         = [aws_redshiftdata_statement.migration_0002_recorded]
+}
+
+resource "aws_redshiftdata_statement" "migration_0003_recorded" {
+  count              = var.apply_ddl ? 1 : 0
+  cluster_identifier = local.ddl_target.cluster_identifier
+  workgroup_name     = local.ddl_target.workgroup_name
+  database           = var.redshift_database
+  db_user            = local.ddl_target.db_user
+  secret_arn         = local.ddl_target.secret_arn
+  sql                = local.migration_sql["0003"][length(local.migration_sql["0003"]) - 1]
+  depends_on         = [aws_redshiftdata_statement.migration_0003]
+}
+
 # Grants run after the last migration.
 resource "terraform_data" "migrations_applied" {
-  input      = 2
-  depends_on = [aws_redshiftdata_statement.migration_0002_recorded]
+  input      = 3
+  depends_on = [aws_redshiftdata_statement.migration_0003_recorded]
 }
