@@ -62,8 +62,11 @@ else a Lambda-style envelope {\"kinesis\":{\"data\":\"<base64>\"}}. `pushfeed ru
 records as the Kinesis event source mapping would (up to --batch-size records and 6 MB), runs the batcher \
 handler, writes the gzip JSON-lines objects Firehose would write under DATA_DIR/objects (same key layout), \
 and loads each with the loader handler — key matching, dedup and ledger — into DATA_DIR/warehouse.sqlite.\n\n\
-Ends with a summary and checks that counts in = counts out (exit status 3 when they do not). Running it \
-again over the same input adds no rows."
+Records without a Kinesis arrival time get a deterministic one (a file's: from its modification time; \
+a generated feed's: spread over the generated days), so running the same input again is a redelivery and adds \
+no rows.\n\n\
+Ends with a summary and checks that counts in = counts out, hour by hour, from the audit view \
+v_push_audit_hourly (exit status 3 when they do not; `pushfeed audit` prints the view)."
     )]
     Run {
         /// Feed to read, one Kinesis record per line ('-' for stdin). Without it, a feed is generated.
@@ -508,7 +511,33 @@ fn real_main() -> anyhow::Result<()> {
             drill_delete_object,
             drill_skip_load,
         } => {
+            // Records without an arrival time get a deterministic one (see run::Arrival):
+            // a file's from its modification time, a generated feed's spread over the
+            // generated days, stdin's from now.
+            let arrival = match input.as_deref() {
+                None => {
+                    let spec = feed.spec()?;
+                    let records = (spec.events as f64 * 0.66).max(1.0);
+                    run::Arrival {
+                        base_ms: spec.start_ms,
+                        step_ms: f64::from(spec.days.max(1)) * 86_400_000.0 / records,
+                    }
+                }
+                Some("-") => run::Arrival {
+                    base_ms: local::now_ms(),
+                    step_ms: 0.0,
+                },
+                Some(path) => run::Arrival {
+                    base_ms: std::fs::metadata(path)
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                        .map_or_else(local::now_ms, |d| d.as_millis() as i64),
+                    step_ms: 1.0,
+                },
+            };
             let opts = run::RunOptions {
+                arrival,
                 data_dir: data.data_dir.clone(),
                 batch_size: batch_size as usize,
                 buffer_bytes: (buffer_mib as usize) << 20,

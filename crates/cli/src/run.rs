@@ -33,6 +33,17 @@ pub struct RunOptions {
     pub buffer_bytes: usize,
     pub progress: bool,
     pub drills: Drills,
+    /// When a feed record carries no Kinesis arrival time: the arrival of record `i` is
+    /// `base_ms + i × step_ms`. Deterministic, so that running the same input again is a
+    /// redelivery (same `received_at`: the loader's dedup window finds the first copy),
+    /// not new arrivals.
+    pub arrival: Arrival,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Arrival {
+    pub base_ms: i64,
+    pub step_ms: f64,
 }
 
 /// Faults to inject, to watch the audit catch them: (destination, n), 1-based.
@@ -107,7 +118,7 @@ pub struct Summary {
 }
 
 /// Build a Lambda Kinesis event for a batch, the way the event source mapping does.
-fn kinesis_event(batch: &[FeedRecord], first_seq: u64, now_ms: i64) -> KinesisBatch {
+fn kinesis_event(batch: &[FeedRecord], first_seq: u64, arrival: Arrival) -> KinesisBatch {
     let records = batch
         .iter()
         .enumerate()
@@ -120,7 +131,9 @@ fn kinesis_event(batch: &[FeedRecord], first_seq: u64, now_ms: i64) -> KinesisBa
                 "shardId-000000000000",
                 &seq,
                 r.data.clone(),
-                r.arrival_ms.unwrap_or(now_ms),
+                r.arrival_ms.unwrap_or_else(|| {
+                    arrival.base_ms + ((first_seq + i as u64) as f64 * arrival.step_ms) as i64
+                }),
             )
         })
         .collect();
@@ -189,7 +202,6 @@ pub fn run(
     let mut line = Vec::new();
     let mut seq = 0u64;
     let mut last_report = Instant::now();
-    let now_ms = crate::local::now_ms();
 
     let mut objects: Vec<WrittenObject> = Vec::new();
     let flush_batch = |batch: &mut Vec<FeedRecord>,
@@ -201,7 +213,7 @@ pub fn run(
         if batch.is_empty() {
             return Ok(());
         }
-        let event = kinesis_event(batch, *seq, now_ms);
+        let event = kinesis_event(batch, *seq, opts.arrival);
         *seq += batch.len() as u64;
         let report = rt.block_on(handle_batch(
             &event,

@@ -249,6 +249,38 @@ fn help_teaches_and_errors_say_what_to_do() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--bad-rate must be between 0 and 1"));
 }
 
+#[test]
+fn running_a_generated_feed_again_adds_no_row_not_even_to_the_quarantine() {
+    // A generated feed's records carry no arrival time; they get a deterministic one, so
+    // the second run is a redelivery: quarantine rows (whose occurred_at is the arrival)
+    // are found by the dedup window like events.
+    let dir = tempdir();
+    let args = [
+        "run",
+        "--quiet",
+        "--json",
+        "--events",
+        "3000",
+        "--bad-rate",
+        "0.05",
+    ];
+    let first: Value = serde_json::from_slice(&pushfeed(&args, &dir).stdout).unwrap();
+    assert!(first["rows_loaded"]["push_quarantine"].as_u64().unwrap() > 0);
+    let again: Value = serde_json::from_slice(&pushfeed(&args, &dir).stdout).unwrap();
+    let added: u64 = again["rows_loaded"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(added, 0, "{}", again["rows_loaded"]);
+    assert_eq!(again["balanced"], true);
+    assert_eq!(
+        again["audit_since"], "2026-01-05T00:00:00.000Z",
+        "arrivals are spread over the generated day"
+    );
+}
+
 fn tempdir() -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "pushfeed-test-{}-{}",
