@@ -172,7 +172,14 @@ async fn scan_not_loaded(
     let summary = crate::reconcile::reconcile(&r).await?;
     let patterns = KeyPatterns::from_catalogue();
     let mut lines = BTreeMap::new();
-    for location in &summary.missing {
+    let total = summary.missing.len();
+    if total > 0 && !args.json {
+        eprintln!("reading {total} object(s) no load recorded, to count their lines as in flight (--no-scan skips this)…");
+    }
+    for (n, location) in summary.missing.iter().enumerate() {
+        if !args.json && n > 0 && n % 25 == 0 {
+            eprintln!("  {n} of {total} objects read");
+        }
         match &args.data_dir {
             Some(dir) => {
                 let key = location
