@@ -35,7 +35,8 @@ BRAZE = {
     "users.messages.pushnotification.IosForeground": "ios_foreground",
     "users.behaviors.pushnotification.TokenStateChange": "token_state_change",
 }
-AIRSHIP = {"SEND": "send", "OPEN": "open", "UNINSTALL": "uninstall", "CONTROL": "control"}
+AIRSHIP = {"SEND": "send", "OPEN": "open", "WEB_CLICK": "open", "SEND_REJECTED": "bounce", "SEND_ABORTED": "abort",
+           "UNINSTALL": "uninstall", "CONTROL": "control"}
 CHANNELS = {"ios_channel": "ios", "android_channel": "android", "amazon_channel": "amazon", "web_channel": "web",
             "sms_channel": "sms", "email_channel": "email", "open_channel": "open"}
 PUSH_IDS = {"push_id": "dispatch_id", "group_id": "campaign_id", "variant_id": "message_variation_id"}
@@ -126,14 +127,22 @@ class Canonical:
             if k in ("id", "type", "occurred"):
                 continue
             if k == "device" and isinstance(v, dict):
-                rest, platform_set = {}, False
+                rest = {}
+                keyed = next(((dk, dv) for dk, dv in v.items() if dk in CHANNELS and isinstance(dv, str)), None)
+                id_key = "channel" if isinstance(v.get("channel"), str) else (keyed[0] if keyed else None)
+                id_val = v.get(id_key) if id_key else None
+                from_type = isinstance(v.get("device_type"), str)
+                platform = v["device_type"].lower() if from_type else (CHANNELS[keyed[0]] if keyed else None)
+                if id_key:
+                    self.field(dest, cols, attrs, "device_id", f"device.{id_key}", id_val)
+                if platform is not None:
+                    self.field(dest, cols, attrs, "platform", "device.platform", platform)
                 for dk, dv in v.items():
-                    if dk in CHANNELS and isinstance(dv, str) and not platform_set:
-                        self.field(dest, cols, attrs, "device_id", f"device.{dk}", dv)
-                        if "platform" in self.columns[dest] and "platform" not in cols:
-                            cols["platform"] = CHANNELS[dk]
-                        platform_set = True
-                    elif dk == "named_user_id" and isinstance(dv, str):
+                    if dk == id_key or (dk == "device_type" and from_type):
+                        continue
+                    if dk in CHANNELS and isinstance(dv, str) and dv == id_val:
+                        continue
+                    if dk == "named_user_id" and isinstance(dv, str):
                         self.field(dest, cols, attrs, "external_user_id", "device.named_user_id", dv)
                         self.field(dest, cols, attrs, "user_id", "device.named_user_id", dv)
                     elif (dk == "attributes" and isinstance(dv, dict) and isinstance(dv.get("iana_timezone"), str)
@@ -151,7 +160,9 @@ class Canonical:
             elif k == "body" and isinstance(v, dict):
                 rest = {}
                 for bk, bv in self.push_ids(dest, cols, attrs, v, "body.").items():
-                    if bk == "triggering_push" and isinstance(bv, dict):
+                    if bk == "reason" and isinstance(bv, str):
+                        self.field(dest, cols, attrs, "abort_type", "body.reason", bv)
+                    elif bk == "triggering_push" and isinstance(bv, dict):
                         left = self.push_ids(dest, cols, attrs, bv, "body.triggering_push.")
                         if left:
                             rest[bk] = left
@@ -166,7 +177,7 @@ class Canonical:
     def push_ids(self, dest, cols, attrs, push, prefix):
         left = {}
         for k, v in push.items():
-            if k in PUSH_IDS and isinstance(v, str):
+            if k in PUSH_IDS and (isinstance(v, str) or (isinstance(v, (int, float)) and not isinstance(v, bool))):
                 self.field(dest, cols, attrs, PUSH_IDS[k], f"{prefix}{k}", v)
             else:
                 left[k] = v

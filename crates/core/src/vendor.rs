@@ -76,6 +76,12 @@ pub(crate) const BRAZE_TYPES: &[(&str, &str)] = &[
 pub(crate) const AIRSHIP_TYPES: &[(&str, &str)] = &[
     ("SEND", "send"),
     ("OPEN", "open"),
+    // A web notification clicked or tapped: the web's push open (its body is the push).
+    ("WEB_CLICK", "open"),
+    // APNs/FCM refused the push (body.status says why): not delivered.
+    ("SEND_REJECTED", "bounce"),
+    // Dropped before delivery was attempted (body.reason: message limit, feed, ban list).
+    ("SEND_ABORTED", "abort"),
     ("UNINSTALL", "uninstall"),
     ("CONTROL", "control"),
     // pushfeed's own heartbeat, written in Airship's event shape (ISO time, id) by an
@@ -1199,21 +1205,52 @@ fn airship_device<'a>(e: &mut Event<'a, '_>, v: Val<'a>) {
             .push((Cow::Borrowed("device"), Json::Raw(v.get())));
         return;
     };
+    // The device id: the platform-agnostic `channel` (every device kind has it), else the
+    // first `<platform>_channel`. The platform: `device_type` lowercased, else the
+    // `<platform>_channel` key's. A `<platform>_channel` equal to the id is not kept twice.
+    let is_str = |x: Val<'a>| first_byte(x) == b'"';
+    let keyed = device
+        .iter()
+        .find(|(k, x)| is_str(*x) && AIRSHIP_CHANNELS.iter().any(|(c, _)| *c == k.as_ref()));
+    let id_key: Option<Cow<'a, str>> = match device.get("channel").filter(|x| is_str(*x)) {
+        Some(_) => Some(Cow::Borrowed("channel")),
+        None => keyed.map(|(k, _)| k.clone()),
+    };
+    let id_val = id_key.as_ref().and_then(|k| device.get(k));
+    let platform: Option<String> = match device.get("device_type").filter(|x| is_str(*x)) {
+        Some(t) => string(t).map(|t| t.to_ascii_lowercase()),
+        None => keyed.and_then(|(k, _)| {
+            AIRSHIP_CHANNELS
+                .iter()
+                .find(|(c, _)| *c == k.as_ref())
+                .map(|(_, p)| (*p).to_owned())
+        }),
+    };
+    let platform_from_type = device.get("device_type").is_some_and(is_str);
     let mut rest: Vec<(Cow<'a, str>, Json<'a>)> = Vec::new();
-    let mut platform_set = false;
+    if let (Some(k), Some(val)) = (&id_key, id_val) {
+        e.field("device_id", Cow::Owned(format!("device.{k}")), val);
+    }
+    if let Some(p) = &platform {
+        if !e.set("platform", Text::Owned(p.clone())) {
+            e.attributes.push((
+                Cow::Borrowed("device.platform"),
+                Json::Built(serde_json::Value::from(p.as_str()).to_string()),
+            ));
+        }
+    }
     for (k, val) in device.iter() {
-        if let Some((_, platform)) = AIRSHIP_CHANNELS.iter().find(|(c, _)| c == k) {
-            if first_byte(val) == b'"' && !platform_set {
-                e.field("device_id", Cow::Owned(format!("device.{k}")), val);
-                if !e.set("platform", Text::Owned((*platform).to_owned())) {
-                    e.attributes.push((
-                        Cow::Borrowed("device.platform"),
-                        Json::Built(serde_json::Value::from(*platform).to_string()),
-                    ));
-                }
-                platform_set = true;
-                continue;
-            }
+        if id_key.as_deref() == Some(k.as_ref()) {
+            continue;
+        }
+        if k == "device_type" && platform_from_type {
+            continue;
+        }
+        if is_str(val)
+            && AIRSHIP_CHANNELS.iter().any(|(c, _)| *c == k.as_ref())
+            && id_val.is_some_and(|id| string(id) == string(val))
+        {
+            continue;
         }
         if k == "named_user_id" && first_byte(val) == b'"' {
             e.field(
@@ -1276,6 +1313,11 @@ fn airship_body<'a>(e: &mut Event<'a, '_>, v: Val<'a>) {
     };
     let mut rest: Vec<(Cow<'a, str>, Json<'a>)> = Vec::new();
     for (k, val) in take_push_ids(e, &body, "body.") {
+        // SEND_ABORTED says why: the abort table's abort_type.
+        if k == "reason" && first_byte(val) == b'"' {
+            e.field("abort_type", Cow::Borrowed("body.reason"), val);
+            continue;
+        }
         if k == "triggering_push" {
             if let Some(tp) = val.object() {
                 let left = take_push_ids(e, &tp, "body.triggering_push.");
@@ -1312,8 +1354,9 @@ fn take_push_ids<'a>(
             "variant_id" => Some("message_variation_id"),
             _ => None,
         };
+        // Strings, and numbers (Airship types variant_id as an integer) as their text.
         match column {
-            Some(c) if first_byte(val) == b'"' => {
+            Some(c) if matches!(first_byte(val), b'"' | b'-' | b'0'..=b'9') => {
                 e.field(c, Cow::Owned(format!("{prefix}{k}")), val)
             }
             _ => left.push((k.clone(), val)),
@@ -1342,6 +1385,7 @@ mod tests {
             "braze_flat_open.json",
             "airship_rtds.ndjson",
             "braze_flat_no_event_type.json",
+            "airship_connect.ndjson",
         ]
         .iter()
         .map(|n| {
@@ -1470,7 +1514,7 @@ mod tests {
         #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
         #[test]
         fn agrees_with_the_reference_on_mutated_records(
-            i in 0..5usize,
+            i in 0..6usize,
             edits in proptest::collection::vec((any::<u16>(), any::<u8>(), 0..3u8), 0..4),
         ) {
             let mut data = fixtures()[i].clone();

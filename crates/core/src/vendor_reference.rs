@@ -663,20 +663,46 @@ fn airship_device(b: &mut Builder, v: &Value) {
         b.attributes.insert("device".into(), v.clone());
         return;
     };
+    // Device id: `channel`, else the first `<platform>_channel`; platform: `device_type`
+    // lowercased, else that key's platform. A `<platform>_channel` equal to the id is
+    // not kept twice.
+    let keyed = device
+        .iter()
+        .find(|(k, x)| x.is_string() && AIRSHIP_CHANNELS.iter().any(|(c, _)| c == k));
+    let id_key: Option<String> = match device.get("channel") {
+        Some(Value::String(_)) => Some("channel".to_owned()),
+        _ => keyed.map(|(k, _)| k.clone()),
+    };
+    let id_val = id_key.as_ref().and_then(|k| device.get(k)).cloned();
+    let platform_from_type = matches!(device.get("device_type"), Some(Value::String(_)));
+    let platform: Option<String> = match device.get("device_type") {
+        Some(Value::String(t)) => Some(t.to_ascii_lowercase()),
+        _ => keyed.and_then(|(k, _)| {
+            AIRSHIP_CHANNELS
+                .iter()
+                .find(|(c, _)| c == k)
+                .map(|(_, p)| (*p).to_owned())
+        }),
+    };
     let mut rest = Map::new();
-    let mut platform_set = false;
+    if let (Some(k), Some(val)) = (&id_key, &id_val) {
+        b.field("device_id", &format!("device.{k}"), val);
+    }
+    if let Some(p) = &platform {
+        b.field("platform", "device.platform", &Value::String(p.clone()));
+    }
     for (k, val) in device {
-        if let Some((_, platform)) = AIRSHIP_CHANNELS.iter().find(|(c, _)| c == k) {
-            if let (Value::String(_), false) = (val, platform_set) {
-                b.field("device_id", &format!("device.{k}"), val);
-                b.field(
-                    "platform",
-                    "device.platform",
-                    &Value::String((*platform).to_owned()),
-                );
-                platform_set = true;
-                continue;
-            }
+        if id_key.as_deref() == Some(k.as_str()) {
+            continue;
+        }
+        if k == "device_type" && platform_from_type {
+            continue;
+        }
+        if val.is_string()
+            && AIRSHIP_CHANNELS.iter().any(|(c, _)| c == k)
+            && id_val.as_ref() == Some(val)
+        {
+            continue;
         }
         if k == "named_user_id" && val.is_string() {
             b.field("external_user_id", "device.named_user_id", val);
@@ -721,6 +747,10 @@ fn airship_body(b: &mut Builder, v: &Value) {
     };
     let mut rest = Map::new();
     for (k, val) in take_push_ids(b, body, "body.") {
+        if k == "reason" && val.is_string() {
+            b.field("abort_type", "body.reason", &val);
+            continue;
+        }
         if let ("triggering_push", Value::Object(tp)) = (k.as_str(), &val) {
             let left = take_push_ids(b, tp, "body.triggering_push.");
             if !left.is_empty() {
@@ -747,7 +777,9 @@ fn take_push_ids(b: &mut Builder, push: &Map<String, Value>, prefix: &str) -> Ma
             _ => None,
         };
         match column {
-            Some(c) if val.is_string() => b.field(c, &format!("{prefix}{k}"), val),
+            Some(c) if val.is_string() || val.is_number() => {
+                b.field(c, &format!("{prefix}{k}"), val)
+            }
             _ => {
                 left.insert(k.clone(), val.clone());
             }

@@ -325,3 +325,114 @@ fn numeric_ids_and_string_times_are_accepted_explicitly() {
     assert_eq!(events[0].1["event_id"], "12345");
     assert_eq!(events[0].1["occurred_at"], "2026-01-01T00:00:00.000Z");
 }
+
+/// Airship Real-Time Data Streaming events in the shapes of Airship's published Connect
+/// schemas (urbanairship/api-specs, connect/json-schema: send, web_click, send_rejected,
+/// send_aborted): every device kind carries `channel` + `device_type`; `variant_id` is an
+/// integer.
+#[test]
+fn airship_connect_shapes_map_to_their_tables_and_columns() {
+    let (events, q) = split(decode_record(&fixture("airship_connect.ndjson"), &COORDS));
+    assert!(q.is_empty(), "{q:?}");
+    let by_id = |suffix: &str| {
+        events
+            .iter()
+            .find(|(_, e)| e["event_id"].as_str().unwrap().ends_with(suffix))
+            .unwrap_or_else(|| panic!("no event …{suffix}"))
+    };
+    // An iOS send: the platform-agnostic channel is the device; device_type the platform;
+    // the same id under ios_channel is not kept twice; the integer variant is its text.
+    let (dest, send) = by_id("0001");
+    assert_eq!(*dest, "send");
+    assert_eq!(send["device_id"], "1f2e3d4c-0000-4000-8000-0000000000c1");
+    assert_eq!(send["platform"], "ios");
+    assert_eq!(send["user_id"], "cust-7");
+    assert_eq!(send["external_user_id"], "cust-7");
+    assert_eq!(send["timezone"], "Europe/London");
+    assert_eq!(send["dispatch_id"], "5d0c2b1a-0000-4000-8000-0000000000a1");
+    assert_eq!(send["campaign_id"], "6e1d3c2b-0000-4000-8000-0000000000a2");
+    assert_eq!(send["message_variation_id"], "2");
+    let attrs = send["attributes"].to_string();
+    assert!(!attrs.contains("ios_channel"), "{attrs}");
+    assert!(
+        attrs.contains("black-friday") && attrs.contains("iPhone15,2"),
+        "{attrs}"
+    );
+    // A web notification clicked: the web's push open.
+    let (dest, web) = by_id("0002");
+    assert_eq!(*dest, "open");
+    assert_eq!(web["vendor_event_type"], "WEB_CLICK");
+    assert_eq!(
+        (
+            web["platform"].as_str(),
+            web["device_id"].as_str(),
+            web["user_id"].as_str()
+        ),
+        (
+            Some("web"),
+            Some("7a8b9c0d-0000-4000-8000-0000000000c2"),
+            Some("cust-8")
+        )
+    );
+    assert_eq!(web["message_variation_id"], "1");
+    assert_eq!(web["timezone"], "Europe/Paris");
+    // Rejected by FCM: a bounce, the status kept.
+    let (dest, rejected) = by_id("0003");
+    assert_eq!(*dest, "bounce");
+    assert_eq!(rejected["platform"], "android");
+    assert_eq!(
+        rejected["user_id"], "2b3c4d5e-0000-4000-8000-0000000000c3",
+        "no named user: the channel"
+    );
+    assert!(rejected["attributes"]
+        .to_string()
+        .contains("BadDeviceToken"));
+    // Dropped before delivery: an abort.
+    let (dest, aborted) = by_id("0004");
+    assert_eq!(*dest, "abort");
+    assert_eq!(aborted["platform"], "amazon");
+    assert_eq!(aborted["abort_type"], "FREQUENCY_LIMIT_REACHED");
+    // An SMS channel has no <platform>_channel key at all.
+    let (_, sms) = by_id("0005");
+    assert_eq!(
+        (sms["platform"].as_str(), sms["device_id"].as_str()),
+        (Some("sms"), Some("4d5e6f70-0000-4000-8000-0000000000c5"))
+    );
+}
+
+/// Every documented SEND_REJECTED status and SEND_ABORTED reason is a bounce or an abort.
+#[test]
+fn airship_rejection_statuses_and_abort_reasons_route_by_type() {
+    for status in [
+        "BadDeviceToken",
+        "Unauthorized",
+        "InvalidPackageName",
+        "InvalidParameters",
+        "Unavailable",
+        "MessageTooBig",
+        "InvalidTtl",
+        "InvalidDataKey",
+        "MissingRegistration",
+        "Uninstalled",
+    ] {
+        let rec = json!({"id": format!("r-{status}"), "type": "SEND_REJECTED", "occurred": "2026-01-01T10:00:00Z",
+                         "device": {"channel": "c", "device_type": "IOS"}, "body": {"push_id": "p", "status": status}});
+        let (events, q) = split(decode_record(rec.to_string().as_bytes(), &COORDS));
+        assert!(q.is_empty());
+        assert_eq!(events[0].0, "bounce", "{status}");
+    }
+    for reason in [
+        "FEED_BANNED_RESPONSE",
+        "FEED_REQUEST_REJECTED",
+        "FEED_RESOLVE_FAILURE",
+        "FREQUENCY_LIMIT_FAILURE",
+        "FREQUENCY_LIMIT_REACHED",
+        "UNKNOWN",
+    ] {
+        let rec = json!({"id": format!("a-{reason}"), "type": "SEND_ABORTED", "occurred": "2026-01-01T10:00:00Z",
+                         "device": {"channel": "c", "device_type": "ANDROID"}, "body": {"push_id": "p", "reason": reason}});
+        let (events, _) = split(decode_record(rec.to_string().as_bytes(), &COORDS));
+        assert_eq!(events[0].0, "abort", "{reason}");
+        assert_eq!(events[0].1["abort_type"], reason);
+    }
+}
