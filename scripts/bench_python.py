@@ -121,7 +121,12 @@ class Canonical:
     def airship(self, e, shard, seq, received_ms):
         occurred = int(datetime.fromisoformat(e["occurred"].replace("Z", "+00:00")).timestamp() * 1000)
         canonical = AIRSHIP.get(e["type"], "unknown")
+        body = e.get("body")
+        if e["type"] == "OPEN" and not (isinstance(body, dict) and isinstance(body.get("triggering_push"), dict)):
+            canonical = "app_open"
         dest = "unknown_type" if canonical == "unknown" else canonical
+        device = e.get("device")
+        device_named = isinstance(device, dict) and isinstance(device.get("named_user_id"), str)
         cols, attrs = {}, {}
         for k, v in e.items():
             if k in ("id", "type", "occurred"):
@@ -153,10 +158,18 @@ class Canonical:
                             rest[dk] = left
                     else:
                         rest[dk] = dv
-                if "user_id" not in cols and "device_id" in cols:
-                    cols["user_id"] = cols["device_id"]
                 if rest:
                     attrs["device"] = rest
+            elif k == "user" and isinstance(v, dict) and not device_named:
+                rest = {}
+                for uk, uv in v.items():
+                    if uk == "named_user_id" and isinstance(uv, str):
+                        self.field(dest, cols, attrs, "external_user_id", "user.named_user_id", uv)
+                        self.field(dest, cols, attrs, "user_id", "user.named_user_id", uv)
+                    else:
+                        rest[uk] = uv
+                if rest:
+                    attrs["user"] = rest
             elif k == "body" and isinstance(v, dict):
                 rest = {}
                 for bk, bv in self.push_ids(dest, cols, attrs, v, "body.").items():
@@ -172,6 +185,8 @@ class Canonical:
                     attrs["body"] = rest
             else:
                 self.field(dest, cols, attrs, k, k, v)
+        if "user_id" not in cols and "device_id" in cols:
+            cols["user_id"] = cols["device_id"]
         return self.line(dest, e["id"], canonical, "airship", e["type"], occurred, received_ms, cols, attrs, shard, seq)
 
     def push_ids(self, dest, cols, attrs, push, prefix):

@@ -227,6 +227,7 @@ pub const DESTINATIONS: &[Destination] = &[
     Destination { name: "token_state_change", kind: DestinationKind::Event, description: "device push token changed (behaviour, not feedback)", extra_columns: &[] },
     Destination { name: "uninstall", kind: DestinationKind::Event, description: "Airship: app uninstalled (detected on push)", extra_columns: &[] },
     Destination { name: "control", kind: DestinationKind::Event, description: "Airship: held out as control, no push sent", extra_columns: &[] },
+    Destination { name: "app_open", kind: DestinationKind::Event, description: "Airship: the app was opened, not from a push (an OPEN without triggering_push): app engagement, not push feedback; no push view reads it", extra_columns: &[] },
     Destination { name: "canary", kind: DestinationKind::Event, description: "pushfeed's heartbeat: a record an EventBridge rule puts into the vendor stream every 5 minutes; the time from its occurrence to its row is the pipeline's end-to-end freshness (not analyst data: no view reads it)", extra_columns: &[] },
     Destination { name: "unknown_type", kind: DestinationKind::UnknownType, description: "well-formed events of vendor types the catalogue does not list", extra_columns: &[] },
     Destination { name: "quarantine", kind: DestinationKind::Quarantine, description: "input that is not a usable event, with reason, raw bytes and Kinesis coordinates", extra_columns: QUARANTINE_COLUMNS },

@@ -1163,25 +1163,55 @@ fn airship<'a>(
             }
         },
     };
-    let canonical = AIRSHIP_TYPES
+    let mut canonical = AIRSHIP_TYPES
         .iter()
         .find(|(v, _)| *v == vendor_type)
         .map(|(_, c)| *c)
         .unwrap_or("unknown");
+    // OPEN is any app open; only one with a triggering push is a push open.
+    let triggered = m
+        .get("body")
+        .and_then(|b| b.object())
+        .and_then(|b| b.get("triggering_push"))
+        .is_some_and(|t| t.object().is_some());
+    if vendor_type == "OPEN" && !triggered {
+        canonical = "app_open";
+    }
     let destination = if canonical == "unknown" {
         unknown_type_index()
     } else {
         destination_index(canonical).unwrap_or_else(unknown_type_index)
     };
     let mut e = Event::new(destination, &mut bufs.columns, &mut bufs.attributes);
+    // The named user is on the device, or (newer events) in the top-level `user` object
+    // with the contact id; the device's wins when both are there.
+    let device_named = m
+        .get("device")
+        .and_then(|d| d.object())
+        .and_then(|d| d.get("named_user_id"))
+        .is_some_and(|n| first_byte(n) == b'"');
     for (k, v) in m.iter() {
         match k.as_ref() {
             "id" | "type" | "occurred" => {}
             "device" => airship_device(&mut e, v),
             "body" => airship_body(&mut e, v),
+            "user" if !device_named && v.object().is_some() => airship_user(&mut e, v),
             _ => {
                 let column = k.clone();
                 e.field(&column, k.clone(), v);
+            }
+        }
+    }
+    // No named user anywhere: the channel is the only identity there is.
+    if let (Some(uid), Some(did)) = (e.column_id("user_id"), e.column_id("device_id")) {
+        if !e.has_value(uid) {
+            if let Some(ch) = e
+                .columns
+                .iter()
+                .find(|(c, _)| *c == did)
+                .map(|(_, t)| t.clone())
+            {
+                e.columns.push((uid, ch));
             }
         }
     }
@@ -1284,24 +1314,30 @@ fn airship_device<'a>(e: &mut Event<'a, '_>, v: Val<'a>) {
         }
         rest.push((k.clone(), Json::Raw(val.get())));
     }
-    let user_id = e.column_id("user_id");
-    let device_id = e.column_id("device_id");
-    if let (Some(uid), Some(did)) = (user_id, device_id) {
-        if !e.has_value(uid) {
-            // No named user: the channel is the only identity there is.
-            if let Some(ch) = e
-                .columns
-                .iter()
-                .find(|(c, _)| *c == did)
-                .map(|(_, t)| t.clone())
-            {
-                e.columns.push((uid, ch));
-            }
-        }
-    }
     if !rest.is_empty() {
         e.attributes
             .push((Cow::Borrowed("device"), object_json(&rest)));
+    }
+}
+
+/// The top-level `user` object (`named_user_id`, `contact_id`): the named user is the
+/// customer; the rest stays in `attributes.user`.
+fn airship_user<'a>(e: &mut Event<'a, '_>, v: Val<'a>) {
+    let Some(user) = v.object() else {
+        return;
+    };
+    let mut rest: Vec<(Cow<'a, str>, Json<'a>)> = Vec::new();
+    for (k, val) in user.iter() {
+        if k == "named_user_id" && first_byte(val) == b'"' {
+            e.field("external_user_id", Cow::Borrowed("user.named_user_id"), val);
+            e.field("user_id", Cow::Borrowed("user.named_user_id"), val);
+            continue;
+        }
+        rest.push((k.clone(), Json::Raw(val.get())));
+    }
+    if !rest.is_empty() {
+        e.attributes
+            .push((Cow::Borrowed("user"), object_json(&rest)));
     }
 }
 

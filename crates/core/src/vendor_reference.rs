@@ -629,23 +629,44 @@ fn airship(
             ))
         }
     };
-    let canonical = AIRSHIP_TYPES
+    let mut canonical = AIRSHIP_TYPES
         .iter()
         .find(|(v, _)| *v == vendor_type)
         .map(|(_, c)| *c)
         .unwrap_or("unknown");
+    if vendor_type == "OPEN"
+        && !map
+            .get("body")
+            .and_then(Value::as_object)
+            .and_then(|b| b.get("triggering_push"))
+            .is_some_and(Value::is_object)
+    {
+        canonical = "app_open";
+    }
     let destination = if canonical == "unknown" {
         unknown_type_index()
     } else {
         destination_index(canonical).unwrap_or_else(unknown_type_index)
     };
     let mut b = Builder::new(destination);
+    let device_named = map
+        .get("device")
+        .and_then(Value::as_object)
+        .and_then(|d| d.get("named_user_id"))
+        .is_some_and(Value::is_string);
     for (k, v) in map {
         match k.as_str() {
             "id" | "type" | "occurred" => {}
             "device" => airship_device(&mut b, v),
             "body" => airship_body(&mut b, v),
+            "user" if !device_named && v.is_object() => airship_user(&mut b, v),
             _ => b.field(k, k, v),
+        }
+    }
+    if b.columns.iter().all(|(n, _)| *n != "user_id") {
+        // No named user anywhere: the channel is the only identity there is.
+        if let Some((_, ch)) = b.columns.iter().find(|(n, _)| *n == "device_id").cloned() {
+            b.columns.push(("user_id", ch));
         }
     }
     Ok(b.build(
@@ -729,14 +750,26 @@ fn airship_device(b: &mut Builder, v: &Value) {
         }
         rest.insert(k.clone(), val.clone());
     }
-    if b.columns.iter().all(|(n, _)| *n != "user_id") {
-        // No named user: the channel is the only identity there is.
-        if let Some((_, ch)) = b.columns.iter().find(|(n, _)| *n == "device_id").cloned() {
-            b.columns.push(("user_id", ch));
-        }
-    }
     if !rest.is_empty() {
         b.attributes.insert("device".into(), Value::Object(rest));
+    }
+}
+
+fn airship_user(b: &mut Builder, v: &Value) {
+    let Value::Object(user) = v else {
+        return;
+    };
+    let mut rest = Map::new();
+    for (k, val) in user {
+        if k == "named_user_id" && val.is_string() {
+            b.field("external_user_id", "user.named_user_id", val);
+            b.field("user_id", "user.named_user_id", val);
+            continue;
+        }
+        rest.insert(k.clone(), val.clone());
+    }
+    if !rest.is_empty() {
+        b.attributes.insert("user".into(), Value::Object(rest));
     }
 }
 

@@ -400,6 +400,42 @@ fn airship_connect_shapes_map_to_their_tables_and_columns() {
     );
 }
 
+/// OPEN is every app open: only one with a triggering push is a push open; the named user
+/// may come in the top-level `user` object (with the contact id).
+#[test]
+fn an_airship_open_without_a_triggering_push_is_an_app_open() {
+    let (events, _) = split(decode_record(&fixture("airship_connect.ndjson"), &COORDS));
+    let find = |suffix: &str| {
+        events
+            .iter()
+            .find(|(_, e)| e["event_id"].as_str().unwrap().ends_with(suffix))
+            .unwrap()
+    };
+    let (dest, app) = find("0006");
+    assert_eq!(*dest, "app_open");
+    assert_eq!(app["event_type"], "app_open");
+    assert_eq!(app["vendor_event_type"], "OPEN");
+    assert_eq!(
+        app["user_id"], "cust-7",
+        "the named user from the user object, not the channel"
+    );
+    assert_eq!(app["external_user_id"], "cust-7");
+    assert!(
+        app["attributes"]
+            .to_string()
+            .contains("c7c7c7c7-0000-4000-8000-0000000000e1"),
+        "contact id kept"
+    );
+    let (dest, push) = find("0007");
+    assert_eq!(*dest, "open");
+    assert_eq!(push["dispatch_id"], "5d0c2b1a-0000-4000-8000-0000000000a9");
+    assert_eq!(push["message_variation_id"], "4");
+    assert_eq!(
+        (push["user_id"].as_str(), push["platform"].as_str()),
+        (Some("cust-10"), Some("android"))
+    );
+}
+
 /// Every documented SEND_REJECTED status and SEND_ABORTED reason is a bounce or an abort.
 #[test]
 fn airship_rejection_statuses_and_abort_reasons_route_by_type() {

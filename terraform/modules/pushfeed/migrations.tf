@@ -69,8 +69,30 @@ resource "aws_redshiftdata_statement" "migration_0003_recorded" {
   depends_on         = [aws_redshiftdata_statement.migration_0003]
 }
 
+resource "aws_redshiftdata_statement" "migration_0004" {
+  count              = var.apply_ddl ? length(local.migration_sql["0004"]) - 1 : 0
+  cluster_identifier = local.ddl_target.cluster_identifier
+  workgroup_name     = local.ddl_target.workgroup_name
+  database           = var.redshift_database
+  db_user            = local.ddl_target.db_user
+  secret_arn         = local.ddl_target.secret_arn
+  sql                = local.migration_sql["0004"][count.index]
+  depends_on         = [aws_redshiftdata_statement.migration_0003_recorded]
+}
+
+resource "aws_redshiftdata_statement" "migration_0004_recorded" {
+  count              = var.apply_ddl ? 1 : 0
+  cluster_identifier = local.ddl_target.cluster_identifier
+  workgroup_name     = local.ddl_target.workgroup_name
+  database           = var.redshift_database
+  db_user            = local.ddl_target.db_user
+  secret_arn         = local.ddl_target.secret_arn
+  sql                = local.migration_sql["0004"][length(local.migration_sql["0004"]) - 1]
+  depends_on         = [aws_redshiftdata_statement.migration_0004]
+}
+
 # Grants run after the last migration.
 resource "terraform_data" "migrations_applied" {
-  input      = 3
-  depends_on = [aws_redshiftdata_statement.migration_0003_recorded]
+  input      = 4
+  depends_on = [aws_redshiftdata_statement.migration_0004_recorded]
 }
