@@ -949,6 +949,18 @@ fn event_line<'a>(
     }
     if let Some(t) = k.event_type {
         return match string(t) {
+            // Every Braze Currents type is `users.…`; a record with another event_type and
+            // no id is some other vendor's, not a Braze event that lost its id.
+            Some(s) if !s.starts_with("users.") && k.id.is_none_or(|v| first_byte(v) == b'n') => {
+                let keys: Vec<&str> = m.iter().take(8).map(|(k, _)| k.as_ref()).collect();
+                Err(reject(
+                    Reason::UnrecognisedShape,
+                    format!(
+                        "not a known vendor's event: event_type {s:?} is not a Braze type (users.…) and there is no id (keys: {})",
+                        keys.join(", ")
+                    ),
+                ))
+            }
             Some(s) if !s.trim().is_empty() => braze(m, k, t, &s, coords, bufs),
             _ => Err(reject(
                 Reason::MissingEventType,

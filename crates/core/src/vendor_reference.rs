@@ -339,6 +339,19 @@ pub fn canonicalize(v: &Value, coords: &Coordinates<'_>) -> Result<CanonicalEven
     };
     if let Some(t) = map.get("event_type") {
         return match t {
+            Value::String(s)
+                if !s.starts_with("users.")
+                    && matches!(map.get("id"), None | Some(Value::Null)) =>
+            {
+                let keys: Vec<&str> = map.keys().take(8).map(String::as_str).collect();
+                Err(reject(
+                    Reason::UnrecognisedShape,
+                    format!(
+                        "not a known vendor's event: event_type {s:?} is not a Braze type (users.…) and there is no id (keys: {})",
+                        keys.join(", ")
+                    ),
+                ))
+            }
             Value::String(s) if !s.trim().is_empty() => braze(map, s, coords),
             other => Err(reject(
                 Reason::MissingEventType,

@@ -472,3 +472,28 @@ fn airship_rejection_statuses_and_abort_reasons_route_by_type() {
         assert_eq!(events[0].1["abort_type"], reason);
     }
 }
+
+/// Another vendor's record with an `event_type` (a Segment- or OneSignal-like shape) is not
+/// taken for a Braze event without an id: the reason says so and names its keys.
+#[test]
+fn another_vendors_event_type_record_is_unrecognised_with_its_keys() {
+    let rec = br#"{"event_type":"notification.clicked","notification_id":"n-1","timestamp":1767225600,"player_id":"p-9"}"#;
+    let (events, q) = split(decode_record(rec, &COORDS));
+    assert!(events.is_empty());
+    assert_eq!(q[0].0, Reason::UnrecognisedShape);
+    assert!(
+        q[0].2.contains("not a known vendor's event") && q[0].2.contains("notification_id"),
+        "{}",
+        q[0].2
+    );
+    // A Braze type without its id is still a Braze record missing its id.
+    let braze = br#"{"event_type":"users.messages.pushnotification.Send","time":1767225600}"#;
+    let (_, q) = split(decode_record(braze, &COORDS));
+    assert_eq!(q[0].0, Reason::MissingId);
+    // An unknown Braze-shaped type with an id is an unknown type, not quarantined.
+    let other =
+        br#"{"event_type":"users.behaviors.app.SessionStart","id":"s-1","time":1767225600}"#;
+    let (events, q) = split(decode_record(other, &COORDS));
+    assert!(q.is_empty());
+    assert_eq!(events[0].0, "unknown_type");
+}
