@@ -95,13 +95,14 @@ class Canonical:
         flat = [(k, v) for k, v in e.items() if k not in ("id", "event_type", "time")
                 and not (k == "user" and isinstance(user, dict)) and not (k == "properties" and isinstance(props, dict))]
         seen = {k for k, _ in flat}
+        flat = [(k, avro_unwrap(v)) for k, v in flat]
         for outer, inner in (("user", user), ("properties", props)):
             if isinstance(inner, dict):
                 for k, v in inner.items():
                     if k in e or k in seen:
-                        flat.append((f"{outer}.{k}", v))
+                        flat.append((f"{outer}.{k}", avro_unwrap(v)))
                     else:
-                        flat.append((k, v))
+                        flat.append((k, avro_unwrap(v)))
                     seen.add(flat[-1][0])
         canonical = BRAZE.get(e["event_type"], "unknown")
         if canonical == "open" and dict(flat).get("button_action_type") in ("uri", "deep_link"):
@@ -197,6 +198,18 @@ class Canonical:
             else:
                 left[k] = v
         return left
+
+
+AVRO_UNION_TYPES = {"string", "int", "long", "float", "double", "boolean", "bytes"}
+
+
+def avro_unwrap(v):
+    """The value inside an Avro JSON union ({"string": "x"} -> "x"), else the value."""
+    if isinstance(v, dict) and len(v) == 1:
+        (k, inner), = v.items()
+        if k in AVRO_UNION_TYPES:
+            return inner
+    return v
 
 
 def events_of(text: bytes, loads) -> list:

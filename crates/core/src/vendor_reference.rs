@@ -554,16 +554,16 @@ fn braze(
         match (k.as_str(), v) {
             ("id" | "event_type" | "time", _) => {}
             ("user" | "properties", Value::Object(_)) => {}
-            _ => flat.push((k.clone(), v)),
+            _ => flat.push((k.clone(), avro_unwrap(v))),
         }
     }
     for outer in ["user", "properties"] {
         if let Some(Value::Object(inner)) = map.get(outer) {
             for (k, v) in inner {
                 if map.contains_key(k) || flat.iter().any(|(f, _)| f == k) {
-                    flat.push((format!("{outer}.{k}"), v));
+                    flat.push((format!("{outer}.{k}"), avro_unwrap(v)));
                 } else {
-                    flat.push((k.clone(), v));
+                    flat.push((k.clone(), avro_unwrap(v)));
                 }
             }
         }
@@ -832,6 +832,20 @@ fn take_push_ids(b: &mut Builder, push: &Map<String, Value>, prefix: &str) -> Ma
         }
     }
     left
+}
+
+/// The value inside an Avro JSON union (`{"string": "x"}` → `"x"`), else the value.
+fn avro_unwrap(v: &Value) -> &Value {
+    if let Value::Object(o) = v {
+        if o.len() == 1 {
+            if let Some((k, inner)) = o.iter().next() {
+                if crate::vendor::AVRO_UNION_TYPES.contains(&k.as_str()) {
+                    return inner;
+                }
+            }
+        }
+    }
+    v
 }
 
 /// The destination has the column and it is not set yet.

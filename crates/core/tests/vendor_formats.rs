@@ -497,3 +497,33 @@ fn another_vendors_event_type_record_is_unrecognised_with_its_keys() {
     assert!(q.is_empty());
     assert_eq!(events[0].0, "unknown_type");
 }
+
+/// Braze Currents' Avro export relayed as JSON: optional fields are Avro unions,
+/// `{"string": "…"}`; they fill their columns, never a row with silently empty columns.
+#[test]
+fn braze_avro_union_values_fill_their_columns() {
+    let (events, q) = split(decode_record(&fixture("braze_currents_avro.json"), &COORDS));
+    assert!(q.is_empty(), "{q:?}");
+    let (dest, e) = &events[0];
+    assert_eq!(*dest, "send");
+    for (column, want) in [
+        ("external_user_id", "cust-21"),
+        ("app_id", "app-ios-1"),
+        ("timezone", "Europe/London"),
+        ("platform", "ios"),
+        ("campaign_id", "camp-9"),
+        ("campaign_name", "Black Friday"),
+        ("message_variation_id", "var-1"),
+        ("send_id", "send-3"),
+        ("dispatch_id", "disp-77"),
+        ("device_id", "dev-5"),
+    ] {
+        assert_eq!(e[column], want, "{column}");
+    }
+    assert!(e["canvas_id"].is_null());
+    let attrs = e["attributes"].to_string();
+    assert!(
+        attrs.contains("ad_tracking_enabled") && !attrs.contains("\"boolean\""),
+        "{attrs}"
+    );
+}
