@@ -173,6 +173,10 @@ async fn scan_not_loaded(
     let patterns = KeyPatterns::from_catalogue();
     let mut lines = BTreeMap::new();
     let total = summary.missing.len();
+    let clients = match (&args.data_dir, total) {
+        (None, 1..) => Some(args.endpoint.clients().await),
+        _ => None,
+    };
     if total > 0 && !args.json {
         eprintln!("reading {total} object(s) no load recorded, to count their lines as in flight (--no-scan skips this)…");
     }
@@ -192,7 +196,7 @@ async fn scan_not_loaded(
                 }
             }
             None => {
-                let c = args.endpoint.clients().await;
+                let Some(c) = &clients else { continue };
                 let rest = location.strip_prefix("s3://").unwrap_or(location);
                 let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
                 let out =
@@ -270,20 +274,14 @@ pub async fn audit(args: &AuditArgs) -> anyhow::Result<AuditReport> {
         Some(dir) => local_rows(&SqliteWarehouse::open(dir)?, since_ms)?,
         None => {
             let c = args.endpoint.clients().await;
-            let n = args.endpoint.names();
-            let config = args.warehouse.loader_config(&n, "arn:aws:sns:::unused")?;
-            let warehouse = pushfeed_loader::RedshiftWarehouse::new(
-                pushfeed_loader::AwsDataApi::new(c.redshift.clone(), &config),
-                pushfeed_loader::S3Store::new(c.s3.clone()),
-                config.clone(),
-            );
+            let config = args
+                .warehouse
+                .loader_config(&args.endpoint.names(), "arn:aws:sns:::unused")?;
             let sql = audit_query(Dialect::Redshift, &config.schema, since_ms, false)?;
-            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(300);
             rows_from_text(
-                &warehouse
-                    .query(sql, Some(deadline))
+                &crate::aws::redshift_query(&c, &config, sql)
                     .await
-                    .map_err(|e| anyhow::anyhow!("reading v_push_audit_hourly: {e}"))?,
+                    .context("reading v_push_audit_hourly")?,
             )
         }
     };

@@ -450,6 +450,25 @@ pub struct WarehouseArgs {
     pub copy_role: Option<String>,
 }
 
+/// Run one read-only statement on an environment's Redshift through the Data API (the
+/// loader's own execute / poll / result, bounded to 5 minutes) and return its rows.
+pub async fn redshift_query(
+    c: &Clients,
+    config: &LoaderConfig,
+    sql: String,
+) -> anyhow::Result<Vec<Vec<String>>> {
+    let warehouse = RedshiftWarehouse::new(
+        AwsDataApi::new(c.redshift.clone(), config),
+        S3Store::new(c.s3.clone()),
+        config.clone(),
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
+    warehouse
+        .query(sql, Some(deadline))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
 impl WarehouseArgs {
     /// The loader's configuration, as Terraform would set it for this environment.
     pub fn loader_config(&self, n: &Names, topic_arn: &str) -> anyhow::Result<LoaderConfig> {

@@ -10,12 +10,9 @@ use anyhow::{bail, Context};
 use pushfeed_core::catalogue::DATA_PREFIX;
 use pushfeed_core::load::ledger_listing;
 use pushfeed_core::sql::Dialect;
-use pushfeed_loader::dataapi::Status;
-use pushfeed_loader::{AwsDataApi, DataApi};
 use serde::Serialize;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct ReconcileArgs {
@@ -165,28 +162,10 @@ async fn reconcile_aws(
     summary.objects_listed = listed.len() as u64;
     // 2. What the ledger holds (loaded at or after the window's start).
     let config = args.warehouse.loader_config(&n, "arn:aws:sns:::unused")?;
-    let api = AwsDataApi::new(c.redshift.clone(), &config);
     let sql = ledger_listing(Dialect::Redshift, &config.schema, &bucket, &sql_time(since))?;
-    let id = api.execute(sql).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let started = std::time::Instant::now();
-    loop {
-        let st = api
-            .describe(&id)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        match st.status {
-            Status::Finished => break,
-            Status::Failed | Status::Aborted => bail!(
-                "reading the ledger failed: {}",
-                st.error.unwrap_or_else(|| "aborted".into())
-            ),
-            Status::Pending(_) if started.elapsed() > Duration::from_secs(300) => {
-                bail!("reading the ledger did not finish in 5 minutes (statement {id})")
-            }
-            Status::Pending(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-        }
-    }
-    let rows = api.result(&id).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let rows = crate::aws::redshift_query(&c, &config, sql)
+        .await
+        .context("reading the ledger")?;
     let loaded: HashSet<(String, String)> = rows
         .into_iter()
         .filter_map(|r| Some((r.first()?.clone(), r.get(1)?.clone())))
