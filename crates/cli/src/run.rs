@@ -302,65 +302,27 @@ pub fn run(
     }
 
     if let Some((destination, nth)) = &opts.drills.delete_object {
-        let prefix = pushfeed_core::catalogue::destination(destination)
-            .map(|d| d.s3_prefix())
-            .unwrap_or_default();
-        if let Some(obj) = objects
-            .iter()
-            .filter(|o| o.key.starts_with(&prefix))
-            .nth(nth - 1)
+        if let Some((key, path, lines)) = drill_target(&objects, &opts.data_dir, destination, *nth)?
         {
-            let path = opts
-                .data_dir
-                .join("objects")
-                .join(LOCAL_BUCKET)
-                .join(&obj.key);
-            let bytes = std::fs::read(&path)?;
-            let mut text = Vec::new();
-            std::io::Read::read_to_end(
-                &mut flate2::read::MultiGzDecoder::new(&bytes[..]),
-                &mut text,
-            )?;
-            summary.drill_deleted_lines = text.iter().filter(|b| **b == b'\n').count() as u64;
+            summary.drill_deleted_lines = lines;
             std::fs::remove_file(&path)?;
             summary
                 .alerts
-                .push(format!("drill: deleted {} before loading", obj.key));
+                .push(format!("drill: deleted {key} before loading"));
         }
     }
-
-    let skipped: Option<String> = opts
-        .drills
-        .skip_load
-        .as_ref()
-        .and_then(|(destination, nth)| {
-            let prefix = pushfeed_core::catalogue::destination(destination)?.s3_prefix();
-            objects
-                .iter()
-                .filter(|o| o.key.starts_with(&prefix))
-                .nth(nth - 1)
-                .map(|o| o.key.clone())
-        });
+    let skipped = match &opts.drills.skip_load {
+        Some((destination, nth)) => drill_target(&objects, &opts.data_dir, destination, *nth)?,
+        None => None,
+    };
 
     // The S3 trigger: one loader invocation per new object.
     let audit_table = DESTINATIONS[pushfeed_core::catalogue::audit_index()].table();
     for obj in &objects {
-        if skipped.as_deref() == Some(obj.key.as_str()) {
-            let path = opts
-                .data_dir
-                .join("objects")
-                .join(LOCAL_BUCKET)
-                .join(&obj.key);
-            let bytes = std::fs::read(&path)?;
-            let mut text = Vec::new();
-            std::io::Read::read_to_end(
-                &mut flate2::read::MultiGzDecoder::new(&bytes[..]),
-                &mut text,
-            )?;
-            summary.drill_unloaded_lines = text.iter().filter(|b| **b == b'\n').count() as u64;
+        if let Some((key, _, lines)) = skipped.as_ref().filter(|(k, _, _)| *k == obj.key) {
+            summary.drill_unloaded_lines = *lines;
             summary.alerts.push(format!(
-                "drill: {} was never loaded (its notification lost)",
-                obj.key
+                "drill: {key} was never loaded (its notification lost)"
             ));
             continue;
         }
@@ -451,6 +413,35 @@ pub fn run(
     let events: u64 = counts.events.values().sum();
     summary.events_per_s = events as f64 / summary.elapsed_s.max(1e-9);
     Ok(summary)
+}
+
+/// A drill's object: the `nth` (1-based) object written for `destination` — its key, its
+/// file and its lines.
+fn drill_target(
+    objects: &[WrittenObject],
+    data_dir: &std::path::Path,
+    destination: &str,
+    nth: usize,
+) -> anyhow::Result<Option<(String, PathBuf, u64)>> {
+    let Some(prefix) = pushfeed_core::catalogue::destination(destination).map(|d| d.s3_prefix())
+    else {
+        return Ok(None);
+    };
+    let Some(obj) = objects
+        .iter()
+        .filter(|o| o.key.starts_with(&prefix))
+        .nth(nth.saturating_sub(1))
+    else {
+        return Ok(None);
+    };
+    let path = data_dir.join("objects").join(LOCAL_BUCKET).join(&obj.key);
+    let mut text = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::MultiGzDecoder::new(std::fs::File::open(&path)?),
+        &mut text,
+    )?;
+    let lines = text.iter().filter(|b| **b == b'\n').count() as u64;
+    Ok(Some((obj.key.clone(), path, lines)))
 }
 
 pub fn fmt_n(n: u64) -> String {
