@@ -34,11 +34,14 @@ BRAZE = {
     "users.messages.pushnotification.Retry": "retry", "users.messages.pushnotification.InfluencedOpen": "influenced_open",
     "users.messages.pushnotification.IosForeground": "ios_foreground",
     "users.behaviors.pushnotification.TokenStateChange": "token_state_change",
+    "users.behaviors.Uninstall": "uninstall", "users.campaigns.EnrollInControl": "control",
 }
 AIRSHIP = {"SEND": "send", "OPEN": "open", "WEB_CLICK": "open", "SEND_REJECTED": "bounce", "SEND_ABORTED": "abort",
            "UNINSTALL": "uninstall", "CONTROL": "control"}
 CHANNELS = {"ios_channel": "ios", "android_channel": "android", "amazon_channel": "amazon", "web_channel": "web",
             "sms_channel": "sms", "email_channel": "email", "open_channel": "open"}
+NAMED_USER_KEYS = ("named_user_id", "named_user")
+DEVICE_ATTRIBUTES = {"iana_timezone": "timezone", "device_model": "device_model", "device_os": "os_version"}
 PUSH_IDS = {"push_id": "dispatch_id", "group_id": "campaign_id", "variant_id": "message_variation_id"}
 
 
@@ -117,7 +120,7 @@ class Canonical:
                     attrs[k] = v
                 continue
             self.field(dest, cols, attrs, k, k, v)
-        return self.line(dest, e["id"], canonical, "braze", e["event_type"], int(round(e["time"] * 1000)), received_ms, cols, attrs, shard, seq)
+        return self.line(dest, e["id"], canonical, "braze", e["event_type"], braze_ms(e["time"]), received_ms, cols, attrs, shard, seq)
 
     def airship(self, e, shard, seq, received_ms):
         occurred = int(datetime.fromisoformat(e["occurred"].replace("Z", "+00:00")).timestamp() * 1000)
@@ -127,7 +130,7 @@ class Canonical:
             canonical = "app_open"
         dest = "unknown_type" if canonical == "unknown" else canonical
         device = e.get("device")
-        device_named = isinstance(device, dict) and isinstance(device.get("named_user_id"), str)
+        device_named = isinstance(device, dict) and any(isinstance(device.get(n), str) for n in NAMED_USER_KEYS)
         cols, attrs = {}, {}
         for k, v in e.items():
             if k in ("id", "type", "occurred"):
@@ -148,14 +151,21 @@ class Canonical:
                         continue
                     if dk in CHANNELS and isinstance(dv, str) and dv == id_val:
                         continue
-                    if dk == "named_user_id" and isinstance(dv, str):
-                        self.field(dest, cols, attrs, "external_user_id", "device.named_user_id", dv)
-                        self.field(dest, cols, attrs, "user_id", "device.named_user_id", dv)
-                    elif (dk == "attributes" and isinstance(dv, dict) and isinstance(dv.get("iana_timezone"), str)
-                          and "timezone" in self.columns[dest] and "timezone" not in cols):
-                        cols["timezone"] = dv["iana_timezone"]
-                        left = {ak: av for ak, av in dv.items() if ak != "iana_timezone"}
-                        if left:
+                    if dk in NAMED_USER_KEYS and isinstance(dv, str):
+                        self.field(dest, cols, attrs, "external_user_id", f"device.{dk}", dv)
+                        self.field(dest, cols, attrs, "user_id", f"device.{dk}", dv)
+                    elif dk == "attributes" and isinstance(dv, dict):
+                        left, taken = {}, False
+                        for ak, av in dv.items():
+                            c = DEVICE_ATTRIBUTES.get(ak)
+                            if c and isinstance(av, str) and c in self.columns[dest] and c not in cols:
+                                cols[c] = av
+                                taken = True
+                            else:
+                                left[ak] = av
+                        if not taken:
+                            rest[dk] = dv
+                        elif left:
                             rest[dk] = left
                     else:
                         rest[dk] = dv
@@ -198,6 +208,16 @@ class Canonical:
             else:
                 left[k] = v
         return left
+
+
+def braze_ms(t) -> int:
+    """Braze's time: UNIX seconds (number or numeric text), or ISO-8601 text."""
+    if isinstance(t, str):
+        try:
+            t = float(t)
+        except ValueError:
+            return int(datetime.fromisoformat(t.replace("Z", "+00:00")).timestamp() * 1000)
+    return int(round(t * 1000))
 
 
 AVRO_UNION_TYPES = {"string", "int", "long", "float", "double", "boolean", "bytes"}

@@ -6,7 +6,7 @@ use crate::event::{push_json_str, push_key, Coordinates, QuarantineEntry, Reason
 use crate::timefmt;
 use crate::timefmt::write_iso;
 use crate::vendor::{
-    Outcome, Rejection, AIRSHIP_TYPES, BRAZE_TYPES, CLICK_BUTTON_ACTIONS, MAX_ID_BYTES,
+    Outcome, Rejection, AIRSHIP_DEVICE_ATTRIBUTES, AIRSHIP_NAMED_USER_KEYS, AIRSHIP_TYPES, BRAZE_TYPES, CLICK_BUTTON_ACTIONS, MAX_ID_BYTES,
     MAX_INFLATED_BYTES, MAX_LINE_BYTES,
 };
 use serde::Serialize;
@@ -665,8 +665,11 @@ fn airship(
     let device_named = map
         .get("device")
         .and_then(Value::as_object)
-        .and_then(|d| d.get("named_user_id"))
-        .is_some_and(Value::is_string);
+        .is_some_and(|d| {
+            AIRSHIP_NAMED_USER_KEYS
+                .iter()
+                .any(|k| d.get(*k).is_some_and(Value::is_string))
+        });
     for (k, v) in map {
         match k.as_str() {
             "id" | "type" | "occurred" => {}
@@ -738,26 +741,34 @@ fn airship_device(b: &mut Builder, v: &Value) {
         {
             continue;
         }
-        if k == "named_user_id" && val.is_string() {
-            b.field("external_user_id", "device.named_user_id", val);
-            b.field("user_id", "device.named_user_id", val);
+        if AIRSHIP_NAMED_USER_KEYS.contains(&k.as_str()) && val.is_string() {
+            b.field("external_user_id", &format!("device.{k}"), val);
+            b.field("user_id", &format!("device.{k}"), val);
             continue;
         }
         if k == "attributes" {
             if let Value::Object(attrs) = val {
-                if let Some(Value::String(tz)) = attrs.get("iana_timezone") {
-                    if has_column_free(b, "timezone") {
-                        b.columns.push(("timezone", tz.clone()));
-                        let left: Map<String, Value> = attrs
-                            .iter()
-                            .filter(|(ak, _)| *ak != "iana_timezone")
-                            .map(|(ak, av)| (ak.clone(), av.clone()))
-                            .collect();
-                        if !left.is_empty() {
-                            rest.insert(k.clone(), Value::Object(left));
+                let mut left = Map::new();
+                let mut taken = false;
+                for (ak, av) in attrs {
+                    let column = AIRSHIP_DEVICE_ATTRIBUTES
+                        .iter()
+                        .find(|(a, _)| a == ak)
+                        .map(|(_, c)| *c);
+                    if let (Some(c), Value::String(_)) = (column, av) {
+                        if has_column_free(b, c) {
+                            b.field(c, ak, av);
+                            taken = true;
+                            continue;
                         }
-                        continue;
                     }
+                    left.insert(ak.clone(), av.clone());
+                }
+                if taken {
+                    if !left.is_empty() {
+                        rest.insert(k.clone(), Value::Object(left));
+                    }
+                    continue;
                 }
             }
         }
