@@ -1,6 +1,6 @@
 //! The canonical event and the quarantine entry, and how each is written as a JSON line.
 
-use crate::catalogue::QUARANTINE_COLUMNS;
+use crate::catalogue::{DestinationKind, DESTINATIONS, QUARANTINE_COLUMNS};
 use crate::timefmt::write_iso;
 use base64::Engine as _;
 use serde::Serialize;
@@ -35,6 +35,197 @@ pub(crate) fn push_key(out: &mut Vec<u8>, first: &mut bool, key: &str) {
     *first = false;
     push_json_str(out, key);
     out.push(b':');
+}
+
+/// One event in the canonical shape: what every vendor's event becomes, one row of its
+/// destination's table (docs/catalogue.md lists the columns). The batcher's fast path
+/// (`vendor/`) writes these lines straight from the input without building this value;
+/// the tests read every line it writes back into one ([`CanonicalEvent::from_line`]) and
+/// write it again, so the fast writer and this definition cannot drift apart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CanonicalEvent {
+    /// Index into [`DESTINATIONS`]: the table the row lands in.
+    pub destination: usize,
+    /// `event_id`: the vendor's dedup id (Braze and Airship `id`), as text; at most 256 bytes.
+    pub event_id: String,
+    /// `event_type`: the canonical type, lower snake case (`send`, `open`, …), or `unknown`
+    /// in the unknown-type table.
+    pub event_type: String,
+    /// `vendor`: the vendor format that read it (`braze`, `airship`).
+    pub vendor: String,
+    /// `vendor_event_type`: the type exactly as the vendor wrote it.
+    pub vendor_event_type: String,
+    /// `occurred_at`: when it happened, ms since the epoch (UTC), written
+    /// `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+    pub occurred_at_ms: i64,
+    /// `received_at`: the Kinesis record's approximate arrival, ms since the epoch (UTC).
+    pub received_at_ms: i64,
+    /// The text columns that have a value (`user_id`, `dispatch_id`, …), by column name,
+    /// in catalogue order; a column not listed is null.
+    pub columns: Vec<(&'static str, String)>,
+    /// `attributes`: every vendor field not mapped to a column, as the vendor wrote it.
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+    /// `source_shard_id`: the Kinesis shard of the record.
+    pub source_shard_id: String,
+    /// `source_sequence_number`: the record's Kinesis sequence number.
+    pub source_sequence_number: String,
+}
+
+/// The keys that open every canonical line, in order.
+const LINE_HEAD: [&str; 6] = [
+    "event_id",
+    "event_type",
+    "vendor",
+    "vendor_event_type",
+    "occurred_at",
+    "received_at",
+];
+
+impl CanonicalEvent {
+    /// Append this event as one JSON object and a newline: top-level keys are the table's
+    /// column names (as Redshift's `COPY … FORMAT AS JSON 'auto'` maps them), in this
+    /// order: the six head columns, the text columns with a value in catalogue order,
+    /// `source_shard_id`, `source_sequence_number`, `attributes`.
+    pub fn write_line(&self, out: &mut Vec<u8>) {
+        let mut first = true;
+        out.push(b'{');
+        push_key(out, &mut first, "event_id");
+        push_json_str(out, &self.event_id);
+        push_key(out, &mut first, "event_type");
+        push_json_str(out, &self.event_type);
+        push_key(out, &mut first, "vendor");
+        push_json_str(out, &self.vendor);
+        push_key(out, &mut first, "vendor_event_type");
+        push_json_str(out, &self.vendor_event_type);
+        push_key(out, &mut first, "occurred_at");
+        out.push(b'"');
+        write_iso(out, self.occurred_at_ms);
+        out.push(b'"');
+        push_key(out, &mut first, "received_at");
+        out.push(b'"');
+        write_iso(out, self.received_at_ms);
+        out.push(b'"');
+        for (name, value) in &self.columns {
+            push_key(out, &mut first, name);
+            push_json_str(out, value);
+        }
+        push_key(out, &mut first, "source_shard_id");
+        push_json_str(out, &self.source_shard_id);
+        push_key(out, &mut first, "source_sequence_number");
+        push_json_str(out, &self.source_sequence_number);
+        push_key(out, &mut first, "attributes");
+        let _ = serde_json::to_writer(&mut *out, &self.attributes);
+        out.extend_from_slice(b"}\n");
+    }
+
+    pub fn to_line(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(512);
+        self.write_line(&mut v);
+        v
+    }
+
+    /// Read a canonical line for `destination` back, strictly: one line of one JSON object,
+    /// its keys exactly the table's and in the order [`CanonicalEvent::write_line`]
+    /// writes them, every value of its column's type, times in the canonical form. Says
+    /// what is wrong when it is not.
+    pub fn from_line(destination: usize, line: &[u8]) -> Result<CanonicalEvent, String> {
+        use serde_json::Value;
+        let dest = DESTINATIONS
+            .get(destination)
+            .filter(|d| {
+                matches!(
+                    d.kind,
+                    DestinationKind::Event | DestinationKind::UnknownType
+                )
+            })
+            .ok_or_else(|| format!("destination {destination} does not take events"))?;
+        let body = line
+            .strip_suffix(b"\n")
+            .ok_or("the line does not end with a newline")?;
+        if body.contains(&b'\n') {
+            return Err("the line holds a line break".into());
+        }
+        let map: serde_json::Map<String, Value> =
+            serde_json::from_slice(body).map_err(|e| format!("not a JSON object: {e}"))?;
+        let mut keys = map.keys().map(String::as_str);
+        for want in LINE_HEAD {
+            match keys.next() {
+                Some(k) if k == want => {}
+                other => return Err(format!("expected {want}, found {other:?}")),
+            }
+        }
+        let text = |k: &str| -> Result<String, String> {
+            map.get(k)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| format!("{k} is not a string"))
+        };
+        let time = |k: &str| -> Result<i64, String> {
+            let t = text(k)?;
+            let ms = crate::timefmt::parse_iso(&t).map_err(|e| format!("{k}: {}", e.0))?;
+            if crate::timefmt::iso(ms) != t {
+                return Err(format!("{k} {t:?} is not in the canonical form"));
+            }
+            Ok(ms)
+        };
+        let event_type = text("event_type")?;
+        let expected_type = match dest.kind {
+            DestinationKind::UnknownType => "unknown",
+            _ => dest.name,
+        };
+        if event_type != expected_type {
+            return Err(format!("event_type {event_type:?} in {}", dest.table()));
+        }
+        let event_id = text("event_id")?;
+        if event_id.is_empty() || event_id.len() > 256 {
+            return Err(format!("event_id is {} bytes", event_id.len()));
+        }
+        let table_columns = dest.columns();
+        let mut columns: Vec<(&'static str, String)> = Vec::new();
+        let mut last = 0usize;
+        let mut next = keys.next();
+        while let Some(k) = next.filter(|k| *k != "source_shard_id") {
+            let (at, column) = table_columns
+                .iter()
+                .enumerate()
+                .find(|(_, c)| c.name == k)
+                .filter(|(_, c)| matches!(c.kind, crate::catalogue::ColumnKind::Text(_)))
+                .filter(|(_, c)| !LINE_HEAD.contains(&c.name))
+                .ok_or_else(|| format!("{k} is not a text column of {}", dest.table()))?;
+            if at <= last {
+                return Err(format!("{k} is out of catalogue order"));
+            }
+            last = at;
+            columns.push((column.name, text(k)?));
+            next = keys.next();
+        }
+        for want in ["source_shard_id", "source_sequence_number", "attributes"] {
+            match next {
+                Some(k) if k == want => next = keys.next(),
+                other => return Err(format!("expected {want}, found {other:?}")),
+            }
+        }
+        if let Some(k) = next {
+            return Err(format!("{k} after attributes"));
+        }
+        let attributes = match map.get("attributes") {
+            Some(Value::Object(a)) => a.clone(),
+            _ => return Err("attributes is not an object".into()),
+        };
+        Ok(CanonicalEvent {
+            destination,
+            event_id,
+            event_type,
+            vendor: text("vendor")?,
+            vendor_event_type: text("vendor_event_type")?,
+            occurred_at_ms: time("occurred_at")?,
+            received_at_ms: time("received_at")?,
+            columns,
+            attributes,
+            source_shard_id: text("source_shard_id")?,
+            source_sequence_number: text("source_sequence_number")?,
+        })
+    }
 }
 
 /// Why input was quarantined. The string forms are stable: they are metric dimensions,
@@ -268,6 +459,62 @@ impl QuarantineEntry {
 mod tests {
     use super::*;
     use serde_json::Value;
+
+    #[test]
+    fn a_canonical_line_reads_back_and_anything_else_is_refused_with_the_reason() {
+        let open = crate::catalogue::destination_index("open").unwrap();
+        let good = br#"{"event_id":"e1","event_type":"open","vendor":"airship","vendor_event_type":"OPEN","occurred_at":"2026-01-01T09:00:00.000Z","received_at":"2026-01-01T09:00:01.000Z","user_id":"u","dispatch_id":"p","device_model":"Pixel 8","source_shard_id":"s","source_sequence_number":"1","attributes":{"x":1}}
+"#;
+        let e = CanonicalEvent::from_line(open, good).unwrap();
+        assert_eq!(
+            e.columns,
+            vec![
+                ("user_id", "u".to_owned()),
+                ("dispatch_id", "p".to_owned()),
+                ("device_model", "Pixel 8".to_owned())
+            ]
+        );
+        assert_eq!(e.to_line(), good.to_vec());
+        let text = std::str::from_utf8(good).unwrap();
+        for (bad, why) in [
+            (
+                text.replace(
+                    r#""user_id":"u","dispatch_id":"p""#,
+                    r#""dispatch_id":"p","user_id":"u""#,
+                ),
+                "out of catalogue order",
+            ),
+            (
+                text.replace(r#""user_id":"u""#, r#""user":"u""#),
+                "not a text column",
+            ),
+            (
+                text.replace(r#""device_model":"Pixel 8""#, r#""abort_type":"x""#),
+                "not a text column",
+            ),
+            (
+                text.replace(r#""event_type":"open""#, r#""event_type":"click""#),
+                "event_type",
+            ),
+            (text.replace("09:00:00.000Z", "09:00:00Z"), "canonical form"),
+            (
+                text.replace(r#""user_id":"u""#, r#""user_id":7"#),
+                "not a string",
+            ),
+            (
+                text.replace(r#""attributes":{"x":1}"#, r#""attributes":[1]"#),
+                "not an object",
+            ),
+            (
+                text.replace(r#","attributes""#, r#","extra":"1","attributes""#),
+                "expected attributes",
+            ),
+            (text.trim_end().to_owned(), "newline"),
+        ] {
+            let err = CanonicalEvent::from_line(open, bad.as_bytes()).unwrap_err();
+            assert!(err.contains(why), "{why}: {err}");
+        }
+    }
 
     fn coords() -> Coordinates<'static> {
         Coordinates {

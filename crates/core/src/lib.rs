@@ -14,8 +14,6 @@ pub mod schema;
 pub mod sql;
 pub mod timefmt;
 pub mod vendor;
-#[cfg(test)]
-mod vendor_reference;
 pub mod views;
 
 pub use batch::{pack_batch, BatchCounts, InputRecord, PackedBatch};

@@ -3,7 +3,7 @@
 //! expected row column by column — every column of the table is checked, so a value landing
 //! in the wrong column, or a column left empty, fails by name.
 
-use pushfeed_core::event::Coordinates;
+use pushfeed_core::event::{CanonicalEvent, Coordinates};
 use pushfeed_core::vendor::{decode_record, Outcome};
 use pushfeed_core::DESTINATIONS;
 use serde_json::{json, Value};
@@ -34,10 +34,19 @@ fn row_of(input: &Value) -> (String, Value) {
     match outcomes.remove(0) {
         Outcome::Event {
             destination, line, ..
-        } => (
-            DESTINATIONS[destination].table(),
-            serde_json::from_slice(&line).expect("the line is JSON"),
-        ),
+        } => {
+            // Every row the fast path writes is a canonical event, key order included.
+            if let Err(e) = CanonicalEvent::from_line(destination, &line) {
+                panic!(
+                    "not a canonical line: {e}: {}",
+                    String::from_utf8_lossy(&line)
+                );
+            }
+            (
+                DESTINATIONS[destination].table(),
+                serde_json::from_slice(&line).expect("the line is JSON"),
+            )
+        }
         Outcome::Quarantined(q) => panic!("quarantined: {:?}: {}", q.reason, q.detail),
     }
 }

@@ -1,94 +1,16 @@
-//! The first, straightforward decoder (serde_json `Value` trees), kept only as the oracle
-//! of a differential test: `vendor.rs` must produce the same outcomes.
+//! The first, straightforward decoder (serde_json `Value` trees, building a
+//! [`CanonicalEvent`] and writing it), kept only as the oracle
+//! of a differential test: the fast decoder (`vendor/`) must produce the same outcomes.
 
-use crate::catalogue::{destination_index, unknown_type_index, DESTINATIONS};
-use crate::event::{push_json_str, push_key, Coordinates, QuarantineEntry, Reason};
-use crate::timefmt;
-use crate::timefmt::write_iso;
-use crate::vendor::{
-    Outcome, Rejection, AIRSHIP_DEVICE_ATTRIBUTES, AIRSHIP_NAMED_USER_KEYS, AIRSHIP_TYPES, BRAZE_TYPES, CLICK_BUTTON_ACTIONS, MAX_ID_BYTES,
-    MAX_INFLATED_BYTES, MAX_LINE_BYTES,
+use super::{
+    Outcome, Rejection, AIRSHIP_DEVICE_ATTRIBUTES, AIRSHIP_NAMED_USER_KEYS, AIRSHIP_TYPES,
+    BRAZE_TYPES, CLICK_BUTTON_ACTIONS, MAX_ID_BYTES, MAX_INFLATED_BYTES, MAX_LINE_BYTES,
 };
-use serde::Serialize;
+use crate::catalogue::{destination_index, unknown_type_index, DESTINATIONS};
+use crate::event::{CanonicalEvent, Coordinates, QuarantineEntry, Reason};
+use crate::timefmt;
 use serde_json::{Map, Value};
 use std::io::Read;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Vendor {
-    Braze,
-    Airship,
-}
-
-impl Vendor {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Vendor::Braze => "braze",
-            Vendor::Airship => "airship",
-        }
-    }
-}
-
-/// One event in the canonical shape (see docs/catalogue.md).
-#[derive(Debug, Clone, PartialEq)]
-pub struct CanonicalEvent {
-    /// Index into [`DESTINATIONS`].
-    pub destination: usize,
-    pub event_id: String,
-    pub event_type: String,
-    pub vendor: Vendor,
-    pub vendor_event_type: String,
-    pub occurred_at_ms: i64,
-    pub received_at_ms: i64,
-    /// Text columns with a value, by catalogue column name, in catalogue order.
-    pub columns: Vec<(&'static str, String)>,
-    /// Every vendor field not mapped to a column.
-    pub attributes: Map<String, Value>,
-    pub source_shard_id: String,
-    pub source_sequence_number: String,
-}
-
-impl CanonicalEvent {
-    /// Append this event as one JSON object and a newline: top-level keys are the table's
-    /// column names, as Redshift's `COPY … FORMAT AS JSON 'auto'` maps them.
-    pub fn write_line(&self, out: &mut Vec<u8>) {
-        let mut first = true;
-        out.push(b'{');
-        push_key(out, &mut first, "event_id");
-        push_json_str(out, &self.event_id);
-        push_key(out, &mut first, "event_type");
-        push_json_str(out, &self.event_type);
-        push_key(out, &mut first, "vendor");
-        push_json_str(out, self.vendor.as_str());
-        push_key(out, &mut first, "vendor_event_type");
-        push_json_str(out, &self.vendor_event_type);
-        push_key(out, &mut first, "occurred_at");
-        out.push(b'"');
-        write_iso(out, self.occurred_at_ms);
-        out.push(b'"');
-        push_key(out, &mut first, "received_at");
-        out.push(b'"');
-        write_iso(out, self.received_at_ms);
-        out.push(b'"');
-        for (name, value) in &self.columns {
-            push_key(out, &mut first, name);
-            push_json_str(out, value);
-        }
-        push_key(out, &mut first, "source_shard_id");
-        push_json_str(out, &self.source_shard_id);
-        push_key(out, &mut first, "source_sequence_number");
-        push_json_str(out, &self.source_sequence_number);
-        push_key(out, &mut first, "attributes");
-        let _ = serde_json::to_writer(&mut *out, &self.attributes);
-        out.extend_from_slice(b"}\n");
-    }
-
-    pub fn to_line(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(512);
-        self.write_line(&mut v);
-        v
-    }
-}
 
 fn reject(reason: Reason, detail: impl Into<String>) -> Rejection {
     Rejection {
@@ -487,7 +409,7 @@ impl Builder {
         mut self,
         event_id: String,
         event_type: String,
-        vendor: Vendor,
+        vendor: &str,
         vendor_event_type: &str,
         occurred_at_ms: i64,
         coords: &Coordinates<'_>,
@@ -504,7 +426,7 @@ impl Builder {
             destination: self.destination,
             event_id,
             event_type,
-            vendor,
+            vendor: vendor.to_owned(),
             vendor_event_type: vendor_event_type.to_owned(),
             occurred_at_ms,
             received_at_ms: coords.received_at_ms,
@@ -608,7 +530,7 @@ fn braze(
     Ok(b.build(
         id,
         canonical.to_owned(),
-        Vendor::Braze,
+        "braze",
         vendor_type,
         occurred,
         coords,
@@ -688,7 +610,7 @@ fn airship(
     Ok(b.build(
         id,
         canonical.to_owned(),
-        Vendor::Airship,
+        "airship",
         vendor_type,
         occurred,
         coords,
@@ -850,7 +772,7 @@ fn avro_unwrap(v: &Value) -> &Value {
     if let Value::Object(o) = v {
         if o.len() == 1 {
             if let Some((k, inner)) = o.iter().next() {
-                if crate::vendor::AVRO_UNION_TYPES.contains(&k.as_str()) {
+                if super::AVRO_UNION_TYPES.contains(&k.as_str()) {
                     return inner;
                 }
             }

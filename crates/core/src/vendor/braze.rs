@@ -1,0 +1,240 @@
+//! Braze Currents: every type is `users.…` in `event_type`, the id in `id`, the time in
+//! `time` (UNIX seconds). Three shapes — nested (`user` and `properties` objects, the HTTP
+//! connector's), flat (the storage export's) and `{"events": […]}` batches — map the same
+//! way: the nested objects are flattened first. Fields named like a column fill it.
+
+use super::write::{Event, Header, Json};
+use super::{
+    event_id, first_byte, kind_of, reject, string, Bufs, Format, Known, LineResult, Rejection,
+    OUT_OF_RANGE,
+};
+use crate::catalogue::{destination_index, unknown_type_index};
+use crate::event::{Coordinates, Reason};
+use crate::json::{Obj, Val};
+use crate::timefmt;
+use std::borrow::Cow;
+
+/// Braze in the registry of vendors.
+pub(super) const FORMAT: Format = Format {
+    name: "braze",
+    types: TYPES,
+    claims,
+    decode,
+};
+
+pub(crate) const TYPES: &[(&str, &str)] = &[
+    ("users.messages.pushnotification.Send", "send"),
+    ("users.messages.pushnotification.Open", "open"),
+    ("users.messages.pushnotification.Bounce", "bounce"),
+    ("users.messages.pushnotification.Abort", "abort"),
+    ("users.messages.pushnotification.Retry", "retry"),
+    (
+        "users.messages.pushnotification.InfluencedOpen",
+        "influenced_open",
+    ),
+    (
+        "users.messages.pushnotification.IosForeground",
+        "ios_foreground",
+    ),
+    (
+        "users.behaviors.pushnotification.TokenStateChange",
+        "token_state_change",
+    ),
+    // The app was uninstalled (Braze's uninstall tracking detects it with a silent push).
+    ("users.behaviors.Uninstall", "uninstall"),
+    // Held out of a campaign as its control group: the baseline push is measured against.
+    ("users.campaigns.EnrollInControl", "control"),
+];
+
+/// Avro's JSON encoding writes a non-null union value as `{"<type>": value}` (Braze
+/// Currents' Avro export relayed as JSON): such single-member objects are unwrapped.
+pub(crate) const AVRO_UNION_TYPES: &[&str] = &[
+    "string", "int", "long", "float", "double", "boolean", "bytes",
+];
+
+/// The value inside an Avro JSON union (`{"string": "x"}` → `"x"`), else the value.
+fn avro_unwrap<'a>(v: Val<'a>) -> Val<'a> {
+    if first_byte(v) == b'{' {
+        if let Some(o) = v.object() {
+            let mut members = o.iter();
+            if let (Some((k, inner)), None) = (members.next(), members.next()) {
+                if AVRO_UNION_TYPES.contains(&k.as_ref()) {
+                    return inner;
+                }
+            }
+        }
+    }
+    v
+}
+
+/// Braze button actions that take the user somewhere: such an Open is a `click`.
+pub const CLICK_BUTTON_ACTIONS: &[&str] = &["uri", "deep_link"];
+
+/// Braze's records are the ones with an `event_type` (whatever its value: `decode` says
+/// what is wrong with one that is not a Braze type).
+fn claims(k: &Known<'_>) -> bool {
+    k.event_type.is_some()
+}
+
+fn decode<'a>(
+    m: &Obj<'a>,
+    k: &Known<'a>,
+    coords: &Coordinates<'_>,
+    bufs: &mut Bufs<'a, '_>,
+) -> LineResult<'a> {
+    let Some(t) = k.event_type else {
+        return Err(reject(Reason::MissingEventType, "no event_type"));
+    };
+    match string(t) {
+        // Every Braze Currents type is `users.…`; a record with another event_type and
+        // no id is some other vendor's, not a Braze event that lost its id.
+        Some(s) if !s.starts_with("users.") && k.id.is_none_or(|v| first_byte(v) == b'n') => {
+            let keys: Vec<&str> = m.iter().take(8).map(|(k, _)| k.as_ref()).collect();
+            Err(reject(
+                Reason::UnrecognisedShape,
+                format!(
+                    "not a known vendor's event: event_type {s:?} is not a Braze type (users.…) and there is no id (keys: {})",
+                    keys.join(", ")
+                ),
+            ))
+        }
+        Some(s) if !s.trim().is_empty() => event(m, k, t, &s, coords, bufs),
+        _ => Err(reject(
+            Reason::MissingEventType,
+            format!("event_type is {}", kind_of(t)),
+        )),
+    }
+}
+
+fn braze_time(k: &Known<'_>) -> Result<i64, Rejection> {
+    let bad = |e: timefmt::BadTime| reject(Reason::BadTimestamp, format!("time: {}", e.0));
+    let Some(raw) = k.time else {
+        return Err(reject(Reason::MissingTimestamp, "no time"));
+    };
+    match first_byte(raw) {
+        b'n' => Err(reject(Reason::MissingTimestamp, "no time")),
+        b'"' => {
+            let s = string(raw).unwrap_or_default();
+            match s.trim().parse::<f64>() {
+                Ok(f) => timefmt::from_unix_seconds(f, &s).map_err(bad),
+                Err(_) => timefmt::parse_iso(&s).map_err(bad),
+            }
+        }
+        b'-' | b'0'..=b'9' => match serde_json::from_str::<serde_json::Number>(raw.get()) {
+            Ok(n) => match n.as_f64() {
+                Some(f) => timefmt::from_unix_seconds(f, &n.to_string()).map_err(bad),
+                None => Err(reject(
+                    Reason::BadTimestamp,
+                    format!("time {n} is not a number of seconds"),
+                )),
+            },
+            Err(_) => Err(reject(Reason::InvalidJson, OUT_OF_RANGE)),
+        },
+        _ => Err(reject(
+            Reason::BadTimestamp,
+            format!("time is {}", kind_of(raw)),
+        )),
+    }
+}
+
+/// A bit for a key, to skip looking for keys that cannot be there.
+fn key_bit(k: &str) -> u64 {
+    let b = k.as_bytes();
+    let h = b.len() ^ (*b.first().unwrap_or(&0) as usize) << 2 ^ *b.last().unwrap_or(&0) as usize;
+    1u64 << (h % 64)
+}
+
+fn event<'a>(
+    m: &Obj<'a>,
+    k: &Known<'a>,
+    type_raw: Val<'a>,
+    vendor_type: &str,
+    coords: &Coordinates<'_>,
+    bufs: &mut Bufs<'a, '_>,
+) -> LineResult<'a> {
+    let (id, id_raw) = event_id(k)?;
+    let occurred = braze_time(k)?;
+
+    // Nested (HTTP connector) records carry `user` and `properties` objects; flatten them
+    // so both shapes map the same way. A key also present at the top (or already taken)
+    // is kept in attributes as `user.<key>` / `properties.<key>`.
+    let user = k.user.and_then(|v| v.object());
+    let properties = k.properties.and_then(|v| v.object());
+    let Bufs {
+        flat,
+        columns,
+        attributes,
+        out,
+        scratch,
+    } = bufs;
+    flat.clear();
+    let mut seen = 0u64;
+    for (k, v) in m.iter() {
+        seen |= key_bit(k);
+        match k.as_ref() {
+            "id" | "event_type" | "time" => {}
+            "user" if user.is_some() => {}
+            "properties" if properties.is_some() => {}
+            _ => flat.push((k.clone(), avro_unwrap(v))),
+        }
+    }
+    for (outer, inner) in [("user", &user), ("properties", &properties)] {
+        if let Some(inner) = inner {
+            for (k, v) in inner.iter() {
+                let bit = key_bit(k);
+                if seen & bit != 0 && (m.has(k) || flat.iter().any(|(f, _)| f == k)) {
+                    flat.push((Cow::Owned(format!("{outer}.{k}")), avro_unwrap(v)));
+                } else {
+                    seen |= bit;
+                    flat.push((k.clone(), avro_unwrap(v)));
+                }
+            }
+        }
+    }
+
+    // The names share a long prefix: compare the end first.
+    let mapped = TYPES
+        .iter()
+        .find(|(v, _)| v.as_bytes().last() == vendor_type.as_bytes().last() && *v == vendor_type)
+        .map(|(_, c)| *c);
+    let canonical = match mapped {
+        Some("open") => {
+            let action = flat
+                .iter()
+                .find(|(k, _)| k == "button_action_type")
+                .and_then(|(_, v)| string(*v));
+            if action.is_some_and(|a| CLICK_BUTTON_ACTIONS.contains(&a.as_ref())) {
+                "click"
+            } else {
+                "open"
+            }
+        }
+        other => other.unwrap_or("unknown"),
+    };
+    let destination = if canonical == "unknown" {
+        unknown_type_index()
+    } else {
+        destination_index(canonical).unwrap_or_else(unknown_type_index)
+    };
+    let mut e = Event::new(destination, columns, attributes);
+    for (k, v) in flat.drain(..) {
+        if k == "message_extras" && first_byte(v) == b'"' {
+            e.attributes.push((k, Json::Extras(v)));
+            continue;
+        }
+        let column = k.clone();
+        e.field(&column, k, v);
+    }
+    let header = Header {
+        id: &id,
+        id_raw,
+        event_type: canonical,
+        vendor: "braze",
+        vendor_type: type_raw,
+        occurred_ms: occurred,
+    };
+    let out = out.buffer(destination);
+    let start = out.len();
+    e.write(&header, coords, out, scratch);
+    Ok((destination, id, start))
+}

@@ -1,0 +1,421 @@
+//! Shared by every vendor: the column table (which field names are columns of which
+//! destination) and the writing of one canonical line — columns in catalogue order, raw
+//! JSON copied, attributes as one object. A vendor file decides *what* goes where; this
+//! file writes it.
+
+use super::{first_byte, number_text};
+use crate::catalogue::{ColumnKind, DestinationKind, DESTINATIONS};
+use crate::event::{push_json_str as json_str, Coordinates};
+use crate::json::{self, Tape, Val};
+use crate::timefmt;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+// ---------------------------------------------------------------------------------------
+// Column table: which vendor field names map to which text column, per destination.
+
+/// Columns written by the decoder itself, never taken from a vendor field of that name.
+pub(super) const RESERVED: &[&str] = &[
+    "event_id",
+    "event_type",
+    "vendor",
+    "vendor_event_type",
+    "source_shard_id",
+    "source_sequence_number",
+];
+
+/// Slots in the column look-up table: a power of two, several times the column count.
+pub(super) const SLOTS: usize = 256;
+
+pub(super) struct ColumnTable {
+    /// Text column name → global id. Ids follow catalogue order, so for every destination
+    /// ascending id is the order its columns are written in.
+    pub(super) ids: HashMap<&'static str, u8>,
+    pub(super) names: Vec<&'static str>,
+    /// Per destination: bit `id` set when the destination has that column.
+    pub(super) masks: Vec<u64>,
+    /// Open addressing by [`slot_of`]: (name, id, signature), "" for an empty slot. The
+    /// column map is looked up ~20 times per event; this costs one hash of two words and,
+    /// almost always, one comparison of three words.
+    pub(super) slots: Vec<(&'static str, u8, Sig)>,
+}
+
+/// A key's first 8 and last 8 bytes and its length: for keys of up to 16 bytes these
+/// are the key, so comparing them is comparing the keys.
+pub(super) type Sig = (u64, u64, usize);
+
+pub(super) fn sig_of(key: &[u8]) -> Sig {
+    let n = key.len();
+    let (head, tail) = match (key.get(..8), key.get(n.saturating_sub(8)..)) {
+        (Some(h), Some(t)) if n >= 8 => {
+            let (mut a, mut b) = ([0u8; 8], [0u8; 8]);
+            a.copy_from_slice(h);
+            b.copy_from_slice(t);
+            (u64::from_le_bytes(a), u64::from_le_bytes(b))
+        }
+        _ => (key.iter().fold(0u64, |w, b| w << 8 | *b as u64), 0),
+    };
+    (head, tail, n)
+}
+
+/// A key's slot in the column table.
+pub(super) fn slot_of((head, tail, n): Sig) -> usize {
+    let h = (head ^ tail.rotate_left(29) ^ n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (h >> 56) as usize % SLOTS
+}
+
+/// The global id of a text column named `name`, if there is one.
+pub(super) fn column_of(name: &str) -> Option<u8> {
+    let t = columns();
+    let sig = sig_of(name.as_bytes());
+    let mut i = slot_of(sig);
+    loop {
+        let (slot, id, slot_sig) = t.slots[i];
+        if slot.is_empty() {
+            return None;
+        }
+        if slot_sig == sig && (sig.2 <= 16 || slot == name) {
+            return Some(id);
+        }
+        i = (i + 1) % SLOTS;
+    }
+}
+
+pub(super) fn columns() -> &'static ColumnTable {
+    static TABLE: OnceLock<ColumnTable> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut t = ColumnTable {
+            ids: HashMap::default(),
+            names: Vec::new(),
+            masks: Vec::new(),
+            slots: vec![("", 0, (0, 0, 0)); SLOTS],
+        };
+        for d in DESTINATIONS.iter().filter(|d| {
+            matches!(
+                d.kind,
+                DestinationKind::Event | DestinationKind::UnknownType
+            )
+        }) {
+            for c in d.columns() {
+                if matches!(c.kind, ColumnKind::Text(_))
+                    && !RESERVED.contains(&c.name)
+                    && !t.ids.contains_key(c.name)
+                {
+                    t.ids.insert(c.name, t.names.len() as u8);
+                    t.names.push(c.name);
+                }
+            }
+        }
+        for d in DESTINATIONS {
+            let mask = d
+                .columns()
+                .iter()
+                .filter_map(|c| t.ids.get(c.name))
+                .fold(0u64, |m, id| m | (1u64 << id));
+            t.masks.push(
+                if !matches!(
+                    d.kind,
+                    DestinationKind::Event | DestinationKind::UnknownType
+                ) {
+                    0
+                } else {
+                    mask
+                },
+            );
+        }
+        for (id, name) in t.names.iter().enumerate() {
+            let sig = sig_of(name.as_bytes());
+            let mut i = slot_of(sig);
+            while !t.slots[i].0.is_empty() {
+                i = (i + 1) % SLOTS;
+            }
+            t.slots[i] = (name, id as u8, sig);
+        }
+        t
+    })
+}
+
+/// What writing lines reuses: the record's coordinates as JSON, the last days written,
+/// and buffers for `message_extras` (JSON inside a string).
+#[derive(Default)]
+pub(super) struct LineScratch {
+    /// `,"source_shard_id":…,"source_sequence_number":…` of the record being decoded.
+    pub(super) coords: Vec<u8>,
+    pub(super) occurred: timefmt::IsoWriter,
+    pub(super) received: timefmt::IsoWriter,
+    pub(super) text: String,
+    pub(super) nodes: Vec<json::Node<'static>>,
+}
+
+// ---------------------------------------------------------------------------------------
+// One event → one canonical line.
+
+/// A column's value: raw JSON string text to copy, or text to write as a JSON string.
+#[derive(Clone)]
+pub(super) enum Text<'a> {
+    Raw(&'a str),
+    Owned(String),
+}
+
+/// The fixed head of a canonical line.
+#[derive(Clone, Copy)]
+pub(super) struct Header<'a> {
+    pub(super) id: &'a str,
+    pub(super) id_raw: Val<'a>,
+    pub(super) event_type: &'a str,
+    pub(super) vendor: &'a str,
+    pub(super) vendor_type: Val<'a>,
+    pub(super) occurred_ms: i64,
+}
+
+/// An attribute's value: raw JSON to copy, JSON text built here, or `message_extras`.
+pub(super) enum Json<'a> {
+    Raw(&'a str),
+    Built(String),
+    Extras(Val<'a>),
+}
+
+pub(super) struct Event<'a, 'b> {
+    pub(super) mask: u64,
+    /// Bit `id` set once column `id` has a value.
+    pub(super) filled: u64,
+    /// (column id, value), first value wins; written in ascending id order.
+    pub(super) columns: &'b mut Vec<(u8, Text<'a>)>,
+    pub(super) attributes: &'b mut Vec<(Cow<'a, str>, Json<'a>)>,
+}
+
+impl<'a, 'b> Event<'a, 'b> {
+    pub(super) fn new(
+        destination: usize,
+        columns: &'b mut Vec<(u8, Text<'a>)>,
+        attributes: &'b mut Vec<(Cow<'a, str>, Json<'a>)>,
+    ) -> Self {
+        columns.clear();
+        attributes.clear();
+        Event {
+            mask: self::columns().masks[destination],
+            filled: 0,
+            columns,
+            attributes,
+        }
+    }
+
+    pub(super) fn column_id(&self, name: &str) -> Option<u8> {
+        column_of(name).filter(|id| self.mask & (1u64 << id) != 0)
+    }
+
+    pub(super) fn has_value(&self, id: u8) -> bool {
+        self.filled & (1u64 << id) != 0
+    }
+
+    pub(super) fn put(&mut self, id: u8, value: Text<'a>) {
+        self.filled |= 1u64 << id;
+        self.columns.push((id, value));
+    }
+
+    /// A vendor field: into its column when the destination has one and the value is a
+    /// scalar (null leaves the column null), else into attributes under `attr_key`.
+    pub(super) fn field(&mut self, column: &str, attr_key: Cow<'a, str>, v: Val<'a>) {
+        if let Some(id) = self.column_id(column) {
+            let text = match first_byte(v) {
+                b'"' => Some(Some(Text::Raw(v.get()))),
+                b't' | b'f' => Some(Some(Text::Owned(v.get().to_owned()))),
+                b'n' => Some(None),
+                b'{' | b'[' => None,
+                _ => number_text(v).map(|n| Some(Text::Owned(n))),
+            };
+            match text {
+                Some(Some(t)) if !self.has_value(id) => {
+                    self.put(id, t);
+                    return;
+                }
+                Some(None) => return,
+                _ => {}
+            }
+        }
+        self.attributes.push((attr_key, Json::Raw(v.get())));
+    }
+
+    pub(super) fn set(&mut self, column: &str, value: Text<'a>) -> bool {
+        match self.column_id(column) {
+            Some(id) if !self.has_value(id) => {
+                self.put(id, value);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Write the canonical line into `out`; the destination.
+    pub(super) fn write(
+        self,
+        h: &Header<'_>,
+        coords: &Coordinates<'_>,
+        out: &mut Vec<u8>,
+        scratch: &mut LineScratch,
+    ) {
+        let Header {
+            id,
+            id_raw,
+            event_type,
+            vendor,
+            vendor_type,
+            occurred_ms,
+        } = *h;
+        out.reserve(1024);
+        out.extend_from_slice(b"{\"event_id\":");
+        if first_byte(id_raw) == b'"' {
+            out.extend_from_slice(id_raw.get().as_bytes());
+        } else {
+            json_str(out, id);
+        }
+        out.extend_from_slice(b",\"event_type\":");
+        json_str(out, event_type);
+        out.extend_from_slice(b",\"vendor\":");
+        json_str(out, vendor);
+        out.extend_from_slice(b",\"vendor_event_type\":");
+        out.extend_from_slice(vendor_type.get().as_bytes());
+        out.extend_from_slice(b",\"occurred_at\":\"");
+        scratch.occurred.write(out, occurred_ms);
+        out.extend_from_slice(b"\",\"received_at\":\"");
+        scratch.received.write(out, coords.received_at_ms);
+        out.push(b'"');
+        self.columns.sort_unstable_by_key(|(id, _)| *id);
+        let names = &columns().names;
+        for (id, value) in self.columns.iter() {
+            out.extend_from_slice(b",\"");
+            out.extend_from_slice(names[*id as usize].as_bytes());
+            out.extend_from_slice(b"\":");
+            match value {
+                Text::Raw(raw) => out.extend_from_slice(raw.as_bytes()),
+                Text::Owned(s) => json_str(out, s),
+            }
+        }
+        out.extend_from_slice(&scratch.coords);
+        out.extend_from_slice(b",\"attributes\":");
+        write_object(out, self.attributes, scratch);
+        out.extend_from_slice(b"}\n");
+    }
+}
+
+/// An object key: one read from the input without escapes has nothing to escape (a raw
+/// JSON string cannot hold `"`, `\\` or control characters), so it is copied as it is.
+#[allow(clippy::ptr_arg)] // the variant is the point: Borrowed = read without escapes
+pub(super) fn write_key(out: &mut Vec<u8>, k: &Cow<'_, str>) {
+    match k {
+        Cow::Borrowed(s) => {
+            debug_assert!(!json::needs_escape(s.as_bytes()), "{s:?}");
+            out.reserve(s.len() + 2);
+            out.push(b'"');
+            out.extend_from_slice(s.as_bytes());
+            out.push(b'"');
+        }
+        Cow::Owned(s) => json_str(out, s),
+    }
+}
+
+/// Copy raw JSON; when it spans lines (pretty-printed objects or arrays), drop the
+/// whitespace between tokens so the canonical event stays one line. Strings cannot hold a
+/// raw line break, so this only ever touches structural white space.
+pub(super) fn write_raw(out: &mut Vec<u8>, raw: &str) {
+    let bytes = raw.as_bytes();
+    // Only an object or an array can hold a line break (strings cannot, raw).
+    if !matches!(bytes.first(), Some(b'{' | b'[')) || memchr::memchr2(b'\n', b'\r', bytes).is_none()
+    {
+        out.extend_from_slice(bytes);
+        return;
+    }
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in bytes {
+        if in_string {
+            out.push(b);
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+        } else if b == b'"' {
+            in_string = true;
+            out.push(b);
+        } else if !b.is_ascii_whitespace() {
+            out.push(b);
+        }
+    }
+}
+
+/// Write an object of members.
+pub(super) fn write_object(
+    out: &mut Vec<u8>,
+    members: &[(Cow<'_, str>, Json<'_>)],
+    scratch: &mut LineScratch,
+) {
+    out.push(b'{');
+    for (i, (k, v)) in members.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_key(out, k);
+        out.push(b':');
+        match v {
+            Json::Raw(raw) => write_raw(out, raw),
+            Json::Built(text) => out.extend_from_slice(text.as_bytes()),
+            Json::Extras(v) => write_extras(out, *v, scratch),
+        }
+    }
+    out.push(b'}');
+}
+
+/// An object built from members, as an attribute value.
+pub(super) fn object_json<'a>(members: &[(Cow<'_, str>, Json<'_>)]) -> Json<'a> {
+    let mut out = Vec::new();
+    write_object(&mut out, members, &mut LineScratch::default());
+    Json::Built(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// A value written compactly, each object's repeated keys reduced to the last value.
+pub(super) fn write_value(out: &mut Vec<u8>, v: Val<'_>) {
+    if let Some(o) = v.object() {
+        out.push(b'{');
+        for (i, (k, val)) in o.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            json_str(out, k);
+            out.push(b':');
+            write_value(out, val);
+        }
+        out.push(b'}');
+    } else if let Some(items) = v.array() {
+        out.push(b'[');
+        for (i, val) in items.enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_value(out, val);
+        }
+        out.push(b']');
+    } else {
+        out.extend_from_slice(v.get().as_bytes());
+    }
+}
+
+/// Braze's `message_extras` is JSON inside a string: written as that JSON when it is
+/// valid, as the string when it is not.
+pub(super) fn write_extras(out: &mut Vec<u8>, v: Val<'_>, scratch: &mut LineScratch) {
+    let raw = v.get();
+    let LineScratch { text, nodes, .. } = scratch;
+    text.clear();
+    match raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+        Some(content) => json::unescape_into(content, text),
+        None => return out.extend_from_slice(raw.as_bytes()),
+    }
+    let mut tape = Tape::from_buffer(std::mem::take(nodes));
+    match tape.parse_one(text) {
+        Ok(root) if !tape.val(root).huge() => write_value(out, tape.val(root)),
+        _ => out.extend_from_slice(raw.as_bytes()),
+    }
+    *nodes = tape.into_buffer();
+}
