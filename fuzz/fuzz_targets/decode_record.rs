@@ -1,9 +1,10 @@
 //! Any bytes as a Kinesis record: never a panic, always at least one outcome, every
-//! event line valid JSON within one Firehose record, every quarantine row within limits.
+//! event line a canonical event (key order included) within one Firehose record, every
+//! quarantine row within limits.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pushfeed_core::event::Coordinates;
+use pushfeed_core::event::{CanonicalEvent, Coordinates};
 use pushfeed_core::vendor::{decode_record, Outcome, MAX_LINE_BYTES};
 
 fuzz_target!(|data: &[u8]| {
@@ -12,8 +13,11 @@ fuzz_target!(|data: &[u8]| {
     assert!(!out.is_empty(), "a record vanished");
     for o in &out {
         match o {
-            Outcome::Event { line, event_id, .. } => {
+            Outcome::Event { line, event_id, destination } => {
                 assert!(line.len() <= MAX_LINE_BYTES);
+                if let Err(e) = CanonicalEvent::from_line(*destination, line) {
+                    panic!("not a canonical line: {e}");
+                }
                 let v: serde_json::Value = serde_json::from_slice(line).expect("event line is JSON");
                 assert_eq!(v["event_id"].as_str(), Some(event_id.as_str()));
             }
