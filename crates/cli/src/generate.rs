@@ -103,7 +103,27 @@ enum Kind {
     NewType,
     Uninstall,
     TagChange,
+    /// Held out of the push as its control group (Airship CONTROL, Braze EnrollInControl).
+    Control,
+    /// Airship: the app opened, not from a push (an OPEN without triggering_push).
+    AppOpen,
 }
+
+/// Airship SEND_REJECTED statuses (its schema's enum), as APNs/FCM refusals come.
+const REJECTED_STATUSES: &[&str] = &[
+    "BadDeviceToken",
+    "Uninstalled",
+    "MessageTooBig",
+    "MissingRegistration",
+    "Unavailable",
+];
+
+/// Airship SEND_ABORTED reasons (its schema's enum).
+const ABORT_REASONS: &[&str] = &[
+    "FREQUENCY_LIMIT_REACHED",
+    "FEED_BANNED_RESPONSE",
+    "FEED_REQUEST_REJECTED",
+];
 
 fn hex(rng: &mut StdRng, n: usize) -> String {
     (0..n)
@@ -152,13 +172,19 @@ pub fn generate(
             })
             .unwrap_or(&TIMEZONES[0]);
         let airship = rng.random_bool(0.2);
+        let platform = if rng.random_bool(0.55) {
+            "ios"
+        } else {
+            "android"
+        };
         stats.customers.push(Customer {
             braze_id: hex(&mut rng, 24),
             external_id: format!("cust-{:06}", i + 1),
-            platform: if rng.random_bool(0.55) {
-                "ios"
+            // Airship also reaches web browsers (web push).
+            platform: if airship && rng.random_bool(0.15) {
+                "web"
             } else {
-                "android"
+                platform
             },
             timezone: tz,
             utc_offset_h: off,
@@ -231,12 +257,24 @@ pub fn generate(
                 push(Kind::Abort, time_s, &mut rng, &mut heap);
                 continue;
             }
+            if rng.random_bool(0.01) {
+                // The campaign's control group: no push, the baseline it is measured against.
+                push(Kind::Control, time_s, &mut rng, &mut heap);
+                continue;
+            }
             if !c.airship && rng.random_bool(0.004) {
                 push(Kind::Retry, time_s, &mut rng, &mut heap);
             }
             push(Kind::Send, time_s, &mut rng, &mut heap);
+            if c.airship && c.platform != "web" && rng.random_bool(0.3) {
+                // The customer opens the app by themselves some time that day: an app open,
+                // not a push open (no view may count it as one).
+                let open_s = time_s + rng.random_range(60..43_200);
+                push(Kind::AppOpen, open_s, &mut rng, &mut heap);
+            }
             if rng.random_bool(0.025) {
-                let kind = if c.airship {
+                // Rejected by APNs/FCM (a bounce); some of those are an uninstall.
+                let kind = if rng.random_bool(0.3) {
                     Kind::Uninstall
                 } else {
                     Kind::Bounce
@@ -437,6 +475,8 @@ impl RecordWriter<'_> {
             Kind::Bounce => "users.messages.pushnotification.Bounce",
             Kind::Abort => "users.messages.pushnotification.Abort",
             Kind::Retry => "users.messages.pushnotification.Retry",
+            Kind::Uninstall => "users.behaviors.Uninstall",
+            Kind::Control => "users.campaigns.EnrollInControl",
             _ => "users.messages.pushnotification.Delivered",
         };
         let mut props = Map::new();
@@ -526,25 +566,54 @@ impl RecordWriter<'_> {
     }
 
     fn airship_json(&mut self, p: &Pending, c: &Customer, campaign_ids: &[String]) -> Value {
-        let channel_key = if c.platform == "ios" {
-            "ios_channel"
-        } else {
-            "android_channel"
-        };
-        let device = json!({channel_key: c.channel, "named_user_id": c.external_id,
-                            "attributes": {"iana_timezone": c.timezone, "locale_country": "GB", "app_version": "5.12.0"}});
-        let push = json!({"push_id": p.dispatch, "group_id": campaign_ids[p.campaign]});
+        // Airship's device object: `channel` and `device_type` on every device kind; app
+        // devices also carry `<platform>_channel`. The named user is on the device, or (newer
+        // events) only in the top-level `user` object beside the contact id.
+        let mut device = json!({"channel": c.channel, "device_type": c.platform.to_ascii_uppercase(),
+                                "attributes": {"iana_timezone": c.timezone, "locale_country_code": "GB", "app_version": "5.12.0"}});
+        if c.platform != "web" {
+            device[format!("{}_channel", c.platform)] = json!(c.channel);
+        }
+        let named_on_device = self.rng.random_bool(0.5);
+        if named_on_device {
+            device["named_user_id"] = json!(c.external_id);
+        }
+        // variant_id is an integer in Airship's schema.
+        let push = json!({"push_id": p.dispatch, "group_id": campaign_ids[p.campaign], "variant_id": p.seq % 2 + 1});
         let (kind, body) = match p.kind {
             Kind::Send => ("SEND", push),
+            Kind::Open | Kind::ButtonLink | Kind::ButtonClose if c.platform == "web" => {
+                ("WEB_CLICK", push)
+            }
             Kind::Open | Kind::ButtonLink | Kind::ButtonClose => (
                 "OPEN",
                 json!({"session_id": uuid(&mut self.rng), "triggering_push": push}),
             ),
-            Kind::Uninstall => ("UNINSTALL", json!({})),
+            Kind::AppOpen => (
+                "OPEN",
+                json!({"session_id": uuid(&mut self.rng), "last_delivered": {"push_id": p.dispatch}}),
+            ),
+            Kind::Bounce => {
+                let status = REJECTED_STATUSES[p.seq as usize % REJECTED_STATUSES.len()];
+                let mut b = push;
+                b["status"] = json!(status);
+                ("SEND_REJECTED", b)
+            }
+            Kind::Abort => {
+                let reason = ABORT_REASONS[p.seq as usize % ABORT_REASONS.len()];
+                let mut b = push;
+                b["reason"] = json!(reason);
+                ("SEND_ABORTED", b)
+            }
+            Kind::Uninstall => ("UNINSTALL", json!({"decay": false})),
             Kind::TagChange => ("TAG_CHANGE", json!({"add": {"device": ["push_engaged"]}})),
             _ => ("CONTROL", push),
         };
-        json!({"id": p.id, "type": kind, "offset": p.seq.to_string(), "occurred": iso_s(p.time_s), "processed": iso_s(p.time_s + 1), "device": device, "body": body})
+        let mut e = json!({"id": p.id, "type": kind, "offset": p.seq.to_string(), "occurred": iso_s(p.time_s), "processed": iso_s(p.time_s + 1), "device": device, "body": body});
+        if !named_on_device || self.rng.random_bool(0.3) {
+            e["user"] = json!({"contact_id": format!("contact-{}", &c.channel[..8]), "named_user_id": c.external_id});
+        }
+        e
     }
 }
 

@@ -110,6 +110,49 @@ fn views_recover_planted_preferences_and_count_the_funnel_exactly() {
         }
     }
 
+    // App opens (Airship OPEN without a triggering push) are in the feed, in their own
+    // table, and no view counts them as push opens: the preferred-time opens are exactly the
+    // push opens and clicks, and the touchpoints hold push events only.
+    let count = |q: &str| sql(&dir, q)[0]["n"].as_i64().unwrap();
+    let app_opens = count("SELECT COUNT(*) AS n FROM push_app_open");
+    assert!(
+        app_opens > 100,
+        "the generated feed has app opens: {app_opens}"
+    );
+    let push_opens = count("SELECT COUNT(*) AS n FROM push_open WHERE COALESCE(external_user_id, user_id) IS NOT NULL")
+        + count("SELECT COUNT(*) AS n FROM push_click WHERE COALESCE(external_user_id, user_id) IS NOT NULL");
+    let preferred_opens = count("SELECT SUM(opens) AS n FROM v_push_preferred_time");
+    assert_eq!(
+        preferred_opens, push_opens,
+        "preferred time reads push opens and clicks only"
+    );
+    let kinds: BTreeSet<String> = sql(&dir, "SELECT DISTINCT event_type FROM v_push_touchpoints")
+        .iter()
+        .map(|r| r["event_type"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        kinds
+            .iter()
+            .all(|k| ["send", "open", "click", "bounce", "abort"].contains(&k.as_str())),
+        "{kinds:?}"
+    );
+    // The new types the vendors document are in the feed and land in their tables.
+    for table in [
+        "push_control",
+        "push_uninstall",
+        "push_bounce",
+        "push_abort",
+    ] {
+        for vendor in ["braze", "airship"] {
+            let n = count(&format!(
+                "SELECT COUNT(*) AS n FROM {table} WHERE vendor = '{vendor}'"
+            ));
+            assert!(n > 0, "{table} has no {vendor} rows");
+        }
+    }
+    assert!(count("SELECT COUNT(*) AS n FROM push_open WHERE vendor_event_type = 'WEB_CLICK' AND platform = 'web'") > 0);
+    assert!(count("SELECT COUNT(*) AS n FROM push_send WHERE vendor = 'airship' AND message_variation_id IN ('1', '2')") > 0);
+
     // Funnel: recount from the raw tables with the documented rules.
     let rows = |table: &str| {
         sql(&dir, &format!("SELECT event_id, COALESCE(external_user_id, user_id) AS c, dispatch_id, date(occurred_at) AS day, occurred_at, COALESCE(campaign_id, canvas_id) AS k, platform FROM {table}"))
