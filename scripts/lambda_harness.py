@@ -154,7 +154,15 @@ def invoke(binary: str, event: bytes, env: dict[str, str], invocations: int = 1)
     out = tempfile.TemporaryFile()  # the binary's stdout: EMF metric lines (a file: never blocks)
     start = time.perf_counter()
     proc = subprocess.Popen([binary], env=full_env, stdout=out, stderr=subprocess.PIPE)
-    finished = harness.done.wait(120)
+    # Until every invocation is answered, or the binary exits first (a failed cold start).
+    deadline = time.monotonic() + 120
+    finished = False
+    while time.monotonic() < deadline:
+        if harness.done.wait(0.05):
+            finished = True
+            break
+        if proc.poll() is not None:
+            break
     # The binary's own peak (VmHWM) while it is still alive: ru_maxrss from wait4 would
     # include this Python process's peak, inherited across execve.
     peak_kib = 0
@@ -164,8 +172,9 @@ def invoke(binary: str, event: bytes, env: dict[str, str], invocations: int = 1)
                 peak_kib = int(line.split()[1])
     except OSError:
         pass
-    proc.send_signal(signal.SIGTERM)
-    os.wait4(proc.pid, 0)
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        os.wait4(proc.pid, 0)
     stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     harness.server.shutdown()
     out.seek(0)
@@ -177,6 +186,6 @@ def invoke(binary: str, event: bytes, env: dict[str, str], invocations: int = 1)
         "warm_ms": harness.warm,
         "peak_rss_mib": round(peak_kib / 1024, 1),
         "response": json.loads(harness.response) if harness.response else None,
-        "error": harness.error.decode() if harness.error else (None if finished else f"no response; stderr: {stderr[-1000:]}"),
+        "error": harness.error.decode() if harness.error else (None if finished else f"no response; exit status {proc.returncode}; stderr: {stderr[-1000:]}"),
         "aws_calls": harness.aws_calls,
     }

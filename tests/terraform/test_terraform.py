@@ -152,6 +152,23 @@ def test_lambda_environment_variables_are_the_ones_the_code_reads():
     assert "PUSHFEED_FIREHOSE_STREAM_PREFIX" in rust_env_names(ROOT / "crates/batcher/src/config.rs")
 
 
+def test_both_functions_log_json_at_the_environments_level_and_keep_metric_lines():
+    functions = resources(parse_dir(MODULE), "aws_lambda_function")
+    for name in ("batcher", "loader"):
+        [logging] = functions[name]["logging_config"]
+        assert logging["log_format"] == "JSON", name
+        assert logging["application_log_level"] == "${var.log_level}", name
+        # The level reaches the binary as AWS_LAMBDA_LOG_LEVEL (pushfeed_lambda::init_logging).
+        assert "RUST_LOG" not in functions[name]["environment"][0]["variables"], name
+    assert "AWS_LAMBDA_LOG_LEVEL" in (ROOT / "crates/lambda/src/lib.rs").read_text()
+    [variable] = [v["log_level"] for v in blocks(parse_dir(MODULE), "variable") if "log_level" in v]
+    # WARN or ERROR would make Lambda drop the EMF lines (no level = INFO): not allowed.
+    condition = variable["validation"][0]["condition"]
+    assert "TRACE" in condition and "INFO" in condition and "WARN" not in condition and "ERROR" not in condition
+    levels = {env.name: re.search(r'log_level\s*=\s*"(\w+)"', text_of(env)).group(1) for env in (TF / "envs").iterdir()}
+    assert levels == {"dev": "DEBUG", "prod": "INFO"}, levels
+
+
 def test_event_source_mapping_is_configured_for_nothing_lost():
     esm = resources(parse_dir(MODULE), "aws_lambda_event_source_mapping")["vendor_stream"]
     assert esm["function_response_types"] == ["ReportBatchItemFailures"]

@@ -11,10 +11,11 @@ use pushfeed_core::json::{self, Tape, Val};
 use serde::{Deserialize, Deserializer};
 use std::borrow::Cow;
 
-/// A Lambda Kinesis event: the batch the event source mapping delivers.
+/// A Lambda Kinesis event: the batch the event source mapping delivers. `Records` is
+/// required: a payload without it is not a Kinesis event (a wrongly wired trigger).
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 pub struct KinesisBatch {
-    #[serde(rename = "Records", default)]
+    #[serde(rename = "Records")]
     pub records: Vec<KinesisBatchRecord>,
 }
 
@@ -75,12 +76,26 @@ impl KinesisBatch {
         // Every record's data, decoded into one buffer (base64 is 4/3 of its bytes).
         let mut arena = Vec::with_capacity(body.len() / 4 * 3);
         let mut records = Vec::with_capacity(body.len() / 1200 + 1);
-        Tape::default()
+        let found = Tape::default()
             .for_each_element(text, "Records", &["eventID", "kinesis"], |i, r| {
                 records.push(record(r, &mut arena).map_err(|e| format!("Records[{i}]: {e}"))?);
                 Ok(())
             })
             .map_err(|e| format!("the Kinesis event cannot be read: {e}"))?;
+        if !found {
+            // A wrongly wired trigger (or a test event) must not pass for an empty batch.
+            let mut keys = Vec::new();
+            let mut tape = Tape::default();
+            if let Ok(root) = tape.parse_one(text) {
+                if let Some(o) = tape.val(root).object() {
+                    keys = o.iter().take(8).map(|(k, _)| k.to_string()).collect();
+                }
+            }
+            return Err(format!(
+                "not a Kinesis event: no Records array (keys: {})",
+                keys.join(", ")
+            ));
+        }
         let arena = Bytes::from(arena);
         let records = records
             .into_iter()
@@ -261,6 +276,13 @@ mod tests {
         }
         // serde's derive would also read a struct from an array; Lambda never sends one.
         assert!(KinesisBatch::from_json(b"[]").is_err());
+        // Not a Kinesis event at all: refused, naming what it has.
+        let err =
+            KinesisBatch::from_json(br#"{"foo":1,"detail-type":"Scheduled Event"}"#).unwrap_err();
+        assert_eq!(
+            err,
+            "not a Kinesis event: no Records array (keys: foo, detail-type)"
+        );
     }
 
     proptest::proptest! {

@@ -322,6 +322,7 @@ async fn send_with_retry<S: FirehoseSink>(
                 .attempt_timeout
                 .min(d.saturating_duration_since(Instant::now() + config.safety_margin))
         });
+        tracing::debug!(stream = %job.stream, attempt, records = data.len(), bytes = data.iter().map(|d| d.len()).sum::<usize>(), budget_ms = budget.as_millis() as u64, "PutRecordBatch");
         let call = tokio::time::timeout(budget, sink.put_record_batch(&job.stream, &data)).await;
         let call = call.unwrap_or_else(|_| {
             Err(SinkError::Transient {

@@ -116,8 +116,15 @@ impl FirehoseSink for AwsFirehose {
                     })
                     .collect())
             }
-            Err(SdkError::ServiceError(e)) => {
-                let message = format!("{}", aws_sdk_firehose::error::DisplayErrorContext(e.err()));
+            Err(error) => {
+                let message = pushfeed_lambda::aws_error("PutRecordBatch", &error);
+                let SdkError::ServiceError(e) = error else {
+                    // Not an answer from Firehose (timeout, connection): worth retrying.
+                    return Err(SinkError::Transient {
+                        stream: stream.to_owned(),
+                        message,
+                    });
+                };
                 let status = e.raw().status().as_u16();
                 match e.err() {
                     PutRecordBatchError::ServiceUnavailableException(_) => {
@@ -142,10 +149,6 @@ impl FirehoseSink for AwsFirehose {
                     }),
                 }
             }
-            Err(other) => Err(SinkError::Transient {
-                stream: stream.to_owned(),
-                message: format!("{}", aws_sdk_firehose::error::DisplayErrorContext(&other)),
-            }),
         }
     }
 }

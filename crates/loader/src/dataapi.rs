@@ -66,11 +66,12 @@ impl AwsDataApi {
     }
 }
 
-fn sdk_err<E: std::error::Error + 'static>(what: &str, e: E) -> String {
-    format!(
-        "{what}: {}",
-        aws_sdk_redshiftdata::error::DisplayErrorContext(e)
-    )
+fn sdk_err<E, R>(what: &str, e: aws_smithy_runtime_api::client::result::SdkError<E, R>) -> String
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    pushfeed_lambda::aws_error(what, &e)
 }
 
 macro_rules! bind_target {

@@ -203,6 +203,7 @@ impl<W: Warehouse, N: Notifier, O: ObjectStore> Loader<'_, W, N, O> {
         let table = plan.destination.table();
         let key = plan.object.key.clone();
         let dim = plan.destination.name;
+        tracing::debug!(key = %key, table = %table, size = plan.object.size, "loading");
         match self.warehouse.load(plan, deadline).await {
             Ok(out) if out.duplicate => {
                 metrics.add(m::DUPLICATE_OBJECTS, 1.0);

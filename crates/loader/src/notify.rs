@@ -52,11 +52,7 @@ impl Notifier for SnsNotifier {
             .await
             .map(|_| ())
             .map_err(|e| {
-                format!(
-                    "SNS publish to {} failed: {}",
-                    self.topic_arn,
-                    aws_sdk_sns::error::DisplayErrorContext(&e)
-                )
+                pushfeed_lambda::aws_error(&format!("SNS publish to {}", self.topic_arn), &e)
             })
     }
 }

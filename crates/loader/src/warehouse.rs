@@ -138,8 +138,12 @@ impl S3Store {
     }
 }
 
-fn s3_err<E: std::error::Error + 'static>(what: &str, e: E) -> String {
-    format!("{what}: {}", aws_sdk_s3::error::DisplayErrorContext(e))
+fn s3_err<E, R>(what: &str, e: aws_smithy_runtime_api::client::result::SdkError<E, R>) -> String
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    pushfeed_lambda::aws_error(what, &e)
 }
 
 impl ObjectStore for S3Store {

@@ -37,7 +37,7 @@ module "pushfeed" {
   firehose_buffer_seconds = 60
   parallelization_factor  = 1
   log_retention_days      = 365
-  log_level               = "debug"
+  log_level               = "DEBUG"
 
   redshift_mode           = "serverless"
   redshift_workgroup_name = var.redshift_workgroup_name

@@ -42,7 +42,7 @@ module "pushfeed" {
   firehose_buffer_seconds         = 300
   parallelization_factor          = 2
   log_retention_days              = 365
-  log_level                       = "info"
+  log_level                       = "INFO"
 
   redshift_mode           = "serverless"
   redshift_workgroup_name = var.redshift_workgroup_name

@@ -97,7 +97,6 @@ resource "aws_lambda_function" "batcher" {
     variables = {
       PUSHFEED_FIREHOSE_STREAM_PREFIX = local.names.firehose_prefix
       PUSHFEED_METRICS_NAMESPACE      = local.metrics_namespace
-      RUST_LOG                        = var.log_level
     }
   }
 
@@ -110,9 +109,13 @@ resource "aws_lambda_function" "batcher" {
     mode = "Active"
   }
 
+  # JSON logs at the environment's level: Lambda passes it to the binary as
+  # AWS_LAMBDA_LOG_LEVEL (and AWS_LAMBDA_LOG_FORMAT=JSON) and drops lines below it.
   logging_config {
-    log_format = "Text"
-    log_group  = aws_cloudwatch_log_group.batcher.name
+    log_format            = "JSON"
+    application_log_level = var.log_level
+    system_log_level      = "WARN"
+    log_group             = aws_cloudwatch_log_group.batcher.name
   }
 }
 
@@ -172,7 +175,6 @@ resource "aws_lambda_function" "loader" {
       PUSHFEED_COPY_ROLE_ARN       = aws_iam_role.redshift_copy.arn
       PUSHFEED_ALERT_TOPIC_ARN     = aws_sns_topic.alerts.arn
       PUSHFEED_METRICS_NAMESPACE   = local.metrics_namespace
-      RUST_LOG                     = var.log_level
     }
   }
 
@@ -180,9 +182,13 @@ resource "aws_lambda_function" "loader" {
     mode = "Active"
   }
 
+  # JSON logs at the environment's level: Lambda passes it to the binary as
+  # AWS_LAMBDA_LOG_LEVEL (and AWS_LAMBDA_LOG_FORMAT=JSON) and drops lines below it.
   logging_config {
-    log_format = "Text"
-    log_group  = aws_cloudwatch_log_group.loader.name
+    log_format            = "JSON"
+    application_log_level = var.log_level
+    system_log_level      = "WARN"
+    log_group             = aws_cloudwatch_log_group.loader.name
   }
 }
 

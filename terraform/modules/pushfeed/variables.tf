@@ -313,9 +313,13 @@ variable "log_retention_days" {
 }
 
 variable "log_level" {
-  description = "RUST_LOG for the Lambdas (error, warn, info, debug)."
+  description = "The Lambdas' application log level (Lambda's advanced logging controls, JSON format): TRACE, DEBUG or INFO. Not WARN or ERROR: Lambda treats a JSON line without a level as INFO, so it would drop the embedded-metric lines every metric and alarm is built from."
   type        = string
-  default     = "info"
+  default     = "INFO"
+  validation {
+    condition     = contains(["TRACE", "DEBUG", "INFO"], var.log_level)
+    error_message = "log_level must be TRACE, DEBUG or INFO (WARN or ERROR would drop the metric lines)."
+  }
 }
 
 variable "batcher_version" {
