@@ -111,8 +111,6 @@ pub enum FailureKind {
     InvalidEvent,
     /// The function's environment variables are missing or wrong.
     InvalidConfig,
-    /// Firehose refused or did not answer; Lambda retries the batch.
-    FirehoseUnavailable,
     /// One or more objects did not load; the message returns to the queue or the event is
     /// retried.
     LoadFailed,
@@ -125,7 +123,6 @@ impl FailureKind {
         match self {
             FailureKind::InvalidEvent => "InvalidEvent",
             FailureKind::InvalidConfig => "InvalidConfig",
-            FailureKind::FirehoseUnavailable => "FirehoseUnavailable",
             FailureKind::LoadFailed => "LoadFailed",
             FailureKind::AuditCheckFailed => "AuditCheckFailed",
         }
