@@ -33,3 +33,19 @@ ensure_checkov() {
     cp "$want" "$CHECKOV_VENV/.requirements"
   fi
 }
+
+# cargo-lambda (from PyPI, with Zig as its linker): builds the Lambda zips for either
+# architecture against Amazon Linux's glibc.
+LAMBDA_VENV="$PUSHFEED_CACHE/venv-lambda"
+ensure_cargo_lambda() {
+  local want="scripts/requirements-lambda.txt"
+  if [ ! -x "$LAMBDA_VENV/bin/cargo-lambda" ] || ! cmp -s "$want" "$LAMBDA_VENV/.requirements"; then
+    step "installing cargo-lambda in $LAMBDA_VENV"
+    rm -rf "$LAMBDA_VENV"
+    "$PYTHON" -m venv "$LAMBDA_VENV"
+    "$LAMBDA_VENV/bin/pip" install --quiet --upgrade pip
+    "$LAMBDA_VENV/bin/pip" install --quiet -r "$want"
+    cp "$want" "$LAMBDA_VENV/.requirements"
+  fi
+  export PATH="$LAMBDA_VENV/bin:$PATH"
+}

@@ -10,7 +10,7 @@ pub mod sink;
 pub use config::Config;
 pub use event::{KinesisBatch, KinesisBatchRecord};
 pub use handler::{handle_batch, new_invocation_id, BatchReport};
-pub use sink::{AwsFirehose, EntryResult, FirehoseSink, SinkError};
+pub use sink::{Answer, AwsFirehose, EntryResult, FirehoseSink, MemoryFirehose, SinkError};
 
 use aws_lambda_events::streams::KinesisEventResponse;
 use lambda_runtime::LambdaEvent;

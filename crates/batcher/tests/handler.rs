@@ -1,41 +1,17 @@
-//! The batcher handler against an in-process, scripted Firehose fake.
+//! The batcher handler against the in-memory, scripted Firehose (`MemoryFirehose`).
 
 use base64::Engine as _;
-use pushfeed_batcher::{handle_batch, Config, EntryResult, FirehoseSink, KinesisBatch, SinkError};
+use pushfeed_batcher::{handle_batch, Answer, Config, KinesisBatch, MemoryFirehose};
 use pushfeed_core::metrics as m;
 use serde_json::{json, Value};
-use std::collections::VecDeque;
-use std::sync::Mutex;
 use std::time::Duration;
 
-#[derive(Debug, Clone)]
-enum Behaviour {
-    AllOk,
-    /// Fail the entries at these positions of the call.
-    FailEntries(Vec<usize>),
-    Throttle,
-    Permanent,
+/// The records sent to one stream, as parsed JSON lines.
+trait LinesSent {
+    fn lines_sent_to(&self, stream: &str) -> Vec<Value>;
 }
 
-#[derive(Default)]
-struct FakeFirehose {
-    /// Per-stream scripts; a stream with no script left answers AllOk.
-    scripts: Mutex<Vec<(String, VecDeque<Behaviour>)>>,
-    calls: Mutex<Vec<(String, Vec<Vec<u8>>)>>,
-}
-
-impl FakeFirehose {
-    fn script(self, stream: &str, steps: &[Behaviour]) -> Self {
-        self.scripts
-            .lock()
-            .unwrap()
-            .push((stream.to_owned(), steps.iter().cloned().collect()));
-        self
-    }
-    fn calls(&self) -> Vec<(String, Vec<Vec<u8>>)> {
-        self.calls.lock().unwrap().clone()
-    }
-    /// Lines delivered (accepted) per stream is not tracked by the fake; tests read calls.
+impl LinesSent for MemoryFirehose {
     fn lines_sent_to(&self, stream: &str) -> Vec<Value> {
         self.calls()
             .iter()
@@ -49,60 +25,6 @@ impl FakeFirehose {
                 })
             })
             .collect()
-    }
-}
-
-impl FirehoseSink for FakeFirehose {
-    async fn put_record_batch(
-        &self,
-        stream: &str,
-        records: &[&[u8]],
-    ) -> Result<Vec<EntryResult>, SinkError> {
-        assert!(records.len() <= 500, "more than 500 records in one call");
-        assert!(
-            records.iter().map(|r| r.len()).sum::<usize>() <= 4_000_000,
-            "more than 4 MB in one call"
-        );
-        assert!(
-            records.iter().all(|r| r.len() <= 1_024_000),
-            "a record over 1,000 KiB"
-        );
-        let n = records.len();
-        self.calls.lock().unwrap().push((
-            stream.to_owned(),
-            records.iter().map(|r| r.to_vec()).collect(),
-        ));
-        let step = {
-            let mut scripts = self.scripts.lock().unwrap();
-            scripts
-                .iter_mut()
-                .find(|(s, _)| s == stream)
-                .and_then(|(_, q)| q.pop_front())
-                .unwrap_or(Behaviour::AllOk)
-        };
-        match step {
-            Behaviour::AllOk => Ok(vec![EntryResult::Ok; n]),
-            Behaviour::FailEntries(bad) => Ok((0..n)
-                .map(|i| {
-                    if bad.contains(&i) {
-                        EntryResult::Failed {
-                            code: "ServiceUnavailableException".into(),
-                            message: "Slow down.".into(),
-                        }
-                    } else {
-                        EntryResult::Ok
-                    }
-                })
-                .collect()),
-            Behaviour::Throttle => Err(SinkError::Transient {
-                stream: stream.into(),
-                message: "ThrottlingException".into(),
-            }),
-            Behaviour::Permanent => Err(SinkError::Permanent {
-                stream: stream.into(),
-                message: "ResourceNotFoundException".into(),
-            }),
-        }
     }
 }
 
@@ -167,7 +89,7 @@ fn mixed_records() -> Vec<Vec<u8>> {
 
 #[tokio::test(start_paused = true)]
 async fn every_event_reaches_its_stream_and_bad_input_the_quarantine() {
-    let sink = FakeFirehose::default();
+    let sink = MemoryFirehose::new();
     let report = handle_batch(
         &kinesis_event(&mixed_records()),
         &sink,
@@ -224,7 +146,7 @@ async fn a_partial_failure_resends_only_the_failed_entries() {
         format!(r#"{{"event_type":"users.messages.pushnotification.Send","id":"s{i}","time":1767225600,"user_id":"u","pad":"{}"}}"#, "x".repeat(100_000)).into_bytes()
     };
     let records: Vec<Vec<u8>> = (0..25).map(big).collect();
-    let sink = FakeFirehose::default().script("pf-send", &[Behaviour::FailEntries(vec![1])]);
+    let sink = MemoryFirehose::new().script("pf-send", &[Answer::FailEntries(vec![1])]);
     let report = handle_batch(
         &kinesis_event(&records),
         &sink,
@@ -255,8 +177,7 @@ async fn a_partial_failure_resends_only_the_failed_entries() {
 
 #[tokio::test(start_paused = true)]
 async fn throttling_then_success_loses_nothing() {
-    let sink =
-        FakeFirehose::default().script("pf-send", &[Behaviour::Throttle, Behaviour::Throttle]);
+    let sink = MemoryFirehose::new().script("pf-send", &[Answer::Throttle, Answer::Throttle]);
     let report = handle_batch(
         &kinesis_event(&[fixture("braze_nested_send.json")]),
         &sink,
@@ -275,7 +196,7 @@ async fn throttling_then_success_loses_nothing() {
 
 #[tokio::test(start_paused = true)]
 async fn a_permanent_failure_reports_exactly_the_kinesis_records_behind_it() {
-    let sink = FakeFirehose::default().script("pf-click", &[Behaviour::Permanent]);
+    let sink = MemoryFirehose::new().script("pf-click", &[Answer::Permanent]);
     let report = handle_batch(
         &kinesis_event(&mixed_records()),
         &sink,
@@ -296,8 +217,8 @@ async fn a_permanent_failure_reports_exactly_the_kinesis_records_behind_it() {
 
 #[tokio::test(start_paused = true)]
 async fn entries_that_keep_failing_are_reported_after_the_last_attempt() {
-    let steps = vec![Behaviour::FailEntries(vec![0]); 20];
-    let sink = FakeFirehose::default().script("pf-uninstall", &steps);
+    let steps = vec![Answer::FailEntries(vec![0]); 20];
+    let sink = MemoryFirehose::new().script("pf-uninstall", &steps);
     let report = handle_batch(
         &kinesis_event(&mixed_records()),
         &sink,
@@ -318,8 +239,8 @@ async fn entries_that_keep_failing_are_reported_after_the_last_attempt() {
 
 #[tokio::test(start_paused = true)]
 async fn retries_stop_before_the_deadline() {
-    let steps = vec![Behaviour::Throttle; 20];
-    let sink = FakeFirehose::default().script("pf-send", &steps);
+    let steps = vec![Answer::Throttle; 20];
+    let sink = MemoryFirehose::new().script("pf-send", &steps);
     let cfg = Config {
         base_backoff: Duration::from_secs(1),
         max_attempts: 50,
@@ -344,7 +265,7 @@ async fn retries_stop_before_the_deadline() {
 
 #[tokio::test(start_paused = true)]
 async fn an_empty_batch_sends_nothing() {
-    let sink = FakeFirehose::default();
+    let sink = MemoryFirehose::new();
     let report = handle_batch(
         &kinesis_event(&[]),
         &sink,
@@ -365,7 +286,7 @@ async fn a_batch_of_only_bad_records_goes_to_the_quarantine_only() {
         b"[1,2]".to_vec(),
         fixture("braze_flat_no_event_type.json"),
     ];
-    let sink = FakeFirehose::default();
+    let sink = MemoryFirehose::new();
     let report = handle_batch(
         &kinesis_event(&records),
         &sink,
@@ -406,7 +327,7 @@ async fn large_batches_respect_the_500_record_and_4_mb_limits() {
     let records: Vec<Vec<u8>> = (0..10_000)
         .map(|i| format!(r#"{{"event_type":"users.messages.pushnotification.Send","id":"id-{i}","time":1767225600,"user_id":"u{i}","pad":"{}"}}"#, "y".repeat(2_000)).into_bytes())
         .collect();
-    let sink = FakeFirehose::default(); // its put_record_batch asserts every limit
+    let sink = MemoryFirehose::new(); // its put_record_batch asserts every limit
     let report = handle_batch(
         &kinesis_event(&records),
         &sink,
@@ -433,7 +354,7 @@ async fn large_batches_respect_the_500_record_and_4_mb_limits() {
 }
 
 /// The audit lines for one invocation, keyed by table.
-fn audit_by_table(sink: &FakeFirehose) -> std::collections::BTreeMap<String, Value> {
+fn audit_by_table(sink: &MemoryFirehose) -> std::collections::BTreeMap<String, Value> {
     sink.lines_sent_to("pf-audit")
         .into_iter()
         .map(|v| (v["table_name"].as_str().unwrap().to_owned(), v))
@@ -442,7 +363,7 @@ fn audit_by_table(sink: &FakeFirehose) -> std::collections::BTreeMap<String, Val
 
 #[tokio::test(start_paused = true)]
 async fn the_audit_record_counts_what_firehose_accepted_per_table_and_hour() {
-    let sink = FakeFirehose::default().script("pf-click", &[Behaviour::Permanent]);
+    let sink = MemoryFirehose::new().script("pf-click", &[Answer::Permanent]);
     let report = handle_batch(
         &kinesis_event(&mixed_records()),
         &sink,
@@ -502,10 +423,8 @@ async fn the_audit_record_counts_what_firehose_accepted_per_table_and_hour() {
 
 #[tokio::test(start_paused = true)]
 async fn a_retried_entry_is_audited_once() {
-    let sink = FakeFirehose::default().script(
-        "pf-send",
-        &[Behaviour::FailEntries(vec![0]), Behaviour::Throttle],
-    );
+    let sink =
+        MemoryFirehose::new().script("pf-send", &[Answer::FailEntries(vec![0]), Answer::Throttle]);
     let report = handle_batch(
         &kinesis_event(&mixed_records()),
         &sink,
@@ -522,7 +441,7 @@ async fn a_retried_entry_is_audited_once() {
 
 #[tokio::test(start_paused = true)]
 async fn an_undeliverable_audit_record_is_counted_but_does_not_fail_the_batch() {
-    let sink = FakeFirehose::default().script("pf-audit", &[Behaviour::Permanent]);
+    let sink = MemoryFirehose::new().script("pf-audit", &[Answer::Permanent]);
     let report = handle_batch(
         &kinesis_event(&mixed_records()),
         &sink,
@@ -553,7 +472,7 @@ async fn lines_are_audited_in_the_hour_their_record_arrived() {
         })
         .collect();
     let event: KinesisBatch = serde_json::from_value(json!({ "Records": recs })).unwrap();
-    let sink = FakeFirehose::default();
+    let sink = MemoryFirehose::new();
     handle_batch(&event, &sink, &config(), None, "req-4").await;
     let hours: Vec<(String, u64)> = sink
         .lines_sent_to("pf-audit")

@@ -2,32 +2,9 @@
 //! payload in-process — payload JSON → Kinesis records → canonical events → packed
 //! PutRecordBatch bodies — timed, with its output written for comparison.
 
-use pushfeed_batcher::{
-    handle_batch, new_invocation_id, Config, EntryResult, FirehoseSink, SinkError,
-};
+use pushfeed_batcher::{handle_batch, new_invocation_id, Config, MemoryFirehose};
 use std::io::Write;
-use std::sync::Mutex;
 use std::time::Instant;
-
-/// Keeps what would have been sent.
-#[derive(Default)]
-struct Capture {
-    records: Mutex<Vec<(String, Vec<u8>)>>,
-}
-
-impl FirehoseSink for Capture {
-    async fn put_record_batch(
-        &self,
-        stream: &str,
-        records: &[&[u8]],
-    ) -> Result<Vec<EntryResult>, SinkError> {
-        let n = records.len();
-        if let Ok(mut all) = self.records.lock() {
-            all.extend(records.iter().map(|r| (stream.to_owned(), r.to_vec())));
-        }
-        Ok(vec![EntryResult::Ok; n])
-    }
-}
 
 fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
@@ -58,10 +35,10 @@ pub fn bench_batch(
         ..Config::default()
     };
     let mut times = Vec::with_capacity(runs);
-    let mut last = Capture::default();
+    let mut last = MemoryFirehose::new();
     let mut events = 0u64;
     for _ in 0..runs.max(1) {
-        let sink = Capture::default();
+        let sink = MemoryFirehose::new();
         let start = Instant::now();
         // As the batcher Lambda reads its payload (see pushfeed_batcher::runtime).
         let event =
@@ -76,7 +53,7 @@ pub fn bench_batch(
         times.push(start.elapsed().as_secs_f64() * 1000.0);
         anyhow::ensure!(
             report.response.batch_item_failures.is_empty(),
-            "the capture sink never fails"
+            "the in-memory sink never fails"
         );
         events = report.counts.events.values().sum::<u64>() + report.counts.quarantine_rows;
         last = sink;
@@ -87,9 +64,7 @@ pub fn bench_batch(
     let audit_stream =
         config.stream_name(&pushfeed_core::DESTINATIONS[pushfeed_core::catalogue::audit_index()]);
     let (audit, records): (Vec<_>, Vec<_>) = last
-        .records
-        .into_inner()
-        .map_err(|_| anyhow::anyhow!("lock poisoned"))?
+        .take_records()
         .into_iter()
         .partition(|(stream, _)| *stream == audit_stream);
     let audit_sizes: Vec<usize> = audit.iter().map(|(_, d)| d.len()).collect();

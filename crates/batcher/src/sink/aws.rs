@@ -1,40 +1,7 @@
-//! Where packed records go: a Firehose delivery stream. A small trait, with the AWS SDK
-//! implementation here and in-process fakes in the tests.
+//! The Firehose port's AWS adapter: the SDK client, one PutRecordBatch per call, with the
+//! service's own error code deciding whether a failed call is worth retrying.
 
-use std::future::Future;
-
-/// The fate of one record in a PutRecordBatch call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EntryResult {
-    Ok,
-    /// Firehose rejected this entry (e.g. ServiceUnavailableException); resend it.
-    Failed {
-        code: String,
-        message: String,
-    },
-}
-
-/// A whole call failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SinkError {
-    /// Throttling, 5xx, timeouts, connection errors: worth another try.
-    #[error("transient Firehose error on {stream}: {message}")]
-    Transient { stream: String, message: String },
-    /// Validation, missing stream, access denied: retrying cannot help.
-    #[error("permanent Firehose error on {stream}: {message}")]
-    Permanent { stream: String, message: String },
-}
-
-pub trait FirehoseSink: Sync {
-    /// Send records to a stream; one result per record, in order. Records are borrowed:
-    /// a retry resends the same bytes, and each sink copies only what it keeps.
-    fn put_record_batch(
-        &self,
-        stream: &str,
-        records: &[&[u8]],
-    ) -> impl Future<Output = Result<Vec<EntryResult>, SinkError>> + Send;
-}
-
+use super::{EntryResult, FirehoseSink, SinkError};
 /// The AWS SDK Firehose client.
 #[derive(Debug, Clone)]
 pub struct AwsFirehose {
