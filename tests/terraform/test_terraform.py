@@ -169,6 +169,17 @@ def test_both_functions_log_json_at_the_environments_level_and_keep_metric_lines
     assert levels == {"dev": "DEBUG", "prod": "INFO"}, levels
 
 
+def test_resource_names_are_the_ones_the_code_finds_them_by():
+    """crates/core/src/names.rs defines every name once; Terraform's must be the same."""
+    locals_text = (MODULE / "locals.tf").read_text() + (MODULE / "lambda.tf").read_text()
+    suffixes = CATALOGUE["resource_name_suffixes"]
+    for key, suffix in suffixes.items():
+        # The queues are named on their resources, the rest in local.names.
+        attr = "name" if key in ("loads_queue", "loads_dlq") else key
+        assert re.search(rf'\b{attr}\s*=\s*"\$\{{local\.prefix\}}{re.escape(suffix)}"', locals_text), key
+    assert "-vendor" in suffixes.values() and "-alerts" in suffixes.values()
+
+
 def test_event_source_mapping_is_configured_for_nothing_lost():
     esm = resources(parse_dir(MODULE), "aws_lambda_event_source_mapping")["vendor_stream"]
     assert esm["function_response_types"] == ["ReportBatchItemFailures"]

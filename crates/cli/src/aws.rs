@@ -80,39 +80,7 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
-/// Names of one environment's resources (the same names Terraform gives them).
-#[derive(Debug, Clone)]
-pub struct Names {
-    pub env: String,
-    /// The data bucket, when it is not `pushfeed-<env>-data` (Terraform appends the account
-    /// id: `terraform output data_bucket`).
-    pub bucket: Option<String>,
-}
-
-impl Names {
-    pub fn stream(&self) -> String {
-        format!("pushfeed-{}-vendor", self.env)
-    }
-    pub fn bucket(&self) -> String {
-        self.bucket
-            .clone()
-            .unwrap_or_else(|| format!("pushfeed-{}-data", self.env))
-    }
-    pub fn firehose_prefix(&self) -> String {
-        format!("pushfeed-{}-", self.env)
-    }
-    pub fn topic(&self) -> String {
-        format!("pushfeed-{}-alerts", self.env)
-    }
-    /// The queue S3 notifies of new objects; the loader's event source.
-    pub fn loads_queue(&self) -> String {
-        format!("pushfeed-{}-loads", self.env)
-    }
-    /// Where a loads message goes after maxReceiveCount failed attempts.
-    pub fn loads_dlq(&self) -> String {
-        format!("pushfeed-{}-loads-dlq", self.env)
-    }
-}
+pub use pushfeed_core::names::Names;
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct EndpointArgs {

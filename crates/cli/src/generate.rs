@@ -531,7 +531,11 @@ impl RecordWriter<'_> {
                 if p.kind == Kind::ButtonLink {
                     props.insert(
                         "button_action_type".into(),
-                        json!(if p.seq.is_multiple_of(3) { "uri" } else { "deep_link" }),
+                        json!(if p.seq.is_multiple_of(3) {
+                            "uri"
+                        } else {
+                            "deep_link"
+                        }),
                     );
                     props.insert("button_string".into(), json!("shop_now"));
                 } else if p.kind == Kind::ButtonClose {

@@ -10,9 +10,7 @@ use pushfeed_core::catalogue::{ColumnKind, DESTINATIONS};
 use pushfeed_core::load::{self, ObjectRef, Step};
 use pushfeed_core::schema::{self, ColumnDef, Migration, TableDef, MIGRATIONS_TABLE};
 use pushfeed_core::sql::Dialect;
-use pushfeed_loader::{
-    LoadError, LoadOutcome, LoadPlan, Notifier, ObjectHead, ObjectStore, Warehouse,
-};
+use pushfeed_loader::{LoadError, LoadOutcome, LoadPlan, ObjectHead, ObjectStore, Warehouse};
 use rusqlite::Connection;
 use std::collections::HashSet;
 use std::io::{Read, Write};
@@ -111,9 +109,8 @@ impl LocalFirehose {
             .find(|d| d.stream_suffix() == suffix)
             .ok_or_else(|| fail(format!("no catalogue destination for stream {stream}")))?;
         let now = now_ms();
-        let (y, mo, d, h, mi, s, _) = pushfeed_core::timefmt::parts(now);
-        let id: u64 = rand::random();
-        let key = format!("{}{y:04}/{mo:02}/{d:02}/{h:02}/{stream}-1-{y:04}-{mo:02}-{d:02}-{h:02}-{mi:02}-{s:02}-{id:016x}.gz", dest.s3_prefix());
+        let id = format!("{:016x}", rand::random::<u64>());
+        let key = dest.object_key(stream, now, &id, true);
         let mut gz = GzEncoder::new(
             Vec::with_capacity(data.len() / 6),
             flate2::Compression::fast(),
@@ -548,22 +545,6 @@ impl Warehouse for SqliteWarehouse {
             &plan.object,
             plan.gzip,
         )
-    }
-}
-
-/// Alerts collected in memory and shown in the run's summary.
-#[derive(Default)]
-pub struct CollectingNotifier {
-    pub alerts: Mutex<Vec<(String, String)>>,
-}
-
-impl Notifier for CollectingNotifier {
-    async fn notify(&self, subject: &str, message: &str) -> Result<(), String> {
-        self.alerts
-            .lock()
-            .map_err(|_| "lock poisoned".to_owned())?
-            .push((subject.to_owned(), message.to_owned()));
-        Ok(())
     }
 }
 

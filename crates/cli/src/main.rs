@@ -954,6 +954,7 @@ fn catalogue_json() -> serde_json::Value {
         "metrics": pushfeed_core::metrics::ALL.iter().map(|(n, u, d)| json!({"name": n, "unit": u, "description": d})).collect::<Vec<_>>(),
         "metric_dimensions": [pushfeed_core::metrics::DIM_EVENT_TYPE, pushfeed_core::metrics::DIM_REASON],
         "quarantine_reasons": pushfeed_core::Reason::ALL.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+        "resource_name_suffixes": pushfeed_core::names::SUFFIXES.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
     })
 }
 

@@ -226,9 +226,7 @@ async fn reconcile_local(
     dry_run: bool,
     summary: &mut ReconcileSummary,
 ) -> anyhow::Result<()> {
-    use crate::local::{
-        etag_of, CollectingNotifier, LocalObjects, SqliteWarehouse, LOCAL_BUCKET, LOCAL_SCHEMA,
-    };
+    use crate::local::{etag_of, LocalObjects, SqliteWarehouse, LOCAL_BUCKET, LOCAL_SCHEMA};
     let root = dir.join("objects").join(LOCAL_BUCKET);
     let mut listed = Vec::new();
     let mut stack = vec![root.join(DATA_PREFIX.trim_end_matches('/'))];
@@ -273,7 +271,7 @@ async fn reconcile_local(
     if dry_run || missing.is_empty() {
         return Ok(());
     }
-    let notifier = CollectingNotifier::default();
+    let notifier = pushfeed_loader::MemoryNotifier::new();
     let patterns = pushfeed_core::keys::KeyPatterns::from_catalogue();
     let objects = LocalObjects::new(dir);
     let loader = pushfeed_loader::Loader {

@@ -4,9 +4,7 @@
 //! counts in = counts out.
 
 use crate::feed::{parse_line, FeedRecord};
-use crate::local::{
-    CollectingNotifier, LocalFirehose, LocalObjects, SqliteWarehouse, WrittenObject, LOCAL_BUCKET,
-};
+use crate::local::{LocalFirehose, LocalObjects, SqliteWarehouse, WrittenObject, LOCAL_BUCKET};
 use anyhow::{bail, Context};
 use aws_lambda_events::event::s3::S3Event;
 use pushfeed_batcher::{
@@ -182,7 +180,7 @@ pub fn run(
     }
     let mut first_hour: Option<i64> = None;
     let warehouse = SqliteWarehouse::open(&opts.data_dir)?;
-    let notifier = CollectingNotifier::default();
+    let notifier = pushfeed_loader::MemoryNotifier::new();
     let patterns = KeyPatterns::from_catalogue();
     let objects_store = LocalObjects::new(&opts.data_dir);
     let loader = Loader {
@@ -357,12 +355,7 @@ pub fn run(
             }
         }
     }
-    for (subject, _) in notifier
-        .alerts
-        .lock()
-        .map_err(|_| anyhow::anyhow!("lock poisoned"))?
-        .iter()
-    {
+    for (subject, _) in &notifier.alerts() {
         if !summary.alerts.iter().any(|a| a.contains(subject.as_str())) {
             summary.alerts.push(subject.clone());
         }

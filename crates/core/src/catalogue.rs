@@ -250,6 +250,20 @@ impl Destination {
         format!("{DATA_PREFIX}{}/", self.name)
     }
 
+    /// The key Firehose gives an object it delivers for this destination (its default
+    /// layout: the prefix, then `YYYY/MM/DD/HH/` in UTC, then
+    /// `<stream>-<version>-YYYY-MM-DD-HH-MM-SS-<id>`, `.gz` when compressed). The local
+    /// Firehose writes with it; the loader's patterns ([`crate::keys::KeyPatterns`]) read
+    /// it back — one definition, tested both ways.
+    pub fn object_key(&self, stream: &str, at_ms: i64, id: &str, gzip: bool) -> String {
+        let (y, mo, d, h, mi, s, _) = crate::timefmt::parts(at_ms);
+        format!(
+            "{}{y:04}/{mo:02}/{d:02}/{h:02}/{stream}-1-{y:04}-{mo:02}-{d:02}-{h:02}-{mi:02}-{s:02}-{id}{}",
+            self.s3_prefix(),
+            if gzip { ".gz" } else { "" }
+        )
+    }
+
     /// Suffix of the Firehose stream name (`<stream prefix><suffix>`).
     pub fn stream_suffix(&self) -> String {
         self.name.replace('_', "-")

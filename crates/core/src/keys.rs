@@ -144,6 +144,32 @@ mod tests {
         assert_eq!((m.destination.name, m.gzip), ("unknown_type", false));
     }
 
+    proptest! {
+        /// The keys the catalogue writes are the keys the loader's patterns read: every
+        /// destination, any time in range, compressed or not, any Firehose record id.
+        #[test]
+        fn every_key_the_catalogue_writes_is_matched_to_its_destination(
+            at in crate::timefmt::MIN_MS..crate::timefmt::MAX_MS,
+            gzip in any::<bool>(),
+            id in "[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}|[0-9a-f]{16}",
+            env in "[a-z]{2,8}",
+        ) {
+            let p = KeyPatterns::from_catalogue();
+            for dest in crate::DESTINATIONS {
+                let stream = format!("pushfeed-{env}-{}", dest.stream_suffix());
+                let key = dest.object_key(&stream, at, &id, gzip);
+                prop_assert!(key.starts_with(crate::catalogue::DATA_PREFIX));
+                match p.matches(&key) {
+                    Matched::Table(m) => {
+                        prop_assert_eq!(m.destination.name, dest.name, "{}", key);
+                        prop_assert_eq!(m.gzip, gzip);
+                    }
+                    Matched::Unmatched => prop_assert!(false, "unmatched: {}", key),
+                }
+            }
+        }
+    }
+
     #[test]
     fn other_keys_are_unmatched_not_errors() {
         let p = KeyPatterns::from_catalogue();

@@ -9,6 +9,7 @@ pub mod json;
 pub mod keys;
 pub mod load;
 pub mod metrics;
+pub mod names;
 pub mod packing;
 pub mod schema;
 pub mod sql;

@@ -11,7 +11,7 @@ pub mod warehouse;
 pub use config::Config;
 pub use dataapi::{AwsDataApi, DataApi, RedshiftWarehouse};
 pub use handler::{into_result, Loader, LoaderReport, ObjectResult};
-pub use notify::{Notifier, SnsNotifier};
+pub use notify::{MemoryNotifier, Notifier, SnsNotifier};
 pub use queue::{parse_invocation, Invocation, QueueMessage, QueueReport};
 pub use warehouse::{
     LoadError, LoadOutcome, LoadPlan, ObjectHead, ObjectStore, S3Store, Warehouse,

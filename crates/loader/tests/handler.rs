@@ -6,7 +6,7 @@ use pushfeed_core::metrics as m;
 use pushfeed_loader::config::Target;
 use pushfeed_loader::dataapi::{Statement, Status, SubStatement};
 use pushfeed_loader::{
-    into_result, Config, DataApi, Loader, Notifier, ObjectHead, ObjectResult, ObjectStore,
+    into_result, Config, DataApi, Loader, MemoryNotifier, ObjectHead, ObjectResult, ObjectStore,
     RedshiftWarehouse,
 };
 use serde_json::json;
@@ -278,21 +278,6 @@ impl ObjectStore for FakeS3 {
     }
 }
 
-#[derive(Default)]
-struct FakeSns {
-    sent: Mutex<Vec<(String, String)>>,
-}
-
-impl Notifier for FakeSns {
-    async fn notify(&self, subject: &str, message: &str) -> Result<(), String> {
-        self.sent
-            .lock()
-            .unwrap()
-            .push((subject.to_owned(), message.to_owned()));
-        Ok(())
-    }
-}
-
 fn config() -> Config {
     Config {
         target: Target::Serverless {
@@ -338,7 +323,7 @@ const NOW_MS: i64 = 1_767_272_712_000; // 2026-01-01T13:05:12Z
 
 async fn run(
     api: &FakeDataApi,
-    sns: &FakeSns,
+    sns: &MemoryNotifier,
     event: &S3Event,
     deadline: Option<tokio::time::Instant>,
 ) -> pushfeed_loader::LoaderReport {
@@ -348,7 +333,7 @@ async fn run(
 async fn run_with(
     api: &FakeDataApi,
     s3: &FakeS3,
-    sns: &FakeSns,
+    sns: &MemoryNotifier,
     event: &S3Event,
     deadline: Option<tokio::time::Instant>,
 ) -> pushfeed_loader::LoaderReport {
@@ -388,7 +373,7 @@ async fn finished_load_runs_exactly_the_core_transaction() {
         polls: 3,
         rows: 120,
     }]);
-    let sns = FakeSns::default();
+    let sns = MemoryNotifier::new();
     let report = run(&api, &sns, &s3_event(&[(KEY, 2048)]), None).await;
     assert_eq!(
         report.objects,
@@ -429,7 +414,7 @@ async fn finished_load_runs_exactly_the_core_transaction() {
     assert_eq!(report.metrics.get(m::ROWS_LOADED), 120.0);
     assert_eq!(report.metrics.get_by(m::ROWS_LOADED, "send"), 120.0);
     assert_eq!(report.metrics.get(m::LOAD_LATENCY_MS), 2_000.0);
-    assert!(sns.sent.lock().unwrap().is_empty());
+    assert!(sns.alerts().is_empty());
     assert!(into_result(&report).is_ok());
 }
 
@@ -438,10 +423,10 @@ async fn failed_load_alerts_with_the_error_detail_and_returns_an_error() {
     let api = FakeDataApi::with(&[Script::Fail {
         error: "ERROR: Load into table 'pushfeed_stage' failed. Check 'sys_load_error_detail'",
     }]);
-    let sns = FakeSns::default();
+    let sns = MemoryNotifier::new();
     let report = run(&api, &sns, &s3_event(&[(KEY, 2048)]), None).await;
     assert_eq!(report.metrics.get(m::LOAD_FAILURES), 1.0);
-    let sent = sns.sent.lock().unwrap().clone();
+    let sent = sns.alerts();
     assert_eq!(sent.len(), 1);
     let (subject, message) = &sent[0];
     assert_eq!(subject, "pushfeed load failed: push_send");
@@ -466,19 +451,19 @@ async fn failed_load_alerts_with_the_error_detail_and_returns_an_error() {
 #[tokio::test(start_paused = true)]
 async fn aborted_load_is_a_failure() {
     let api = FakeDataApi::with(&[Script::Abort]);
-    let sns = FakeSns::default();
+    let sns = MemoryNotifier::new();
     let report = run(&api, &sns, &s3_event(&[(KEY, 10)]), None).await;
     assert!(
         matches!(&report.objects[0], ObjectResult::Failed { error, .. } if error.contains("ABORTED"))
     );
-    assert_eq!(sns.sent.lock().unwrap().len(), 1);
+    assert_eq!(sns.alerts().len(), 1);
     assert!(into_result(&report).is_err());
 }
 
 #[tokio::test(start_paused = true)]
 async fn polling_stops_before_the_invocation_times_out() {
     let api = FakeDataApi::with(&[Script::Hang]);
-    let sns = FakeSns::default();
+    let sns = MemoryNotifier::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let report = run(&api, &sns, &s3_event(&[(KEY, 10)]), Some(deadline)).await;
     assert!(
@@ -489,9 +474,7 @@ async fn polling_stops_before_the_invocation_times_out() {
         *api.describes.lock().unwrap() > 5,
         "polled with backoff meanwhile"
     );
-    assert!(sns.sent.lock().unwrap()[0]
-        .1
-        .contains("statement id: stmt-1"));
+    assert!(sns.alerts()[0].1.contains("statement id: stmt-1"));
 }
 
 #[tokio::test(start_paused = true)]
@@ -501,7 +484,7 @@ async fn the_same_object_twice_loads_once() {
         Script::Finish { polls: 0, rows: 7 },
         Script::Finish { polls: 0, rows: 7 },
     ]);
-    let sns = FakeSns::default();
+    let sns = MemoryNotifier::new();
     let report = run(&api, &sns, &s3_event(&[(KEY, 100), (KEY, 100)]), None).await;
     assert!(matches!(
         report.objects[0],
@@ -524,7 +507,7 @@ async fn the_same_object_twice_loads_once() {
 #[tokio::test(start_paused = true)]
 async fn an_unmatched_key_is_counted_alerted_and_does_not_block_the_others() {
     let api = FakeDataApi::default();
-    let sns = FakeSns::default();
+    let sns = MemoryNotifier::new();
     let report = run(
         &api,
         &sns,
@@ -538,7 +521,7 @@ async fn an_unmatched_key_is_counted_alerted_and_does_not_block_the_others() {
     assert!(matches!(report.objects[1], ObjectResult::Loaded { .. }));
     assert!(matches!(&report.objects[2], ObjectResult::Unmatched { .. }));
     assert_eq!(report.metrics.get(m::UNMATCHED_KEYS), 2.0);
-    let sent = sns.sent.lock().unwrap().clone();
+    let sent = sns.alerts();
     assert_eq!(sent.len(), 2);
     assert!(sent[0].1.contains("key: exports/2026/x.csv"));
     assert_eq!(api.batches().len(), 1);
@@ -551,7 +534,7 @@ async fn an_unmatched_key_is_counted_alerted_and_does_not_block_the_others() {
 #[tokio::test(start_paused = true)]
 async fn an_empty_object_only_writes_the_ledger() {
     let api = FakeDataApi::default();
-    let sns = FakeSns::default();
+    let sns = MemoryNotifier::new();
     let report = run(&api, &sns, &s3_event(&[(KEY, 0)]), None).await;
     assert!(matches!(report.objects[0], ObjectResult::Empty { .. }));
     let batches = api.batches();
@@ -574,7 +557,7 @@ async fn awkward_keys_are_decoded_matched_and_quoted_safely() {
     ];
     let api = FakeDataApi::default();
     let s3 = FakeS3::default();
-    let sns = FakeSns::default();
+    let sns = MemoryNotifier::new();
     let objects: Vec<(&str, i64)> = keys.iter().map(|k| (*k, 9)).collect();
     let report = run_with(&api, &s3, &sns, &s3_event(&objects), None).await;
     for (obj, key) in report.objects.iter().zip(keys) {
@@ -618,7 +601,7 @@ async fn awkward_keys_are_decoded_matched_and_quoted_safely() {
 #[tokio::test(start_paused = true)]
 async fn a_load_still_running_at_the_deadline_is_cancelled_and_the_retry_loads_it_once() {
     let api = FakeDataApi::with(&[Script::Hang, Script::Finish { polls: 2, rows: 40 }]);
-    let sns = FakeSns::default();
+    let sns = MemoryNotifier::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let first = run(&api, &sns, &s3_event(&[(KEY, 2048)]), Some(deadline)).await;
     assert!(
@@ -655,7 +638,7 @@ async fn a_load_that_finishes_while_being_cancelled_counts_as_loaded() {
         polls: 1_000,
         rows: 5,
     }]);
-    let sns = FakeSns::default();
+    let sns = MemoryNotifier::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(26);
     *api.cancel_too_late.lock().unwrap() = true;
     let report = run(&api, &sns, &s3_event(&[(KEY, 10)]), Some(deadline)).await;
@@ -670,7 +653,7 @@ async fn a_load_that_finishes_while_being_cancelled_counts_as_loaded() {
 #[tokio::test(start_paused = true)]
 async fn a_load_is_not_started_without_time_to_finish_it() {
     let api = FakeDataApi::default();
-    let sns = FakeSns::default();
+    let sns = MemoryNotifier::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let report = run(&api, &sns, &s3_event(&[(KEY, 10)]), Some(deadline)).await;
     assert!(
@@ -679,10 +662,7 @@ async fn a_load_is_not_started_without_time_to_finish_it() {
     assert!(api.batches().is_empty(), "nothing submitted");
     assert_eq!(report.metrics.get(m::LOADS_DEFERRED), 1.0);
     assert_eq!(report.metrics.get(m::LOAD_FAILURES), 0.0);
-    assert!(
-        sns.sent.lock().unwrap().is_empty(),
-        "a deferral is not an alert"
-    );
+    assert!(sns.alerts().is_empty(), "a deferral is not an alert");
     assert!(into_result(&report).is_err(), "but Lambda must retry it");
 }
 
@@ -693,7 +673,7 @@ async fn a_concurrency_conflict_is_resubmitted_not_alarmed() {
         Script::Conflict,
         Script::Finish { polls: 1, rows: 9 },
     ]);
-    let sns = FakeSns::default();
+    let sns = MemoryNotifier::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     let report = run(&api, &sns, &s3_event(&[(KEY, 10)]), Some(deadline)).await;
     assert!(matches!(
@@ -702,7 +682,7 @@ async fn a_concurrency_conflict_is_resubmitted_not_alarmed() {
     ));
     assert_eq!(api.batches().len(), 3);
     assert_eq!(report.metrics.get(m::LOAD_FAILURES), 0.0);
-    assert!(sns.sent.lock().unwrap().is_empty());
+    assert!(sns.alerts().is_empty());
     // Endless conflicts end as a failure that names the cause.
     let api = FakeDataApi::with(&[Script::Conflict; 6]);
     let report = run(&api, &sns, &s3_event(&[(KEY, 10)]), Some(deadline)).await;
@@ -717,7 +697,7 @@ async fn a_concurrency_conflict_is_resubmitted_not_alarmed() {
 async fn an_event_without_size_or_etag_asks_s3_and_loads_the_rows() {
     let api = FakeDataApi::with(&[Script::Finish { polls: 0, rows: 12 }]);
     let s3 = FakeS3::default();
-    let sns = FakeSns::default();
+    let sns = MemoryNotifier::new();
     let mut event = serde_json::to_value(s3_event(&[(KEY, 0)])).unwrap();
     let obj = event["Records"][0]["s3"]["object"].as_object_mut().unwrap();
     obj.remove("size");

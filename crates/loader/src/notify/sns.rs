@@ -1,14 +1,6 @@
-//! Alerts: a small trait, with SNS here and in-memory fakes in tests.
+//! The alert port's SNS adapter.
 
-use std::future::Future;
-
-pub trait Notifier: Sync {
-    fn notify(
-        &self,
-        subject: &str,
-        message: &str,
-    ) -> impl Future<Output = Result<(), String>> + Send;
-}
+use super::Notifier;
 
 /// SNS `Publish` to the alert topic (email subscribers get it).
 #[derive(Debug, Clone)]
