@@ -1,6 +1,7 @@
-//! Realistic Lambda payloads for benchmarks: the shared fixtures' vendor shapes with
-//! distinct ids, wrapped as the event source mapping wraps them (base64 data, envelope),
-//! up to Lambda's 6 MB synchronous payload.
+//! Lambda Kinesis events for tests, benches and drivers, built one way: each record in the
+//! envelope of `tests/fixtures/lambda/kinesis_record.json` (what the event source mapping
+//! delivers), its data base64-encoded; and realistic payloads for benchmarks (the shared
+//! fixtures' vendor shapes with distinct ids) up to Lambda's 6 MB synchronous payload.
 
 use base64::Engine as _;
 
@@ -27,17 +28,61 @@ pub fn vendor_record(i: usize) -> Vec<u8> {
     .into_bytes()
 }
 
+/// The envelope of one record in a Lambda Kinesis event (placeholders in braces).
+const KINESIS_RECORD: &str = include_str!("../../../tests/fixtures/lambda/kinesis_record.json");
+
+/// One record of a Lambda Kinesis event, as compact JSON.
+pub fn kinesis_record_json(
+    shard_id: &str,
+    sequence_number: &str,
+    partition_key: &str,
+    data: &[u8],
+    arrival_ms: i64,
+) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let filled = KINESIS_RECORD
+        .replace("{shard_id}", shard_id)
+        .replace("{sequence_number}", sequence_number)
+        .replace("{partition_key}", partition_key)
+        .replace("{data}", &b64.encode(data))
+        .replace(
+            "{arrival_seconds}",
+            &format!("{:.3}", arrival_ms as f64 / 1000.0),
+        );
+    // One line, as Lambda sends it (the fixture is pretty-printed; no value holds a break).
+    filled.lines().map(str::trim).collect::<Vec<_>>().join("")
+}
+
+/// A Lambda Kinesis event of these records (sequence number, data), one shard, all arrived
+/// at `arrival_ms`.
+pub fn kinesis_event_json(
+    shard_id: &str,
+    records: &[(String, Vec<u8>)],
+    arrival_ms: i64,
+) -> Vec<u8> {
+    let body: Vec<String> = records
+        .iter()
+        .enumerate()
+        .map(|(i, (seq, data))| {
+            kinesis_record_json(shard_id, seq, &format!("pk-{i}"), data, arrival_ms)
+        })
+        .collect();
+    format!("{{\"Records\":[{}]}}", body.join(",")).into_bytes()
+}
+
 /// A Lambda Kinesis event payload (JSON bytes) of up to `max_records` records and at most
 /// `max_bytes` bytes, and the number of records in it.
 pub fn lambda_payload(max_records: usize, max_bytes: usize) -> (Vec<u8>, usize) {
-    let b64 = base64::engine::general_purpose::STANDARD;
     let mut out = b"{\"Records\":[".to_vec();
     let mut n = 0;
     while n < max_records {
         let seq = format!("49650000000000000000000000000000000000000000{n:012}");
-        let entry = format!(
-            r#"{{"kinesis":{{"kinesisSchemaVersion":"1.0","partitionKey":"cust-{n:06}","sequenceNumber":"{seq}","data":"{}","approximateArrivalTimestamp":1767229200.123}},"eventSource":"aws:kinesis","eventVersion":"1.0","eventID":"shardId-000000000003:{seq}","eventName":"aws:kinesis:record","invokeIdentityArn":"arn:aws:iam::123456789012:role/pushfeed-prod-batcher-role","awsRegion":"eu-west-2","eventSourceARN":"arn:aws:kinesis:eu-west-2:123456789012:stream/pushfeed-prod-vendor"}}"#,
-            b64.encode(vendor_record(n))
+        let entry = kinesis_record_json(
+            "shardId-000000000003",
+            &seq,
+            &format!("cust-{n:06}"),
+            &vendor_record(n),
+            1_767_229_200_123,
         );
         if out.len() + entry.len() + 3 > max_bytes {
             break;

@@ -1,9 +1,8 @@
 //! The batcher handler against the in-memory, scripted Firehose (`MemoryFirehose`).
 
-use base64::Engine as _;
 use pushfeed_batcher::{handle_batch, Answer, Config, KinesisBatch, MemoryFirehose};
 use pushfeed_core::metrics as m;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::time::Duration;
 
 /// The records sent to one stream, as parsed JSON lines.
@@ -36,24 +35,20 @@ fn fixture(name: &str) -> Vec<u8> {
     .unwrap()
 }
 
-/// A Lambda Kinesis event, as the event source mapping sends it (base64 data).
+/// A Lambda Kinesis event, as the event source mapping sends it (the fixture envelope,
+/// base64 data), read as the batcher Lambda reads its payload.
 fn kinesis_event(records: &[Vec<u8>]) -> KinesisBatch {
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let recs: Vec<Value> = records
+    let recs: Vec<(String, Vec<u8>)> = records
         .iter()
         .enumerate()
-        .map(|(i, data)| {
-            let seq = format!("4965{i:052}");
-            json!({
-                "kinesis": {"kinesisSchemaVersion": "1.0", "partitionKey": format!("pk-{i}"), "sequenceNumber": seq,
-                            "data": b64.encode(data), "approximateArrivalTimestamp": 1767229200.5},
-                "eventSource": "aws:kinesis", "eventVersion": "1.0", "eventID": format!("shardId-000000000007:{seq}"),
-                "eventName": "aws:kinesis:record", "invokeIdentityArn": "arn:aws:iam::123456789012:role/batcher",
-                "awsRegion": "eu-west-2", "eventSourceARN": "arn:aws:kinesis:eu-west-2:123456789012:stream/pushfeed-dev-vendor"
-            })
-        })
+        .map(|(i, data)| (seq(i), data.clone()))
         .collect();
-    serde_json::from_value(json!({ "Records": recs })).unwrap()
+    let payload = pushfeed_batcher::sample::kinesis_event_json(
+        "shardId-000000000007",
+        &recs,
+        1_767_229_200_500,
+    );
+    KinesisBatch::from_json(&payload).unwrap()
 }
 
 fn seq(i: usize) -> String {
@@ -460,18 +455,17 @@ async fn an_undeliverable_audit_record_is_counted_but_does_not_fail_the_batch() 
 
 #[tokio::test(start_paused = true)]
 async fn lines_are_audited_in_the_hour_their_record_arrived() {
-    let b64 = base64::engine::general_purpose::STANDARD;
     // Two records of one batch, arriving either side of 02:00.
-    let recs: Vec<Value> = [(0usize, 1767232799.9f64), (1, 1767232800.0)]
+    let recs: Vec<String> = [(0usize, 1_767_232_799_900i64), (1, 1_767_232_800_000)]
         .iter()
         .map(|(i, t)| {
-            let seq = seq(*i);
-            json!({"kinesis": {"partitionKey": "p", "sequenceNumber": seq, "approximateArrivalTimestamp": t,
-                   "data": b64.encode(format!(r#"{{"event_type":"users.messages.pushnotification.Send","id":"h{i}","time":1767225600,"user_id":"u"}}"#))},
-                   "eventSource": "aws:kinesis", "eventID": format!("shardId-000000000007:{seq}")})
+            let data = format!(r#"{{"event_type":"users.messages.pushnotification.Send","id":"h{i}","time":1767225600,"user_id":"u"}}"#);
+            pushfeed_batcher::sample::kinesis_record_json("shardId-000000000007", &seq(*i), "p", data.as_bytes(), *t)
         })
         .collect();
-    let event: KinesisBatch = serde_json::from_value(json!({ "Records": recs })).unwrap();
+    let event =
+        KinesisBatch::from_json(format!(r#"{{"Records":[{}]}}"#, recs.join(",")).as_bytes())
+            .unwrap();
     let sink = MemoryFirehose::new();
     handle_batch(&event, &sink, &config(), None, "req-4").await;
     let hours: Vec<(String, u64)> = sink

@@ -11,7 +11,7 @@ use pushfeed_batcher::{
     handle_batch, new_invocation_id, Config as BatcherConfig, KinesisBatch, KinesisBatchRecord,
 };
 use pushfeed_core::catalogue::{DestinationKind, DESTINATIONS};
-use pushfeed_core::keys::{encode_event_key, KeyPatterns};
+use pushfeed_core::keys::KeyPatterns;
 use pushfeed_core::BatchCounts;
 use pushfeed_loader::{Loader, ObjectResult};
 use serde::Serialize;
@@ -146,14 +146,11 @@ pub fn s3_event(
     etag: &str,
     created_ms: i64,
 ) -> anyhow::Result<S3Event> {
-    let json = serde_json::json!({"Records": [{
-        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "local", "eventName": "ObjectCreated:Put",
-        "eventTime": pushfeed_core::timefmt::iso(created_ms),
-        "userIdentity": {"principalId": "local"}, "requestParameters": {"sourceIPAddress": "127.0.0.1"}, "responseElements": {},
-        "s3": {"s3SchemaVersion": "1.0", "configurationId": "pushfeed-loader",
-               "bucket": {"name": bucket, "ownerIdentity": {"principalId": "local"}, "arn": format!("arn:aws:s3:::{bucket}")},
-               "object": {"key": encode_event_key(key), "size": size, "eTag": etag, "sequencer": "0"}}}]});
-    Ok(serde_json::from_value(json)?)
+    Ok(pushfeed_loader::sample::s3_event(
+        bucket,
+        &[pushfeed_loader::sample::Created { key, size, etag }],
+        created_ms,
+    )?)
 }
 
 /// Run the pipeline over `input` (one record per line).

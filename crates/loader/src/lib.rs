@@ -6,6 +6,7 @@ pub mod dataapi;
 pub mod handler;
 pub mod notify;
 pub mod queue;
+pub mod sample;
 pub mod warehouse;
 
 pub use config::Config;

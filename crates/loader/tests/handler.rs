@@ -1,15 +1,15 @@
 //! The loader handler with fakes of the Data API and SNS.
 
 use aws_lambda_events::event::s3::S3Event;
-use pushfeed_core::keys::{encode_event_key, KeyPatterns};
+use pushfeed_core::keys::KeyPatterns;
 use pushfeed_core::metrics as m;
 use pushfeed_loader::config::Target;
 use pushfeed_loader::dataapi::{Statement, Status, SubStatement};
+use pushfeed_loader::sample::Created;
 use pushfeed_loader::{
     into_result, Config, DataApi, Loader, MemoryNotifier, ObjectHead, ObjectResult, ObjectStore,
     RedshiftWarehouse,
 };
-use serde_json::json;
 use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -299,23 +299,17 @@ fn config() -> Config {
     }
 }
 
-/// An S3 ObjectCreated event as S3 sends it (keys URL-encoded).
+/// An S3 ObjectCreated event as S3 sends it (the fixture envelope, keys URL-encoded).
 fn s3_event(objects: &[(&str, i64)]) -> S3Event {
-    let records: Vec<_> = objects
+    let created: Vec<Created<'_>> = objects
         .iter()
-        .map(|(key, size)| {
-            json!({
-                "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "eu-west-2",
-                "eventTime": "2026-01-01T13:05:10.000Z", "eventName": "ObjectCreated:Put",
-                "userIdentity": {"principalId": "AWS:AROAEXAMPLE"}, "requestParameters": {"sourceIPAddress": "10.0.0.1"},
-                "responseElements": {"x-amz-request-id": "R", "x-amz-id-2": "I"},
-                "s3": {"s3SchemaVersion": "1.0", "configurationId": "pushfeed-loader",
-                       "bucket": {"name": "pushfeed-dev-data", "ownerIdentity": {"principalId": "A"}, "arn": "arn:aws:s3:::pushfeed-dev-data"},
-                       "object": {"key": encode_event_key(key), "size": size, "eTag": "0123456789abcdef0123456789abcdef", "sequencer": "0055AED6DCD90281E5"}}
-            })
+        .map(|(key, size)| Created {
+            key,
+            size: *size as u64,
+            etag: "0123456789abcdef0123456789abcdef",
         })
         .collect();
-    serde_json::from_value(json!({ "Records": records })).unwrap()
+    pushfeed_loader::sample::s3_event("pushfeed-dev-data", &created, 1_767_272_710_000).unwrap()
 }
 
 const KEY: &str = "push/send/2026/01/01/13/pushfeed-dev-send-1-2026-01-01-13-05-00-abc.gz";
