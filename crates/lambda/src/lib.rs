@@ -261,6 +261,35 @@ mod tests {
     }
 
     #[test]
+    fn an_aws_error_is_the_services_code_and_message_not_the_raw_response() {
+        use aws_smithy_runtime_api::client::result::SdkError;
+        use aws_smithy_types::error::ErrorMetadata;
+        let raw =
+            "<html>\n<body>502 Bad Gateway</body>\n</html>\nx-amzn-requestid: 1234\n".repeat(20);
+        let service = ErrorMetadata::builder()
+            .code("ValidationException")
+            .message("Redshift endpoint doesn't exist in this region.")
+            .build();
+        let e: SdkError<ErrorMetadata, String> = SdkError::service_error(service, raw.clone());
+        assert_eq!(
+            aws_error("ExecuteStatement", &e),
+            "ExecuteStatement: ValidationException: Redshift endpoint doesn't exist in this region."
+        );
+        let e: SdkError<ErrorMetadata, String> = SdkError::timeout_error("attempt timeout");
+        assert_eq!(
+            aws_error("PutObject", &e),
+            "PutObject: timed out (no answer within the attempt timeout)"
+        );
+        let unnamed: SdkError<ErrorMetadata, String> =
+            SdkError::service_error(ErrorMetadata::builder().build(), raw);
+        let text = aws_error("Publish", &unnamed);
+        assert!(
+            !text.contains('\n') && !text.contains("<html>") && text.len() <= 500,
+            "{text}"
+        );
+    }
+
+    #[test]
     fn a_failure_is_one_line_named_by_its_kind() {
         let f = Failure::new(FailureKind::LoadFailed, "push/open/x.gz: COPY failed\n  Load into table 'push_open' failed.\tCheck 'sys_load_error_detail'");
         let d: Diagnostic = f.clone().into();
