@@ -14,9 +14,14 @@ pub struct FeedRecord {
     pub arrival_ms: Option<i64>,
 }
 
-/// Parse one line (without its newline).
+/// Parse one line (without its newline). A text line's trailing `\r` is the CRLF line
+/// ending of a file written on Windows, and dropped; a binary record (not UTF-8) keeps
+/// every byte, so its quarantine row holds exactly what was sent.
 pub fn parse_line(line: &[u8]) -> FeedRecord {
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let line = match line.strip_suffix(b"\r") {
+        Some(text) if std::str::from_utf8(text).is_ok() => text,
+        _ => line,
+    };
     if line.starts_with(b"{\"kinesis\"")
         || line.starts_with(b"{\"Data\"")
         || line.starts_with(b"{\"SequenceNumber\"")
@@ -64,6 +69,8 @@ mod tests {
     #[test]
     fn raw_lines_and_both_envelopes() {
         assert_eq!(parse_line(b"{\"id\":1}\r").data, b"{\"id\":1}");
+        // Binary bytes are the record's own: a trailing 0x0D is one of them.
+        assert_eq!(parse_line(b"\xff\xfe\x00\r").data, b"\xff\xfe\x00\r");
         let lambda = parse_line(br#"{"kinesis":{"data":"aGk=","sequenceNumber":"42","approximateArrivalTimestamp":1767225600.5}}"#);
         assert_eq!(
             (

@@ -250,6 +250,48 @@ fn help_teaches_and_errors_say_what_to_do() {
 }
 
 #[test]
+fn a_reader_that_stops_early_is_not_an_error() {
+    // `pushfeed sql … | head -1`: the pipe closes; pushfeed stops quietly with status 0.
+    let dir = tempdir();
+    std::fs::write(dir.join("feed.jsonl"), feed()).unwrap();
+    let out = pushfeed(
+        &[
+            "run",
+            "--quiet",
+            "--input",
+            dir.join("feed.jsonl").to_str().unwrap(),
+        ],
+        &dir,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pushfeed"))
+        .args([
+            "sql",
+            "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n LIMIT 300000) SELECT x FROM n",
+            "--data-dir",
+        ])
+        .arg(&dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 64];
+    use std::io::Read as _;
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap(); // then the pipe closes
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && !stderr.contains("Broken pipe"),
+        "{:?}: {stderr}",
+        out.status
+    );
+}
+
+#[test]
 fn running_a_generated_feed_again_adds_no_row_not_even_to_the_quarantine() {
     // A generated feed's records carry no arrival time; they get a deterministic one, so
     // the second run is a redelivery: quarantine rows (whose occurred_at is the arrival)
