@@ -1,5 +1,5 @@
 //! A realistic synthetic vendor feed, deterministic for a seed: one Kinesis record per
-//! output line (see docs/cli.md for the line format).
+//! output line (the feed line format is in the README, "The `pushfeed` command").
 
 use base64::Engine as _;
 use rand::rngs::StdRng;
