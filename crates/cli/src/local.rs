@@ -10,7 +10,9 @@ use pushfeed_core::catalogue::{ColumnKind, DESTINATIONS};
 use pushfeed_core::load::{self, ObjectRef, Step};
 use pushfeed_core::schema::{self, ColumnDef, Migration, TableDef, MIGRATIONS_TABLE};
 use pushfeed_core::sql::Dialect;
-use pushfeed_loader::{LoadError, LoadOutcome, LoadPlan, ObjectHead, ObjectStore, Warehouse};
+use pushfeed_loader::{
+    CallError, LoadError, LoadOutcome, LoadPlan, ObjectHead, ObjectStore, Warehouse,
+};
 use rusqlite::Connection;
 use std::collections::HashSet;
 use std::io::{Read, Write};
@@ -399,7 +401,7 @@ impl SqliteWarehouse {
         let conn = self
             .conn
             .lock()
-            .map_err(|_| LoadError::Api("warehouse lock poisoned".into()))?;
+            .map_err(|_| LoadError::Api("the local warehouse's lock is poisoned".into()))?;
         let mut rows_in_object = 0u64;
         let mut inserted = 0u64;
         let mut ledger_rows = 0u64;
@@ -466,20 +468,23 @@ impl LocalObjects {
 }
 
 impl ObjectStore for LocalObjects {
-    async fn head(&self, bucket: &str, key: &str) -> Result<ObjectHead, String> {
+    async fn head(&self, bucket: &str, key: &str) -> Result<ObjectHead, CallError> {
         let path = self.root.join(bucket).join(key);
-        let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let bytes = std::fs::read(&path)
+            .map_err(|e| CallError::new("HeadObject", format!("{}: {e}", path.display())))?;
         Ok(ObjectHead {
             size: bytes.len() as u64,
             etag: etag_of(&bytes),
         })
     }
-    async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), String> {
+    async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), CallError> {
         let path = self.root.join(bucket).join(key);
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| CallError::new("PutObject", format!("{}: {e}", dir.display())))?;
         }
-        std::fs::write(&path, body).map_err(|e| format!("{}: {e}", path.display()))
+        std::fs::write(&path, body)
+            .map_err(|e| CallError::new("PutObject", format!("{}: {e}", path.display())))
     }
 }
 

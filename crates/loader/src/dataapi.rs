@@ -3,7 +3,7 @@
 //! invocation must return, and a resubmit when the load loses a concurrency conflict.
 
 use crate::config::{Config, Target};
-use crate::warehouse::{LoadError, LoadOutcome, LoadPlan, ObjectStore, Warehouse};
+use crate::warehouse::{CallError, LoadError, LoadOutcome, LoadPlan, ObjectStore, Warehouse};
 use pushfeed_core::load::{self, Step};
 use pushfeed_core::schema::TableDef;
 use pushfeed_core::sql::Dialect;
@@ -39,13 +39,13 @@ pub trait DataApi: Sync {
     fn batch_execute(
         &self,
         sqls: Vec<String>,
-    ) -> impl Future<Output = Result<String, String>> + Send;
-    fn execute(&self, sql: String) -> impl Future<Output = Result<String, String>> + Send;
-    fn describe(&self, id: &str) -> impl Future<Output = Result<Statement, String>> + Send;
+    ) -> impl Future<Output = Result<String, CallError>> + Send;
+    fn execute(&self, sql: String) -> impl Future<Output = Result<String, CallError>> + Send;
+    fn describe(&self, id: &str) -> impl Future<Output = Result<Statement, CallError>> + Send;
     /// Ask Redshift to stop a running statement (CancelStatement).
-    fn cancel(&self, id: &str) -> impl Future<Output = Result<(), String>> + Send;
+    fn cancel(&self, id: &str) -> impl Future<Output = Result<(), CallError>> + Send;
     /// Rows of a finished statement, every field as text (NULL as "NULL").
-    fn result(&self, id: &str) -> impl Future<Output = Result<Vec<Vec<String>>, String>> + Send;
+    fn result(&self, id: &str) -> impl Future<Output = Result<Vec<Vec<String>>, CallError>> + Send;
 }
 
 /// The AWS SDK Redshift Data API client, bound to a cluster or workgroup and database.
@@ -66,12 +66,12 @@ impl AwsDataApi {
     }
 }
 
-fn sdk_err<E, R>(what: &str, e: aws_smithy_runtime_api::client::result::SdkError<E, R>) -> String
+fn sdk_err<E, R>(what: &str, e: aws_smithy_runtime_api::client::result::SdkError<E, R>) -> CallError
 where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug + 'static,
 {
-    pushfeed_lambda::aws_error(what, &e)
+    CallError(pushfeed_lambda::aws_error(what, &e))
 }
 
 macro_rules! bind_target {
@@ -99,7 +99,7 @@ macro_rules! bind_target {
 }
 
 impl DataApi for AwsDataApi {
-    async fn batch_execute(&self, sqls: Vec<String>) -> Result<String, String> {
+    async fn batch_execute(&self, sqls: Vec<String>) -> Result<String, CallError> {
         let req = bind_target!(
             self.client.batch_execute_statement().set_sqls(Some(sqls)),
             self
@@ -110,10 +110,10 @@ impl DataApi for AwsDataApi {
             .map_err(|e| sdk_err("BatchExecuteStatement", e))?;
         out.id()
             .map(str::to_owned)
-            .ok_or_else(|| "BatchExecuteStatement returned no statement id".to_owned())
+            .ok_or_else(|| CallError::from("BatchExecuteStatement returned no statement id"))
     }
 
-    async fn execute(&self, sql: String) -> Result<String, String> {
+    async fn execute(&self, sql: String) -> Result<String, CallError> {
         let req = bind_target!(self.client.execute_statement().sql(sql), self);
         let out = req
             .send()
@@ -121,10 +121,10 @@ impl DataApi for AwsDataApi {
             .map_err(|e| sdk_err("ExecuteStatement", e))?;
         out.id()
             .map(str::to_owned)
-            .ok_or_else(|| "ExecuteStatement returned no statement id".to_owned())
+            .ok_or_else(|| CallError::from("ExecuteStatement returned no statement id"))
     }
 
-    async fn describe(&self, id: &str) -> Result<Statement, String> {
+    async fn describe(&self, id: &str) -> Result<Statement, CallError> {
         use aws_sdk_redshiftdata::types::StatusString;
         let out = self
             .client
@@ -155,7 +155,7 @@ impl DataApi for AwsDataApi {
         })
     }
 
-    async fn cancel(&self, id: &str) -> Result<(), String> {
+    async fn cancel(&self, id: &str) -> Result<(), CallError> {
         self.client
             .cancel_statement()
             .id(id)
@@ -165,7 +165,7 @@ impl DataApi for AwsDataApi {
         Ok(())
     }
 
-    async fn result(&self, id: &str) -> Result<Vec<Vec<String>>, String> {
+    async fn result(&self, id: &str) -> Result<Vec<Vec<String>>, CallError> {
         use aws_sdk_redshiftdata::types::Field;
         let mut rows = Vec::new();
         let mut token: Option<String> = None;
@@ -228,8 +228,8 @@ impl<D: DataApi, S: ObjectStore> RedshiftWarehouse<D, S> {
         &self,
         what: &str,
         deadline: Option<Instant>,
-        call: impl Future<Output = Result<T, String>>,
-    ) -> Result<T, String> {
+        call: impl Future<Output = Result<T, CallError>>,
+    ) -> Result<T, CallError> {
         let budget = deadline.map_or(self.config.attempt_timeout, |d| {
             self.config
                 .attempt_timeout
@@ -238,9 +238,9 @@ impl<D: DataApi, S: ObjectStore> RedshiftWarehouse<D, S> {
         tokio::time::timeout(budget, call)
             .await
             .unwrap_or_else(|_| {
-                Err(format!(
-                    "{what}: no answer within {} ms (timed out)",
-                    budget.as_millis()
+                Err(CallError::new(
+                    what,
+                    format!("no answer within {} ms (timed out)", budget.as_millis()),
                 ))
             })
     }

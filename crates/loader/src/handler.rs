@@ -3,7 +3,7 @@
 //! so that Lambda retries and finally sends the event to the on-failure destination.
 
 use crate::notify::Notifier;
-use crate::warehouse::{LoadError, LoadPlan, ObjectStore, Warehouse};
+use crate::warehouse::{CallError, LoadError, LoadPlan, ObjectStore, Warehouse};
 use aws_lambda_events::event::s3::S3Event;
 use pushfeed_core::keys::{decode_event_key, KeyPatterns, Matched};
 use pushfeed_core::load::ObjectRef;
@@ -92,7 +92,12 @@ impl<W: Warehouse, N: Notifier, O: ObjectStore> Loader<'_, W, N, O> {
                 tracing::info!(bucket, key = %key, "S3 event lacks the object's size or ETag: asking S3 (HeadObject)");
                 let head = tokio::time::timeout(HEAD_TIMEOUT, self.objects.head(bucket, &key))
                     .await
-                    .unwrap_or_else(|_| Err("no answer within 10 s (timed out)".into()))
+                    .unwrap_or_else(|_| {
+                        Err(CallError::new(
+                            "HeadObject",
+                            "no answer within 10 s (timed out)",
+                        ))
+                    })
                     .map_err(|e| {
                         LoadError::Object(format!("HeadObject s3://{bucket}/{key}: {e}"))
                     })?;

@@ -15,7 +15,7 @@ pub use handler::{into_result, Loader, LoaderReport, ObjectResult};
 pub use notify::{MemoryNotifier, Notifier, SnsNotifier};
 pub use queue::{parse_invocation, Invocation, QueueMessage, QueueReport};
 pub use warehouse::{
-    LoadError, LoadOutcome, LoadPlan, ObjectHead, ObjectStore, S3Store, Warehouse,
+    CallError, LoadError, LoadOutcome, LoadPlan, ObjectHead, ObjectStore, S3Store, Warehouse,
 };
 
 use lambda_runtime::LambdaEvent;

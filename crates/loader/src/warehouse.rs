@@ -57,7 +57,7 @@ pub enum LoadError {
         error: String,
     },
     #[error("warehouse API call failed: {0}")]
-    Api(String),
+    Api(CallError),
     #[error("cannot render SQL: {0}")]
     Sql(#[from] pushfeed_core::sql::SqlError),
     #[error("object cannot be read: {0}")]
@@ -100,6 +100,31 @@ pub struct ObjectHead {
     pub etag: String,
 }
 
+/// A call to a service that failed — S3, SNS, the Redshift Data API, or a local stand-in:
+/// one line starting with the call, then what the service said (its error code and
+/// message) or what went wrong on the way. What every port of the loader returns.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct CallError(pub String);
+
+impl CallError {
+    pub fn new(call: &str, what: impl std::fmt::Display) -> Self {
+        CallError(pushfeed_lambda::one_line(&format!("{call}: {what}")))
+    }
+}
+
+impl From<&str> for CallError {
+    fn from(s: &str) -> Self {
+        CallError(s.to_owned())
+    }
+}
+
+impl From<String> for CallError {
+    fn from(s: String) -> Self {
+        CallError(s)
+    }
+}
+
 /// The object store the loader reads facts from and writes COPY manifests to.
 pub trait ObjectStore: Sync {
     /// Size and ETag of an object (HeadObject), for an S3 event that lacks them.
@@ -107,21 +132,21 @@ pub trait ObjectStore: Sync {
         &self,
         bucket: &str,
         key: &str,
-    ) -> impl Future<Output = Result<ObjectHead, String>> + Send;
+    ) -> impl Future<Output = Result<ObjectHead, CallError>> + Send;
     /// Write a small object (a COPY manifest).
     fn put(
         &self,
         bucket: &str,
         key: &str,
         body: Vec<u8>,
-    ) -> impl Future<Output = Result<(), String>> + Send;
+    ) -> impl Future<Output = Result<(), CallError>> + Send;
 }
 
 impl<T: ObjectStore> ObjectStore for &T {
-    async fn head(&self, bucket: &str, key: &str) -> Result<ObjectHead, String> {
+    async fn head(&self, bucket: &str, key: &str) -> Result<ObjectHead, CallError> {
         (*self).head(bucket, key).await
     }
-    async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), String> {
+    async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), CallError> {
         (*self).put(bucket, key, body).await
     }
 }
@@ -138,16 +163,16 @@ impl S3Store {
     }
 }
 
-fn s3_err<E, R>(what: &str, e: aws_smithy_runtime_api::client::result::SdkError<E, R>) -> String
+fn s3_err<E, R>(what: &str, e: aws_smithy_runtime_api::client::result::SdkError<E, R>) -> CallError
 where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug + 'static,
 {
-    pushfeed_lambda::aws_error(what, &e)
+    CallError(pushfeed_lambda::aws_error(what, &e))
 }
 
 impl ObjectStore for S3Store {
-    async fn head(&self, bucket: &str, key: &str) -> Result<ObjectHead, String> {
+    async fn head(&self, bucket: &str, key: &str) -> Result<ObjectHead, CallError> {
         let out = self
             .client
             .head_object()
@@ -167,7 +192,7 @@ impl ObjectStore for S3Store {
         Ok(ObjectHead { size, etag })
     }
 
-    async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), String> {
+    async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), CallError> {
         self.client
             .put_object()
             .bucket(bucket)

@@ -7,8 +7,8 @@ use pushfeed_loader::config::Target;
 use pushfeed_loader::dataapi::{Statement, Status, SubStatement};
 use pushfeed_loader::sample::Created;
 use pushfeed_loader::{
-    into_result, Config, DataApi, Loader, MemoryNotifier, ObjectHead, ObjectResult, ObjectStore,
-    RedshiftWarehouse,
+    into_result, CallError, Config, DataApi, Loader, MemoryNotifier, ObjectHead, ObjectResult,
+    ObjectStore, RedshiftWarehouse,
 };
 use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
@@ -165,7 +165,7 @@ impl FakeDataApi {
 }
 
 impl DataApi for FakeDataApi {
-    async fn batch_execute(&self, sqls: Vec<String>) -> Result<String, String> {
+    async fn batch_execute(&self, sqls: Vec<String>) -> Result<String, CallError> {
         let mut subs = self.submitted.lock().unwrap();
         let id = format!("stmt-{}", subs.len() + 1);
         let script = self
@@ -191,7 +191,7 @@ impl DataApi for FakeDataApi {
         Ok(id)
     }
 
-    async fn execute(&self, sql: String) -> Result<String, String> {
+    async fn execute(&self, sql: String) -> Result<String, CallError> {
         let id = format!("detail-{}", self.executes.lock().unwrap().len() + 1);
         self.executes.lock().unwrap().push(sql);
         self.submitted.lock().unwrap().push(Submitted {
@@ -205,7 +205,7 @@ impl DataApi for FakeDataApi {
         Ok(id)
     }
 
-    async fn describe(&self, id: &str) -> Result<Statement, String> {
+    async fn describe(&self, id: &str) -> Result<Statement, CallError> {
         *self.describes.lock().unwrap() += 1;
         let mut subs = self.submitted.lock().unwrap();
         let sub = subs
@@ -226,7 +226,7 @@ impl DataApi for FakeDataApi {
         Ok(self.end(sub))
     }
 
-    async fn cancel(&self, id: &str) -> Result<(), String> {
+    async fn cancel(&self, id: &str) -> Result<(), CallError> {
         self.cancels.lock().unwrap().push(id.to_owned());
         let mut subs = self.submitted.lock().unwrap();
         if let Some(sub) = subs.iter_mut().find(|s| s.id == id) {
@@ -239,7 +239,7 @@ impl DataApi for FakeDataApi {
         Ok(())
     }
 
-    async fn result(&self, _id: &str) -> Result<Vec<Vec<String>>, String> {
+    async fn result(&self, _id: &str) -> Result<Vec<Vec<String>>, CallError> {
         Ok(vec![vec![
             "s3://pushfeed-dev-data/push/send/x".into(),
             "3".into(),
@@ -258,7 +258,7 @@ struct FakeS3 {
 }
 
 impl ObjectStore for FakeS3 {
-    async fn head(&self, _bucket: &str, key: &str) -> Result<ObjectHead, String> {
+    async fn head(&self, _bucket: &str, key: &str) -> Result<ObjectHead, CallError> {
         self.heads.lock().unwrap().push(key.to_owned());
         if key.contains("missing") {
             return Err("NotFound: 404".into());
@@ -268,7 +268,7 @@ impl ObjectStore for FakeS3 {
             etag: "\"feedfacefeedfacefeedfacefeedface\"".into(),
         })
     }
-    async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), String> {
+    async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), CallError> {
         self.puts.lock().unwrap().push((
             bucket.to_owned(),
             key.to_owned(),
@@ -344,19 +344,19 @@ async fn run_with(
 
 // `&FakeDataApi` must be a DataApi too.
 impl DataApi for &FakeDataApi {
-    async fn batch_execute(&self, sqls: Vec<String>) -> Result<String, String> {
+    async fn batch_execute(&self, sqls: Vec<String>) -> Result<String, CallError> {
         (*self).batch_execute(sqls).await
     }
-    async fn execute(&self, sql: String) -> Result<String, String> {
+    async fn execute(&self, sql: String) -> Result<String, CallError> {
         (*self).execute(sql).await
     }
-    async fn describe(&self, id: &str) -> Result<Statement, String> {
+    async fn describe(&self, id: &str) -> Result<Statement, CallError> {
         (*self).describe(id).await
     }
-    async fn cancel(&self, id: &str) -> Result<(), String> {
+    async fn cancel(&self, id: &str) -> Result<(), CallError> {
         (*self).cancel(id).await
     }
-    async fn result(&self, id: &str) -> Result<Vec<Vec<String>>, String> {
+    async fn result(&self, id: &str) -> Result<Vec<Vec<String>>, CallError> {
         (*self).result(id).await
     }
 }

@@ -1,6 +1,6 @@
 //! The alert port's in-memory adapter: keeps every alert, in order.
 
-use super::Notifier;
+use super::{CallError, Notifier};
 use std::sync::Mutex;
 
 /// Alerts kept in memory: shown in a local run's summary, read by tests.
@@ -21,10 +21,10 @@ impl MemoryNotifier {
 }
 
 impl Notifier for MemoryNotifier {
-    async fn notify(&self, subject: &str, message: &str) -> Result<(), String> {
+    async fn notify(&self, subject: &str, message: &str) -> Result<(), CallError> {
         self.alerts
             .lock()
-            .map_err(|_| "the alert log is poisoned".to_owned())?
+            .map_err(|_| CallError::from("the alert log is poisoned"))?
             .push((subject.to_owned(), message.to_owned()));
         Ok(())
     }

@@ -8,6 +8,7 @@ mod sns;
 pub use memory::MemoryNotifier;
 pub use sns::{subject_line, SnsNotifier};
 
+pub use crate::warehouse::CallError;
 use std::future::Future;
 
 pub trait Notifier: Sync {
@@ -15,5 +16,5 @@ pub trait Notifier: Sync {
         &self,
         subject: &str,
         message: &str,
-    ) -> impl Future<Output = Result<(), String>> + Send;
+    ) -> impl Future<Output = Result<(), CallError>> + Send;
 }

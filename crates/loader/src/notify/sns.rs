@@ -1,6 +1,6 @@
 //! The alert port's SNS adapter.
 
-use super::Notifier;
+use super::{CallError, Notifier};
 
 /// SNS `Publish` to the alert topic (email subscribers get it).
 #[derive(Debug, Clone)]
@@ -34,7 +34,7 @@ pub fn subject_line(s: &str) -> String {
 }
 
 impl Notifier for SnsNotifier {
-    async fn notify(&self, subject: &str, message: &str) -> Result<(), String> {
+    async fn notify(&self, subject: &str, message: &str) -> Result<(), CallError> {
         self.client
             .publish()
             .topic_arn(&self.topic_arn)
@@ -44,7 +44,10 @@ impl Notifier for SnsNotifier {
             .await
             .map(|_| ())
             .map_err(|e| {
-                pushfeed_lambda::aws_error(&format!("SNS publish to {}", self.topic_arn), &e)
+                CallError(pushfeed_lambda::aws_error(
+                    &format!("SNS publish to {}", self.topic_arn),
+                    &e,
+                ))
             })
     }
 }
