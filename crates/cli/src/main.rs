@@ -214,6 +214,12 @@ and every metric name. With --json it is the file Terraform reads (terraform/mod
         #[arg(long)]
         json: bool,
     },
+    /// Print a shell completion script: `pushfeed completions bash > /etc/bash_completion.d/pushfeed`,
+    /// `pushfeed completions zsh > "${fpath[1]}/_pushfeed"`, `pushfeed completions fish > ~/.config/fish/completions/pushfeed.fish`.
+    Completions {
+        /// The shell: bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
     /// Print the statements the loader runs for one S3 object (as a JSON array), e.g. to load by hand.
     #[command(
         long_about = "Print the load transaction the loader runs for one S3 object, as a JSON array of SQL \
@@ -719,6 +725,15 @@ fn real_main() -> anyhow::Result<()> {
                     s.objects_seen, s.objects_loaded, run::fmt_n(s.rows_loaded), s.duplicate_objects, s.unmatched_keys, s.load_failures, s.elapsed_s
                 );
             }
+        }
+        Command::Completions { shell } => {
+            use clap::CommandFactory as _;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "pushfeed",
+                &mut std::io::stdout(),
+            );
         }
         Command::Catalogue { json } => {
             let c = catalogue_json();

@@ -250,6 +250,29 @@ fn help_teaches_and_errors_say_what_to_do() {
 }
 
 #[test]
+fn completions_are_printed_for_each_shell() {
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef pushfeed"),
+        ("fish", "complete -c pushfeed"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_pushfeed"))
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains(marker),
+            "{shell}: {text:.200}"
+        );
+        // Every command is offered.
+        for command in ["run", "audit", "generate", "reconcile", "completions"] {
+            assert!(text.contains(command), "{shell} lacks {command}");
+        }
+    }
+}
+
+#[test]
 fn a_reader_that_stops_early_is_not_an_error() {
     // `pushfeed sql … | head -1`: the pipe closes; pushfeed stops quietly with status 0.
     let dir = tempdir();
