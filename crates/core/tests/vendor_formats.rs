@@ -436,43 +436,6 @@ fn an_airship_open_without_a_triggering_push_is_an_app_open() {
     );
 }
 
-/// Every documented SEND_REJECTED status and SEND_ABORTED reason is a bounce or an abort.
-#[test]
-fn airship_rejection_statuses_and_abort_reasons_route_by_type() {
-    for status in [
-        "BadDeviceToken",
-        "Unauthorized",
-        "InvalidPackageName",
-        "InvalidParameters",
-        "Unavailable",
-        "MessageTooBig",
-        "InvalidTtl",
-        "InvalidDataKey",
-        "MissingRegistration",
-        "Uninstalled",
-    ] {
-        let rec = json!({"id": format!("r-{status}"), "type": "SEND_REJECTED", "occurred": "2026-01-01T10:00:00Z",
-                         "device": {"channel": "c", "device_type": "IOS"}, "body": {"push_id": "p", "status": status}});
-        let (events, q) = split(decode_record(rec.to_string().as_bytes(), &COORDS));
-        assert!(q.is_empty());
-        assert_eq!(events[0].0, "bounce", "{status}");
-    }
-    for reason in [
-        "FEED_BANNED_RESPONSE",
-        "FEED_REQUEST_REJECTED",
-        "FEED_RESOLVE_FAILURE",
-        "FREQUENCY_LIMIT_FAILURE",
-        "FREQUENCY_LIMIT_REACHED",
-        "UNKNOWN",
-    ] {
-        let rec = json!({"id": format!("a-{reason}"), "type": "SEND_ABORTED", "occurred": "2026-01-01T10:00:00Z",
-                         "device": {"channel": "c", "device_type": "ANDROID"}, "body": {"push_id": "p", "reason": reason}});
-        let (events, _) = split(decode_record(rec.to_string().as_bytes(), &COORDS));
-        assert_eq!(events[0].0, "abort", "{reason}");
-        assert_eq!(events[0].1["abort_type"], reason);
-    }
-}
-
 /// Another vendor's record with an `event_type` (a Segment- or OneSignal-like shape) is not
 /// taken for a Braze event without an id: the reason says so and names its keys.
 #[test]
