@@ -65,23 +65,46 @@ fn seconds_to_ms<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
     arrival_ms(secs).map_err(serde::de::Error::custom)
 }
 
+/// Why a payload is not a Kinesis event the batcher can read (the invocation fails as
+/// `InvalidEvent`; Lambda retries the batch, then sends it to the failure destination).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PayloadError {
+    #[error("the Kinesis event is not UTF-8 (at byte {0})")]
+    NotUtf8(usize),
+    #[error("the Kinesis event cannot be read: {0}")]
+    NotJson(String),
+    #[error("not a Kinesis event: no Records array (keys: {})", .0.join(", "))]
+    NoRecords(Vec<String>),
+    #[error("the Kinesis event cannot be read: Records[{index}]: {why}")]
+    Record { index: usize, why: String },
+    #[error("no payload was read for request {0}")]
+    NotRead(String),
+}
+
 impl KinesisBatch {
     /// Read the event straight from the payload bytes, as the batcher Lambda does: one
     /// pass of pushfeed's JSON reader over the 6 MB instead of serde_json's, with the
     /// record data base64-decoded with SIMD. Gives what `serde_json::from_slice` gives for
     /// every payload Lambda sends (tests compare the two); an error names what is wrong.
-    pub fn from_json(body: &[u8]) -> Result<KinesisBatch, String> {
-        let text = json::utf8(body)
-            .map_err(|at| format!("the Kinesis event is not UTF-8 (at byte {at})"))?;
+    pub fn from_json(body: &[u8]) -> Result<KinesisBatch, PayloadError> {
+        let text = json::utf8(body).map_err(PayloadError::NotUtf8)?;
         // Every record's data, decoded into one buffer (base64 is 4/3 of its bytes).
         let mut arena = Vec::with_capacity(body.len() / 4 * 3);
         let mut records = Vec::with_capacity(body.len() / 1200 + 1);
+        let mut bad_record = None;
         let found = Tape::default()
-            .for_each_element(text, "Records", &["eventID", "kinesis"], |i, r| {
-                records.push(record(r, &mut arena).map_err(|e| format!("Records[{i}]: {e}"))?);
+            .for_each_element(text, "Records", &["eventID", "kinesis"], |index, r| {
+                match record(r, &mut arena) {
+                    Ok(read) => records.push(read),
+                    Err(why) => {
+                        let message = format!("Records[{index}]: {why}");
+                        bad_record = Some(PayloadError::Record { index, why });
+                        return Err(message);
+                    }
+                }
                 Ok(())
             })
-            .map_err(|e| format!("the Kinesis event cannot be read: {e}"))?;
+            .map_err(|e| bad_record.take().unwrap_or(PayloadError::NotJson(e)))?;
         if !found {
             // A wrongly wired trigger (or a test event) must not pass for an empty batch.
             let mut keys = Vec::new();
@@ -91,10 +114,7 @@ impl KinesisBatch {
                     keys = o.iter().take(8).map(|(k, _)| k.to_string()).collect();
                 }
             }
-            return Err(format!(
-                "not a Kinesis event: no Records array (keys: {})",
-                keys.join(", ")
-            ));
+            return Err(PayloadError::NoRecords(keys));
         }
         let arena = Bytes::from(arena);
         let records = records
@@ -281,8 +301,24 @@ mod tests {
             KinesisBatch::from_json(br#"{"foo":1,"detail-type":"Scheduled Event"}"#).unwrap_err();
         assert_eq!(
             err,
+            PayloadError::NoRecords(vec!["foo".into(), "detail-type".into()])
+        );
+        assert_eq!(
+            err.to_string(),
             "not a Kinesis event: no Records array (keys: foo, detail-type)"
         );
+        let err = KinesisBatch::from_json(
+            br#"{"Records":[{"kinesis":{"data":"aGk=","sequenceNumber":"1","approximateArrivalTimestamp":1}},{"kinesis":{"data":"aGk="}}]}"#,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, PayloadError::Record { index: 1, why } if why.contains("sequenceNumber")),
+            "{err:?}"
+        );
+        assert!(matches!(
+            KinesisBatch::from_json(b"\xff"),
+            Err(PayloadError::NotUtf8(0))
+        ));
     }
 
     proptest::proptest! {

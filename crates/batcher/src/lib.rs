@@ -8,9 +8,11 @@ pub mod sample;
 pub mod sink;
 
 pub use config::Config;
-pub use event::{KinesisBatch, KinesisBatchRecord};
+pub use event::{KinesisBatch, KinesisBatchRecord, PayloadError};
 pub use handler::{handle_batch, new_invocation_id, BatchReport};
 pub use sink::{Answer, AwsFirehose, EntryResult, FirehoseSink, MemoryFirehose, SinkError};
+#[cfg(feature = "local")]
+pub use sink::{LocalFirehose, WrittenObject};
 
 use aws_lambda_events::streams::KinesisEventResponse;
 use lambda_runtime::LambdaEvent;

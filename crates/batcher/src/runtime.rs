@@ -9,7 +9,7 @@
 //! the runtime then deserializes as `()` for nothing. A payload that cannot be read becomes
 //! the invocation's error, as a serde failure would.
 
-use crate::event::KinesisBatch;
+use crate::event::{KinesisBatch, PayloadError};
 use lambda_runtime::tower::{Layer, Service};
 use lambda_runtime::LambdaInvocation;
 use std::collections::HashMap;
@@ -37,7 +37,7 @@ pub fn keep_heap() {
 
 /// Batches read by the layer, by request id, until the handler takes them, with when the
 /// reading started (the invocation's work starts there).
-pub type ReadBatches = Arc<Mutex<HashMap<String, (Result<KinesisBatch, String>, Instant)>>>;
+pub type ReadBatches = Arc<Mutex<HashMap<String, (Result<KinesisBatch, PayloadError>, Instant)>>>;
 
 /// The layer: `Runtime::new(handler).layer(ReadPayloadLayer::new(batches.clone()))`.
 #[derive(Clone)]
@@ -92,12 +92,12 @@ impl<S: Service<LambdaInvocation>> Service<LambdaInvocation> for ReadPayload<S> 
 pub fn take_batch(
     batches: &ReadBatches,
     request_id: &str,
-) -> Result<(KinesisBatch, Instant), String> {
+) -> Result<(KinesisBatch, Instant), PayloadError> {
     let (batch, started) = batches
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .remove(request_id)
-        .ok_or_else(|| format!("no payload was read for request {request_id}"))?;
+        .ok_or_else(|| PayloadError::NotRead(request_id.to_owned()))?;
     Ok((batch?, started))
 }
 
@@ -139,7 +139,7 @@ mod tests {
             vec![b"null".to_vec(), b"null".to_vec()]
         );
         assert_eq!(take_batch(&batches, "req-1").unwrap().0.records.len(), n);
-        let err = take_batch(&batches, "req-2").unwrap_err();
+        let err = take_batch(&batches, "req-2").unwrap_err().to_string();
         assert!(
             err.contains("not JSON") || err.contains("cannot be read"),
             "{err}"

@@ -4,15 +4,16 @@
 //! the objects not loaded yet counted line by line, so "in flight" is measured, not guessed.
 
 use crate::aws::{EndpointArgs, WarehouseArgs};
-use crate::local::{SqliteWarehouse, LOCAL_BUCKET, LOCAL_SCHEMA};
 use crate::reconcile::{parse_when, ReconcileArgs};
 use anyhow::Context;
 use flate2::read::MultiGzDecoder;
 use pushfeed_core::audit::hour_start_ms;
 use pushfeed_core::keys::{KeyPatterns, Matched};
+use pushfeed_core::names::local::{self as layout, BUCKET as LOCAL_BUCKET};
 use pushfeed_core::sql::Dialect;
 use pushfeed_core::timefmt::{iso, parse_iso};
 use pushfeed_core::views::{audit_query, AUDIT_GRACE_MINUTES};
+use pushfeed_loader::warehouse::sqlite::{SqliteWarehouse, LOCAL_SCHEMA};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -164,7 +165,7 @@ async fn scan_not_loaded(
         endpoint: args.endpoint.clone(),
         warehouse: args.warehouse.clone(),
         since: args.since.clone(),
-        until: iso(crate::local::now_ms() + 60_000),
+        until: iso(pushfeed_core::timefmt::now_ms() + 60_000),
         dry_run: true,
         data_dir: args.data_dir.clone(),
         json: false,
@@ -189,7 +190,7 @@ async fn scan_not_loaded(
                 let key = location
                     .strip_prefix(&format!("{LOCAL_BUCKET}/"))
                     .unwrap_or(location);
-                let path = dir.join("objects").join(LOCAL_BUCKET).join(key);
+                let path = layout::object_path(dir, LOCAL_BUCKET, key);
                 match std::fs::read(&path) {
                     Ok(bytes) => count_lines(key, &bytes, &patterns, &mut lines)?,
                     Err(e) => tracing::warn!(object = %path.display(), error = %e, "cannot read"),
@@ -268,7 +269,7 @@ pub fn finish(
 }
 
 pub async fn audit(args: &AuditArgs) -> anyhow::Result<AuditReport> {
-    let now = crate::local::now_ms();
+    let now = pushfeed_core::timefmt::now_ms();
     let since_ms = hour_start_ms(parse_when(&args.since, now)?);
     let rows = match &args.data_dir {
         Some(dir) => local_rows(&SqliteWarehouse::open(dir)?, since_ms)?,

@@ -867,7 +867,7 @@ async fn write_failure_record(
             arrival_ms: r.arrival_ms,
         })
         .collect();
-    let now = crate::local::now_ms();
+    let now = pushfeed_core::timefmt::now_ms();
     let doc = crate::replay::failure_record(
         &failed,
         &format!(
@@ -964,7 +964,7 @@ async fn load_queued_objects(
                 Some((key, r.event_time.timestamp_millis()))
             })
             .collect();
-        let now = crate::local::now_ms();
+        let now = pushfeed_core::timefmt::now_ms();
         let report = loader
             .handle_queue(
                 &messages,
@@ -1051,8 +1051,13 @@ pub async fn load_objects(args: &LoadArgs) -> anyhow::Result<LoadSummary> {
             .strip_prefix("s3://")
             .and_then(|r| r.split_once('/'))
             .ok_or_else(|| anyhow::anyhow!("{o:?} is not s3://bucket/key"))?;
-        let mut event =
-            serde_json::to_value(s3_event(bucket, key, 0, "", crate::local::now_ms())?)?;
+        let mut event = serde_json::to_value(s3_event(
+            bucket,
+            key,
+            0,
+            "",
+            pushfeed_core::timefmt::now_ms(),
+        )?)?;
         let obj = &mut event["Records"][0]["s3"]["object"];
         if let Some(m) = obj.as_object_mut() {
             m.remove("size");
@@ -1064,7 +1069,7 @@ pub async fn load_objects(args: &LoadArgs) -> anyhow::Result<LoadSummary> {
         serde_json::from_value(serde_json::json!({ "Records": records }))?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(args.timeout);
     let report = loader
-        .handle(&event, crate::local::now_ms(), Some(deadline))
+        .handle(&event, pushfeed_core::timefmt::now_ms(), Some(deadline))
         .await;
     let mut summary = LoadSummary::default();
     for o in &report.objects {

@@ -5,7 +5,6 @@ mod aws;
 mod bench;
 mod feed;
 mod generate;
-mod local;
 mod reconcile;
 mod replay;
 mod report;
@@ -542,7 +541,7 @@ fn real_main() -> anyhow::Result<()> {
                     }
                 }
                 Some("-") => run::Arrival {
-                    base_ms: local::now_ms(),
+                    base_ms: pushfeed_core::timefmt::now_ms(),
                     step_ms: 0.0,
                 },
                 Some(path) => run::Arrival {
@@ -550,7 +549,7 @@ fn real_main() -> anyhow::Result<()> {
                         .and_then(|m| m.modified())
                         .ok()
                         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                        .map_or_else(local::now_ms, |d| d.as_millis() as i64),
+                        .map_or_else(pushfeed_core::timefmt::now_ms, |d| d.as_millis() as i64),
                     step_ms: 1.0,
                 },
             };
@@ -794,7 +793,7 @@ fn real_main() -> anyhow::Result<()> {
             }
             let table = pushfeed_core::schema::TableDef::from_destination(hit.destination);
             let schema = if matches!(dialect, Dialect::Sqlite) {
-                local::LOCAL_SCHEMA.to_owned()
+                pushfeed_loader::warehouse::sqlite::LOCAL_SCHEMA.to_owned()
             } else {
                 schema
             };
@@ -872,7 +871,7 @@ fn real_main() -> anyhow::Result<()> {
                 return Ok(());
             }
             let schema_name = if matches!(dialect, Dialect::Sqlite) {
-                local::LOCAL_SCHEMA.to_owned()
+                pushfeed_loader::warehouse::sqlite::LOCAL_SCHEMA.to_owned()
             } else {
                 schema
             };
@@ -906,18 +905,7 @@ fn real_main() -> anyhow::Result<()> {
             bench::bench_batch(&payload, runs, out.as_deref())?
         }
         Command::Report { data, output } => {
-            let path = data.data_dir.join("warehouse.sqlite");
-            if !path.exists() {
-                bail!(
-                    "no warehouse at {}: run `pushfeed run` first (or pass --data-dir)",
-                    path.display()
-                );
-            }
-            let conn = rusqlite::Connection::open_with_flags(
-                &path,
-                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-            )?;
-            local::register_functions(&conn)?;
+            let conn = pushfeed_loader::warehouse::sqlite::open_read_only(&data.data_dir)?;
             let html = report::render(
                 &conn,
                 &format!(
@@ -936,7 +924,7 @@ fn real_main() -> anyhow::Result<()> {
             loader_user,
         } => {
             let schema = if matches!(dialect, Dialect::Sqlite) {
-                local::LOCAL_SCHEMA.to_owned()
+                pushfeed_loader::warehouse::sqlite::LOCAL_SCHEMA.to_owned()
             } else {
                 schema
             };
@@ -987,16 +975,8 @@ fn catalogue_json() -> serde_json::Value {
 
 fn sql(query: &str, data_dir: &std::path::Path, json: bool) -> anyhow::Result<()> {
     use rusqlite::types::ValueRef;
-    let path = data_dir.join("warehouse.sqlite");
-    if !path.exists() {
-        bail!(
-            "no warehouse at {}: run `pushfeed run` first (or pass --data-dir)",
-            path.display()
-        );
-    }
-    let conn =
-        rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    local::register_functions(&conn)?;
+    let path = pushfeed_core::names::local::warehouse_path(data_dir);
+    let conn = pushfeed_loader::warehouse::sqlite::open_read_only(data_dir)?;
     let mut stmt = conn
         .prepare(query)
         .with_context(|| format!("the query does not prepare against {}", path.display()))?;

@@ -78,7 +78,7 @@ fn sql_time(ms: i64) -> String {
 }
 
 pub async fn reconcile(args: &ReconcileArgs) -> anyhow::Result<ReconcileSummary> {
-    let now = crate::local::now_ms();
+    let now = pushfeed_core::timefmt::now_ms();
     let since = parse_when(&args.since, now)?;
     let until = parse_when(&args.until, now)?;
     if until <= since {
@@ -226,8 +226,11 @@ async fn reconcile_local(
     dry_run: bool,
     summary: &mut ReconcileSummary,
 ) -> anyhow::Result<()> {
-    use crate::local::{etag_of, LocalObjects, SqliteWarehouse, LOCAL_BUCKET, LOCAL_SCHEMA};
-    let root = dir.join("objects").join(LOCAL_BUCKET);
+    use pushfeed_core::load::content_etag as etag_of;
+    use pushfeed_core::names::local::{self as layout, BUCKET as LOCAL_BUCKET};
+    use pushfeed_loader::warehouse::sqlite::LOCAL_SCHEMA;
+    use pushfeed_loader::{LocalObjects, SqliteWarehouse};
+    let root = layout::objects_dir(dir).join(LOCAL_BUCKET);
     let mut listed = Vec::new();
     let mut stack = vec![root.join(DATA_PREFIX.trim_end_matches('/'))];
     while let Some(d) = stack.pop() {
@@ -282,7 +285,9 @@ async fn reconcile_local(
     };
     for (key, etag, size, created) in missing {
         let event = crate::run::s3_event(LOCAL_BUCKET, key, *size as u64, etag, *created)?;
-        let report = loader.handle(&event, crate::local::now_ms(), None).await;
+        let report = loader
+            .handle(&event, pushfeed_core::timefmt::now_ms(), None)
+            .await;
         if report
             .objects
             .iter()

@@ -4,16 +4,18 @@
 //! counts in = counts out.
 
 use crate::feed::{parse_line, FeedRecord};
-use crate::local::{LocalFirehose, LocalObjects, SqliteWarehouse, WrittenObject, LOCAL_BUCKET};
 use anyhow::{bail, Context};
 use aws_lambda_events::event::s3::S3Event;
 use pushfeed_batcher::{
     handle_batch, new_invocation_id, Config as BatcherConfig, KinesisBatch, KinesisBatchRecord,
 };
+use pushfeed_batcher::{LocalFirehose, WrittenObject};
 use pushfeed_core::catalogue::{DestinationKind, DESTINATIONS};
 use pushfeed_core::keys::KeyPatterns;
+use pushfeed_core::names::local::{self as layout, BUCKET as LOCAL_BUCKET};
 use pushfeed_core::BatchCounts;
 use pushfeed_loader::{Loader, ObjectResult};
+use pushfeed_loader::{LocalObjects, SqliteWarehouse};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
@@ -322,7 +324,7 @@ pub fn run(
             continue;
         }
         let event = s3_event(LOCAL_BUCKET, &obj.key, obj.size, &obj.etag, obj.created_ms)?;
-        let report = rt.block_on(loader.handle(&event, crate::local::now_ms(), None));
+        let report = rt.block_on(loader.handle(&event, pushfeed_core::timefmt::now_ms(), None));
         for result in report.objects {
             match result {
                 ObjectResult::Loaded { table, rows, .. } if table == audit_table => {
@@ -424,7 +426,7 @@ fn drill_target(
     else {
         return Ok(None);
     };
-    let path = data_dir.join("objects").join(LOCAL_BUCKET).join(&obj.key);
+    let path = layout::object_path(data_dir, LOCAL_BUCKET, &obj.key);
     let mut text = Vec::new();
     std::io::Read::read_to_end(
         &mut flate2::read::MultiGzDecoder::new(std::fs::File::open(&path)?),

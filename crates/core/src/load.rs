@@ -129,6 +129,12 @@ pub fn fnv128_hex(bytes: impl Iterator<Item = u8> + Clone) -> String {
     )
 }
 
+/// The ETag the local and in-memory object stores give an object: a hash of its bytes
+/// (S3's ETag of a single-part upload is its MD5; any stable content hash serves locally).
+pub fn content_etag(body: &[u8]) -> String {
+    fnv128_hex(body.iter().copied())
+}
+
 /// The load of one object: the ledger row alone for an empty object (Firehose can write
 /// one), the whole load otherwise.
 pub fn script_for(d: Dialect, spec: &LoadSpec<'_>) -> Result<LoadScript, SqlError> {

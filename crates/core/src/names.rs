@@ -97,3 +97,28 @@ mod tests {
         assert_eq!(custom.bucket(), "pushfeed-dev-data-123456789012");
     }
 }
+
+/// The layout of a local data dir (`pushfeed run`, `sql`, `reconcile`, …): the objects the
+/// local Firehose writes under `objects/<bucket>/<key>` (the key layout S3 gets) and the
+/// embedded warehouse beside them.
+pub mod local {
+    use std::path::{Path, PathBuf};
+
+    /// The bucket name objects are filed under locally.
+    pub const BUCKET: &str = "pushfeed-local";
+
+    /// `<data-dir>/objects`: one folder per bucket below it.
+    pub fn objects_dir(data_dir: &Path) -> PathBuf {
+        data_dir.join("objects")
+    }
+
+    /// Where an object lives: `<data-dir>/objects/<bucket>/<key>`.
+    pub fn object_path(data_dir: &Path, bucket: &str, key: &str) -> PathBuf {
+        objects_dir(data_dir).join(bucket).join(key)
+    }
+
+    /// The embedded warehouse's file.
+    pub fn warehouse_path(data_dir: &Path) -> PathBuf {
+        data_dir.join("warehouse.sqlite")
+    }
+}

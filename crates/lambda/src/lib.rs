@@ -11,7 +11,7 @@
 
 use lambda_runtime::{Context, Diagnostic};
 use pushfeed_core::metrics::MetricSet;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tracing_subscriber::filter::{EnvFilter, LevelFilter};
 
 /// The crates whose logs follow the function's log level.
@@ -82,13 +82,7 @@ pub fn configured<C, E: std::fmt::Display>(config: Result<C, E>) -> C {
     }
 }
 
-/// Milliseconds since the epoch, now.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+pub use pushfeed_core::timefmt::now_ms;
 
 /// When the invocation must be done: Lambda's deadline (ms since the epoch) as an instant.
 pub fn deadline(context: &Context) -> tokio::time::Instant {

@@ -3,8 +3,9 @@
 //! after the grace period) and how many (hour, table) cells are unbalanced. The alarm on
 //! the first (and on the check not running at all) sends the SNS email.
 
-use crate::dataapi::{DataApi, RedshiftWarehouse};
-use crate::warehouse::{LoadError, ObjectStore};
+use crate::store::ObjectStore;
+use crate::warehouse::LoadError;
+use crate::warehouse::{DataApi, RedshiftWarehouse};
 use pushfeed_core::audit::HOUR_MS;
 use pushfeed_core::metrics::{self as m, MetricSet};
 use pushfeed_core::sql::Dialect;

@@ -2,8 +2,10 @@
 //! unmatched keys and failures counted, logged and alerted; failures returned as an error
 //! so that Lambda retries and finally sends the event to the on-failure destination.
 
+use crate::error::CallError;
 use crate::notify::Notifier;
-use crate::warehouse::{CallError, LoadError, LoadPlan, ObjectStore, Warehouse};
+use crate::store::ObjectStore;
+use crate::warehouse::{LoadError, LoadPlan, Warehouse};
 use aws_lambda_events::event::s3::S3Event;
 use pushfeed_core::keys::{decode_event_key, KeyPatterns, Matched};
 use pushfeed_core::load::ObjectRef;

@@ -2,20 +2,26 @@
 
 pub mod audit;
 pub mod config;
-pub mod dataapi;
+pub mod error;
 pub mod handler;
 pub mod notify;
 pub mod queue;
 pub mod sample;
+pub mod store;
 pub mod warehouse;
 
 pub use config::Config;
-pub use dataapi::{AwsDataApi, DataApi, RedshiftWarehouse};
+pub use error::CallError;
 pub use handler::{into_result, Loader, LoaderReport, ObjectResult};
 pub use notify::{MemoryNotifier, Notifier, SnsNotifier};
 pub use queue::{parse_invocation, Invocation, QueueMessage, QueueReport};
+#[cfg(feature = "local")]
+pub use store::LocalObjects;
+pub use store::{MemoryObjects, ObjectHead, ObjectStore, S3Store};
+#[cfg(feature = "local")]
+pub use warehouse::SqliteWarehouse;
 pub use warehouse::{
-    CallError, LoadError, LoadOutcome, LoadPlan, ObjectHead, ObjectStore, S3Store, Warehouse,
+    AwsDataApi, DataApi, LoadError, LoadOutcome, LoadPlan, RedshiftWarehouse, Warehouse,
 };
 
 use lambda_runtime::LambdaEvent;

@@ -6,7 +6,8 @@
 
 use crate::handler::{Loader, LoaderReport, ObjectResult};
 use crate::notify::Notifier;
-use crate::warehouse::{ObjectStore, Warehouse};
+use crate::store::ObjectStore;
+use crate::warehouse::Warehouse;
 use aws_lambda_events::event::s3::S3Event;
 use pushfeed_core::metrics as m;
 use serde_json::Value;
@@ -78,9 +79,7 @@ pub fn parse_invocation(payload: Value) -> Result<Invocation, InvalidEvent> {
             })
             .collect::<Result<Vec<_>, _>>()
             .map(Invocation::Queue),
-        "aws:s3" => s3_event(payload)
-            .map(Invocation::Direct)
-            .map_err(|e| InvalidEvent(format!("an S3 event that cannot be read: {e}"))),
+        "aws:s3" => s3_event(payload).map(Invocation::Direct),
         "" if records.is_empty() => Err(InvalidEvent("an event with no Records".into())),
         other => Err(InvalidEvent(format!(
             "records from {other:?}: the loader takes aws:sqs (its loads queue) or aws:s3"
@@ -92,15 +91,16 @@ pub fn parse_invocation(payload: Value) -> Result<Invocation, InvalidEvent> {
 /// when the notification is configured). Read leniently where a record lacks what the
 /// loader does not use (moto's notifications have no `userIdentity` or
 /// `requestParameters`, and event times without an offset, read as UTC).
-pub fn s3_event_from_body(body: &str) -> Result<Option<S3Event>, String> {
-    let v: Value = serde_json::from_str(body).map_err(|e| format!("not JSON: {e}"))?;
+pub fn s3_event_from_body(body: &str) -> Result<Option<S3Event>, InvalidEvent> {
+    let v: Value = serde_json::from_str(body)
+        .map_err(|e| InvalidEvent(format!("an S3 notification that is not JSON: {e}")))?;
     if v.get("Event").and_then(Value::as_str) == Some("s3:TestEvent") {
         return Ok(None);
     }
     s3_event(v).map(Some)
 }
 
-fn s3_event(mut v: Value) -> Result<S3Event, String> {
+fn s3_event(mut v: Value) -> Result<S3Event, InvalidEvent> {
     if let Some(records) = v.get_mut("Records").and_then(Value::as_array_mut) {
         for r in records {
             if let Some(obj) = r.as_object_mut() {
@@ -118,9 +118,10 @@ fn s3_event(mut v: Value) -> Result<S3Event, String> {
             }
         }
     } else {
-        return Err("no Records".into());
+        return Err(InvalidEvent("an S3 event with no Records".into()));
     }
-    serde_json::from_value(v).map_err(|e| e.to_string())
+    serde_json::from_value(v)
+        .map_err(|e| InvalidEvent(format!("an S3 event that cannot be read: {e}")))
 }
 
 /// What one queue batch did: the loader report, and the messages to leave on the queue.

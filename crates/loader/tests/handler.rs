@@ -4,11 +4,11 @@ use aws_lambda_events::event::s3::S3Event;
 use pushfeed_core::keys::KeyPatterns;
 use pushfeed_core::metrics as m;
 use pushfeed_loader::config::Target;
-use pushfeed_loader::dataapi::{Statement, Status, SubStatement};
 use pushfeed_loader::sample::Created;
+use pushfeed_loader::warehouse::dataapi::{Statement, Status, SubStatement};
 use pushfeed_loader::{
-    into_result, CallError, Config, DataApi, Loader, MemoryNotifier, ObjectHead, ObjectResult,
-    ObjectStore, RedshiftWarehouse,
+    into_result, CallError, Config, DataApi, Loader, MemoryNotifier, MemoryObjects, ObjectResult,
+    RedshiftWarehouse,
 };
 use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
@@ -250,34 +250,6 @@ impl DataApi for FakeDataApi {
     }
 }
 
-/// S3 as the loader sees it: objects' size and ETag, and the manifests it writes.
-#[derive(Default)]
-struct FakeS3 {
-    heads: Mutex<Vec<String>>,
-    puts: Mutex<Vec<(String, String, String)>>,
-}
-
-impl ObjectStore for FakeS3 {
-    async fn head(&self, _bucket: &str, key: &str) -> Result<ObjectHead, CallError> {
-        self.heads.lock().unwrap().push(key.to_owned());
-        if key.contains("missing") {
-            return Err("NotFound: 404".into());
-        }
-        Ok(ObjectHead {
-            size: 4096,
-            etag: "\"feedfacefeedfacefeedfacefeedface\"".into(),
-        })
-    }
-    async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), CallError> {
-        self.puts.lock().unwrap().push((
-            bucket.to_owned(),
-            key.to_owned(),
-            String::from_utf8(body).unwrap(),
-        ));
-        Ok(())
-    }
-}
-
 fn config() -> Config {
     Config {
         target: Target::Serverless {
@@ -321,12 +293,12 @@ async fn run(
     event: &S3Event,
     deadline: Option<tokio::time::Instant>,
 ) -> pushfeed_loader::LoaderReport {
-    run_with(api, &FakeS3::default(), sns, event, deadline).await
+    run_with(api, &MemoryObjects::new(), sns, event, deadline).await
 }
 
 async fn run_with(
     api: &FakeDataApi,
-    s3: &FakeS3,
+    s3: &MemoryObjects,
     sns: &MemoryNotifier,
     event: &S3Event,
     deadline: Option<tokio::time::Instant>,
@@ -550,7 +522,7 @@ async fn awkward_keys_are_decoded_matched_and_quoted_safely() {
         "push/open/2026/01/01/13/caf\u{e9}-\u{1f600}.gz",
     ];
     let api = FakeDataApi::default();
-    let s3 = FakeS3::default();
+    let s3 = MemoryObjects::new();
     let sns = MemoryNotifier::new();
     let objects: Vec<(&str, i64)> = keys.iter().map(|k| (*k, 9)).collect();
     let report = run_with(&api, &s3, &sns, &s3_event(&objects), None).await;
@@ -562,9 +534,9 @@ async fn awkward_keys_are_decoded_matched_and_quoted_safely() {
     }
     // COPY reads the manifest; the manifest names the object; the ledger quotes the key.
     let batches = api.batches();
-    let puts = s3.puts.lock().unwrap().clone();
+    let puts = s3.puts();
     let url = |i: usize| -> String {
-        let body: serde_json::Value = serde_json::from_str(&puts[i].2).unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&puts[i].2).unwrap();
         body["entries"][0]["url"].as_str().unwrap().to_owned()
     };
     assert_eq!(
@@ -690,7 +662,13 @@ async fn a_concurrency_conflict_is_resubmitted_not_alarmed() {
 #[tokio::test(start_paused = true)]
 async fn an_event_without_size_or_etag_asks_s3_and_loads_the_rows() {
     let api = FakeDataApi::with(&[Script::Finish { polls: 0, rows: 12 }]);
-    let s3 = FakeS3::default();
+    let s3 = MemoryObjects::new();
+    s3.insert_with_etag(
+        "pushfeed-dev-data",
+        KEY,
+        vec![b'x'; 4096],
+        "\"feedfacefeedfacefeedfacefeedface\"",
+    );
     let sns = MemoryNotifier::new();
     let mut event = serde_json::to_value(s3_event(&[(KEY, 0)])).unwrap();
     let obj = event["Records"][0]["s3"]["object"].as_object_mut().unwrap();
@@ -698,7 +676,7 @@ async fn an_event_without_size_or_etag_asks_s3_and_loads_the_rows() {
     obj.remove("eTag");
     let event: S3Event = serde_json::from_value(event).unwrap();
     let report = run_with(&api, &s3, &sns, &event, None).await;
-    assert_eq!(*s3.heads.lock().unwrap(), vec![KEY.to_owned()]);
+    assert_eq!(s3.heads(), vec![KEY.to_owned()]);
     assert!(
         matches!(report.objects[0], ObjectResult::Loaded { rows: 12, .. }),
         "not taken for an empty object: {:?}",

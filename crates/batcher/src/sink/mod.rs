@@ -1,13 +1,17 @@
 //! Where packed records go: a Firehose delivery stream. The port (`FirehoseSink`, its
 //! results and errors) here, its adapters beside it: `aws.rs` (the SDK client, what the
-//! Lambda uses) and `memory.rs` (keeps what it is sent, answers as scripted: the one fake
-//! every test and bench uses). The CLI's local Firehose, which writes the objects Firehose
-//! would write, lives with the rest of the local stack (`pushfeed_cli::local`).
+//! Lambda uses), `local.rs` (writes the objects Firehose would write into a data dir:
+//! `pushfeed run`; feature `local`) and `memory.rs` (keeps what it is sent, answers as
+//! scripted: the one fake every test and bench uses).
 
 mod aws;
+#[cfg(feature = "local")]
+mod local;
 mod memory;
 
 pub use aws::AwsFirehose;
+#[cfg(feature = "local")]
+pub use local::{LocalFirehose, WrittenObject};
 pub use memory::{Answer, MemoryFirehose};
 
 use std::future::Future;

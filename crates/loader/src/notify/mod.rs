@@ -8,7 +8,7 @@ mod sns;
 pub use memory::MemoryNotifier;
 pub use sns::{subject_line, SnsNotifier};
 
-pub use crate::warehouse::CallError;
+pub use crate::error::CallError;
 use std::future::Future;
 
 pub trait Notifier: Sync {

@@ -1,212 +1,60 @@
-//! The local stand-ins for AWS: a Firehose that writes the same objects (gzip JSON lines,
-//! same key layout) into a folder, and an embedded SQLite warehouse that applies the
-//! loader's rules — COPY's JSON mapping, dedup, ledger — in one transaction.
+//! The warehouse port's embedded adapter: SQLite in `<data-dir>/warehouse.sqlite`, running
+//! the core's load script in the SQLite dialect — the same steps, lock, dedup window and
+//! ledger guard the loader runs on Redshift — with one parameterised INSERT per line
+//! standing in for COPY. Feature `local` (the CLI's `pushfeed run`).
 
-use anyhow::Context;
+use super::{LoadError, LoadOutcome, LoadPlan, Warehouse};
 use flate2::read::MultiGzDecoder;
-use flate2::write::GzEncoder;
-use pushfeed_batcher::{EntryResult, FirehoseSink, SinkError};
-use pushfeed_core::catalogue::{ColumnKind, DESTINATIONS};
+use pushfeed_core::catalogue::ColumnKind;
 use pushfeed_core::load::{self, ObjectRef, Step};
+use pushfeed_core::names::local;
 use pushfeed_core::schema::{self, ColumnDef, Migration, TableDef, MIGRATIONS_TABLE};
 use pushfeed_core::sql::Dialect;
-use pushfeed_loader::{
-    CallError, LoadError, LoadOutcome, LoadPlan, ObjectHead, ObjectStore, Warehouse,
-};
 use rusqlite::Connection;
 use std::collections::HashSet;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-/// The bucket name objects are filed under locally.
-pub const LOCAL_BUCKET: &str = "pushfeed-local";
+/// The schema name the local renderings use (SQLite has one database per file).
+pub const LOCAL_SCHEMA: &str = "main";
 
-/// An object the local Firehose wrote.
-#[derive(Debug, Clone)]
-pub struct WrittenObject {
-    pub key: String,
-    pub size: u64,
-    pub etag: String,
-    pub created_ms: i64,
+/// What went wrong opening, migrating or querying the local warehouse.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    #[error("cannot create the data dir {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("no warehouse at {0}: run `pushfeed run` first (or pass --data-dir)")]
+    NoWarehouse(PathBuf),
+    #[error("cannot open {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("migration {id} ({description}) failed: {source} (statement: {sql})")]
+    Migration {
+        id: u32,
+        description: String,
+        sql: String,
+        source: rusqlite::Error,
+    },
+    #[error("the catalogue's migrations cannot be read: {0}")]
+    Migrations(#[from] schema::MigrationError),
+    #[error("cannot render the schema: {0}")]
+    Schema(#[from] pushfeed_core::sql::SqlError),
+    #[error("the local warehouse's lock is poisoned (a thread panicked while holding it)")]
+    Poisoned,
+    #[error("the local warehouse: {0}")]
+    Sql(#[from] rusqlite::Error),
 }
 
-/// Writes what Firehose would write: one gzip object per buffer, per stream.
-pub struct LocalFirehose {
-    root: PathBuf,
-    stream_prefix: String,
-    buffer_bytes: usize,
-    buffers: Mutex<Vec<(String, Vec<u8>)>>,
-    written: Mutex<Vec<WrittenObject>>,
-    /// A drill: (stream suffix, records of it still to pass) — the record that brings the
-    /// count to zero is acknowledged and thrown away, as if Firehose had lost it.
-    lose: Mutex<Option<(String, usize)>>,
-    /// Lines in records thrown away by the drill.
-    pub lost_lines: std::sync::atomic::AtomicU64,
-}
-
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-/// A content hash standing in for S3's ETag (two FNV-1a 64-bit passes).
-pub fn etag_of(data: &[u8]) -> String {
-    pushfeed_core::load::fnv128_hex(data.iter().copied())
-}
-
-impl LocalFirehose {
-    pub fn new(data_dir: &Path, stream_prefix: &str, buffer_bytes: usize) -> Self {
-        LocalFirehose {
-            root: data_dir.join("objects").join(LOCAL_BUCKET),
-            stream_prefix: stream_prefix.to_owned(),
-            buffer_bytes,
-            buffers: Mutex::new(Vec::new()),
-            written: Mutex::new(Vec::new()),
-            lose: Mutex::new(None),
-            lost_lines: std::sync::atomic::AtomicU64::new(0),
-        }
-    }
-
-    /// Drill: acknowledge and drop the `nth` (1-based) record sent to a destination's
-    /// stream, as a Firehose that lost data would.
-    pub fn lose_record(&self, destination: &str, nth: usize) {
-        if let Ok(mut lose) = self.lose.lock() {
-            *lose = Some((destination.replace('_', "-"), nth.max(1)));
-        }
-    }
-
-    /// Whether the drill drops this record.
-    fn drops(&self, stream: &str) -> bool {
-        let Ok(mut lose) = self.lose.lock() else {
-            return false;
-        };
-        let suffix = stream.strip_prefix(&self.stream_prefix).unwrap_or(stream);
-        match lose.as_mut() {
-            Some((s, left)) if s == suffix => {
-                *left -= 1;
-                if *left == 0 {
-                    *lose = None;
-                    return true;
-                }
-                false
-            }
-            _ => false,
-        }
-    }
-
-    fn flush(&self, stream: &str, data: Vec<u8>) -> Result<(), SinkError> {
-        if data.is_empty() {
-            return Ok(());
-        }
-        let fail = |message: String| SinkError::Permanent {
-            stream: stream.to_owned(),
-            message,
-        };
-        let suffix = stream.strip_prefix(&self.stream_prefix).unwrap_or(stream);
-        let dest = DESTINATIONS
-            .iter()
-            .find(|d| d.stream_suffix() == suffix)
-            .ok_or_else(|| fail(format!("no catalogue destination for stream {stream}")))?;
-        let now = now_ms();
-        let id = format!("{:016x}", rand::random::<u64>());
-        let key = dest.object_key(stream, now, &id, true);
-        let mut gz = GzEncoder::new(
-            Vec::with_capacity(data.len() / 6),
-            flate2::Compression::fast(),
-        );
-        gz.write_all(&data).map_err(|e| fail(e.to_string()))?;
-        let bytes = gz.finish().map_err(|e| fail(e.to_string()))?;
-        let path = self.root.join(&key);
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| fail(format!("creating {}: {e}", dir.display())))?;
-        }
-        std::fs::write(&path, &bytes)
-            .map_err(|e| fail(format!("writing {}: {e}", path.display())))?;
-        let obj = WrittenObject {
-            key,
-            size: bytes.len() as u64,
-            etag: etag_of(&bytes),
-            created_ms: now,
-        };
-        self.written
-            .lock()
-            .map_err(|_| fail("lock poisoned".into()))?
-            .push(obj);
-        Ok(())
-    }
-
-    /// Write out every buffer; return every object written so far, and forget them.
-    pub fn finish(&self) -> Result<Vec<WrittenObject>, SinkError> {
-        let buffers =
-            std::mem::take(&mut *self.buffers.lock().map_err(|_| SinkError::Permanent {
-                stream: "*".into(),
-                message: "lock poisoned".into(),
-            })?);
-        for (stream, data) in buffers {
-            self.flush(&stream, data)?;
-        }
-        Ok(std::mem::take(&mut *self.written.lock().map_err(|_| {
-            SinkError::Permanent {
-                stream: "*".into(),
-                message: "lock poisoned".into(),
-            }
-        })?))
-    }
-}
-
-impl FirehoseSink for LocalFirehose {
-    async fn put_record_batch(
-        &self,
-        stream: &str,
-        records: &[&[u8]],
-    ) -> Result<Vec<EntryResult>, SinkError> {
-        let n = records.len();
-        let full = {
-            let mut buffers = self.buffers.lock().map_err(|_| SinkError::Permanent {
-                stream: stream.into(),
-                message: "lock poisoned".into(),
-            })?;
-            let idx = match buffers.iter().position(|(s, _)| s == stream) {
-                Some(i) => i,
-                None => {
-                    buffers.push((stream.to_owned(), Vec::new()));
-                    buffers.len() - 1
-                }
-            };
-            let buf = &mut buffers[idx].1;
-            for r in records {
-                if self.drops(stream) {
-                    let lines = r.iter().filter(|b| **b == b'\n').count() as u64;
-                    self.lost_lines
-                        .fetch_add(lines, std::sync::atomic::Ordering::Relaxed);
-                    continue;
-                }
-                buf.extend_from_slice(r);
-            }
-            if buf.len() >= self.buffer_bytes {
-                Some(std::mem::take(buf))
-            } else {
-                None
-            }
-        };
-        if let Some(data) = full {
-            self.flush(stream, data)?;
-        }
-        Ok(vec![EntryResult::Ok; n])
-    }
-}
-
-/// The embedded warehouse: SQLite in `<data-dir>/warehouse.sqlite`. It runs the core's
-/// load script in the SQLite dialect — the same steps, lock, dedup window and ledger guard
-/// the loader runs on Redshift — with one parameterised INSERT per line standing in for
-/// COPY.
+/// The embedded warehouse (one connection; loads take turns on it).
 pub struct SqliteWarehouse {
     conn: Mutex<Connection>,
-    objects_root: PathBuf,
+    data_dir: PathBuf,
 }
 
 /// SQL functions the views need that SQLite lacks: `pf_local_time(ts, tz)` — a UTC
@@ -242,9 +90,9 @@ fn local_time(ts: &str, tz: Option<&str>) -> Option<String> {
 /// Bring a local warehouse to the catalogue's schema: bootstrap, then every migration not
 /// yet applied (each once, in order, recorded), then the views — in one write transaction,
 /// so two processes opening the same warehouse take turns. Returns the ids applied now.
-pub fn migrate(conn: &Connection, history: &[Migration]) -> anyhow::Result<Vec<u32>> {
+pub fn migrate(conn: &Connection, history: &[Migration]) -> Result<Vec<u32>, LocalError> {
     conn.execute_batch("BEGIN IMMEDIATE")?;
-    let result = (|| -> anyhow::Result<Vec<u32>> {
+    let result = (|| -> Result<Vec<u32>, LocalError> {
         for s in schema::bootstrap(Dialect::Sqlite, LOCAL_SCHEMA)? {
             conn.execute_batch(&s)?;
         }
@@ -256,7 +104,12 @@ pub fn migrate(conn: &Connection, history: &[Migration]) -> anyhow::Result<Vec<u
         for m in history.iter().filter(|m| !applied.contains(&m.id)) {
             for s in schema::migration_statements(Dialect::Sqlite, LOCAL_SCHEMA, m)? {
                 conn.execute_batch(&s)
-                    .with_context(|| format!("migration {} ({}): {s}", m.id, m.description))?;
+                    .map_err(|source| LocalError::Migration {
+                        id: m.id,
+                        description: m.description.clone(),
+                        sql: s.clone(),
+                        source,
+                    })?;
             }
             now.push(m.id);
         }
@@ -277,15 +130,18 @@ pub fn migrate(conn: &Connection, history: &[Migration]) -> anyhow::Result<Vec<u
     }
 }
 
-/// The schema name the local renderings use (SQLite has one database per file).
-pub const LOCAL_SCHEMA: &str = "main";
-
-pub fn open_db(data_dir: &Path) -> anyhow::Result<Connection> {
-    std::fs::create_dir_all(data_dir)
-        .map_err(|e| anyhow::anyhow!("cannot create data dir {}: {e}", data_dir.display()))?;
-    let path = data_dir.join("warehouse.sqlite");
-    let conn = Connection::open(&path)
-        .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
+/// Open (creating if need be) the warehouse of a data dir, brought to the catalogue's
+/// schema.
+pub fn open_db(data_dir: &Path) -> Result<Connection, LocalError> {
+    std::fs::create_dir_all(data_dir).map_err(|source| LocalError::DataDir {
+        path: data_dir.to_owned(),
+        source,
+    })?;
+    let path = local::warehouse_path(data_dir);
+    let conn = Connection::open(&path).map_err(|source| LocalError::Open {
+        path: path.clone(),
+        source,
+    })?;
     // Another loader holding the write lock is waited for, as a Redshift LOCK waits.
     conn.busy_timeout(std::time::Duration::from_secs(120))?;
     conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")?;
@@ -294,31 +150,37 @@ pub fn open_db(data_dir: &Path) -> anyhow::Result<Connection> {
     Ok(conn)
 }
 
+/// The warehouse of a data dir, read only, for queries (`pushfeed sql`, `report`): it
+/// must exist; nothing is created or migrated.
+pub fn open_read_only(data_dir: &Path) -> Result<Connection, LocalError> {
+    let path = local::warehouse_path(data_dir);
+    if !path.exists() {
+        return Err(LocalError::NoWarehouse(path));
+    }
+    let conn = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|source| LocalError::Open { path, source })?;
+    register_functions(&conn)?;
+    Ok(conn)
+}
+
 impl SqliteWarehouse {
-    pub fn open(data_dir: &Path) -> anyhow::Result<Self> {
+    pub fn open(data_dir: &Path) -> Result<Self, LocalError> {
         Ok(SqliteWarehouse {
             conn: Mutex::new(open_db(data_dir)?),
-            objects_root: data_dir.join("objects"),
+            data_dir: data_dir.to_owned(),
         })
     }
 
     /// Run a statement on the warehouse's connection (tests: migrations of a modified
     /// catalogue).
-    #[cfg(test)]
-    pub fn with_conn<T>(&self, f: impl FnOnce(&Connection) -> T) -> anyhow::Result<T> {
-        let conn = self
-            .conn
-            .lock()
-            .map_err(|_| anyhow::anyhow!("warehouse lock poisoned"))?;
+    pub fn with_conn<T>(&self, f: impl FnOnce(&Connection) -> T) -> Result<T, LocalError> {
+        let conn = self.conn.lock().map_err(|_| LocalError::Poisoned)?;
         Ok(f(&conn))
     }
 
     /// Rows of two text columns (the ledger's key and ETag, for `pushfeed reconcile`).
-    pub fn query_pairs(&self, sql: &str) -> anyhow::Result<HashSet<(String, String)>> {
-        let conn = self
-            .conn
-            .lock()
-            .map_err(|_| anyhow::anyhow!("warehouse lock poisoned"))?;
+    pub fn query_pairs(&self, sql: &str) -> Result<HashSet<(String, String)>, LocalError> {
+        let conn = self.conn.lock().map_err(|_| LocalError::Poisoned)?;
         let mut stmt = conn.prepare(sql)?;
         let rows = stmt
             .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
@@ -327,12 +189,9 @@ impl SqliteWarehouse {
     }
 
     /// Rows of any query, every value as text (NULL as empty).
-    pub fn query_text(&self, sql: &str) -> anyhow::Result<Vec<Vec<String>>> {
+    pub fn query_text(&self, sql: &str) -> Result<Vec<Vec<String>>, LocalError> {
         use rusqlite::types::ValueRef;
-        let conn = self
-            .conn
-            .lock()
-            .map_err(|_| anyhow::anyhow!("warehouse lock poisoned"))?;
+        let conn = self.conn.lock().map_err(|_| LocalError::Poisoned)?;
         let mut stmt = conn.prepare(sql)?;
         let n = stmt.column_count();
         let rows = stmt
@@ -383,7 +242,7 @@ impl SqliteWarehouse {
         )?;
         // Read the object before taking the lock, as COPY reads S3 (not the warehouse).
         let text = if o.size > 0 {
-            let path = self.objects_root.join(&o.bucket).join(&o.key);
+            let path = local::object_path(&self.data_dir, &o.bucket, &o.key);
             let raw = std::fs::read(&path)
                 .map_err(|e| LoadError::Object(format!("{}: {e}", path.display())))?;
             if gzip {
@@ -451,40 +310,6 @@ impl SqliteWarehouse {
                 .as_deref()
                 .and_then(|t| pushfeed_core::timefmt::parse_iso(t).ok()),
         })
-    }
-}
-
-/// Objects under `<data-dir>/objects/<bucket>/<key>`, as the loader's object store.
-pub struct LocalObjects {
-    pub root: PathBuf,
-}
-
-impl LocalObjects {
-    pub fn new(data_dir: &Path) -> Self {
-        LocalObjects {
-            root: data_dir.join("objects"),
-        }
-    }
-}
-
-impl ObjectStore for LocalObjects {
-    async fn head(&self, bucket: &str, key: &str) -> Result<ObjectHead, CallError> {
-        let path = self.root.join(bucket).join(key);
-        let bytes = std::fs::read(&path)
-            .map_err(|e| CallError::new("HeadObject", format!("{}: {e}", path.display())))?;
-        Ok(ObjectHead {
-            size: bytes.len() as u64,
-            etag: etag_of(&bytes),
-        })
-    }
-    async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), CallError> {
-        let path = self.root.join(bucket).join(key);
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| CallError::new("PutObject", format!("{}: {e}", dir.display())))?;
-        }
-        std::fs::write(&path, body)
-            .map_err(|e| CallError::new("PutObject", format!("{}: {e}", path.display())))
     }
 }
 
@@ -557,6 +382,7 @@ impl Warehouse for SqliteWarehouse {
 mod tests {
     use super::*;
     use pushfeed_core::destination;
+    use pushfeed_core::timefmt::now_ms;
 
     #[test]
     fn local_time_uses_the_customers_zone() {
@@ -618,13 +444,13 @@ mod tests {
             ));
             text.push('\n');
         }
-        let path = dir.join("objects").join(LOCAL_BUCKET).join(key);
+        let path = local::object_path(dir, local::BUCKET, key);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, &text).unwrap();
         ObjectRef {
-            bucket: LOCAL_BUCKET.into(),
+            bucket: local::BUCKET.into(),
             key: key.into(),
-            etag: etag_of(text.as_bytes()),
+            etag: load::content_etag(text.as_bytes()),
             size: text.len() as u64,
         }
     }
