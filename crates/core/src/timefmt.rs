@@ -176,6 +176,14 @@ fn parse_iso_t(s: &str, original: &str) -> Result<i64, BadTime> {
     )))
 }
 
+/// Milliseconds since the epoch, now (0 if the clock is before 1970).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,12 +246,4 @@ mod tests {
             prop_assert_eq!(&text[..19], &dt.format(&Rfc3339).unwrap()[..19]);
         }
     }
-}
-
-/// Milliseconds since the epoch, now (0 if the clock is before 1970).
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }

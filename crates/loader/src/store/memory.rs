@@ -6,10 +6,12 @@ use crate::error::CallError;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+/// (bucket, key) → (body, the ETag S3 would report).
+type Objects = BTreeMap<(String, String), (Vec<u8>, String)>;
+
 #[derive(Debug, Default)]
 pub struct MemoryObjects {
-    /// (bucket, key) → (body, the ETag S3 would report).
-    objects: Mutex<BTreeMap<(String, String), (Vec<u8>, String)>>,
+    objects: Mutex<Objects>,
     heads: Mutex<Vec<String>>,
     puts: Mutex<Vec<(String, String, Vec<u8>)>>,
 }
