@@ -69,6 +69,7 @@ def billed(sizes: list[int]) -> int:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin-dir", required=True)
+    ap.add_argument("--floor-bin", required=True, help="crates/json/examples/floor.rs, built --release")
     ap.add_argument("--quick", action="store_true", help="small batches and few runs (CI)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -100,13 +101,17 @@ def main() -> int:
                 extra = list((got - expected).elements())[:2]
                 print(f"OUTPUT DIFFERS: Python {impl} vs Rust on {name}\n  only Rust: {missing}\n  only Python: {extra}", file=sys.stderr)
                 return 1
-        res.update(rust=rust, fast=fast, powertools=typical, events=rust["events"])
+        floor = run_json([args.floor_bin, str(path), str(runs)])
+        res.update(rust=rust, fast=fast, powertools=typical, events=rust["events"], floor=floor,
+                   floor_ms=floor["floor_ms"], ratio_to_floor=round(rust["ms_per_batch"] / floor["floor_ms"], 2))
         results[name] = res
         mb = len(payload) / 1e6
         for label, r in (("Rust (pushfeed)", rust), ("Python, orjson", fast), ("Python, powertools", typical)):
             rows.append(f"  {name:<13} {label:<20} {r['ms_per_batch']:9.2f} ms/batch {res['events'] / r['ms_per_batch'] * 1000:12,.0f} events/s "
                         f"{mb / r['ms_per_batch'] * 1000:8.1f} MB/s  peak {r['peak_rss_mib']:6.1f} MiB")
-        rows.append(f"  {name:<13} Python (fastest) ÷ Rust = {fast['ms_per_batch'] / rust['ms_per_batch']:.1f}×, powertools ÷ Rust = {typical['ms_per_batch'] / rust['ms_per_batch']:.1f}×; outputs equal ({len(expected):,} lines)")
+        rows.append(f"  {name:<13} parse floor (sonic-rs {floor['sonic_rs_ms']:.2f} ms, simd-json {floor['simd_json_ms']:.2f} ms: event + base64 + every document validated, nothing produced)")
+        rows.append(f"  {name:<13} Python (fastest) ÷ Rust = {fast['ms_per_batch'] / rust['ms_per_batch']:.1f}×, powertools ÷ Rust = {typical['ms_per_batch'] / rust['ms_per_batch']:.1f}×, "
+                    f"Rust ÷ floor = {res['ratio_to_floor']:.2f}×; outputs equal ({len(expected):,} lines)")
 
     # The real binaries under a local Runtime API: cold start and the full batch.
     one, _ = payload_from_feed(feed, 1)
@@ -199,6 +204,8 @@ def main() -> int:
             "python_powertools_ms_per_batch": round(full_res["powertools"]["ms_per_batch"], 3),
             "ratio": round(full_res["fast"]["ms_per_batch"] / full_res["rust"]["ms_per_batch"], 2),
             "ratio_powertools": round(full_res["powertools"]["ms_per_batch"] / full_res["rust"]["ms_per_batch"], 2),
+            "floor_ms": full_res["floor_ms"],
+            "ratio_to_floor": full_res["ratio_to_floor"],
             "rust_peak_rss_mib": cold["batcher_full_batch"]["peak_rss_mib"],
             "batcher_warm_invocation_ms": warm[len(warm) // 2],
             "rust_in_process_peak_rss_mib": full_res["rust"]["peak_rss_mib"],

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pushfeed_core::json::{Tape, Val};
+use pushfeed_json::{Tape, Val};
 use serde_json::Value;
 
 fn rebuild(v: Val<'_>) -> Value {

@@ -5,7 +5,8 @@ pub mod audit;
 pub mod batch;
 pub mod catalogue;
 pub mod event;
-pub mod json;
+/// The JSON tape reader (its own crate, `pushfeed-json`, fenced from the domain code).
+pub use pushfeed_json as json;
 pub mod keys;
 pub mod load;
 pub mod metrics;

@@ -53,18 +53,18 @@ impl SyntaxError {
 #[derive(Debug, Clone)]
 pub struct Node<'a> {
     /// The member's key, unescaped (empty for array elements and top-level values).
-    pub(crate) key: Cow<'a, str>,
+    pub key: Cow<'a, str>,
     /// The value's raw JSON text.
-    pub(crate) raw: &'a str,
+    pub raw: &'a str,
     /// Index just past this value's last descendant: where its next sibling is.
-    pub(crate) end: u32,
+    pub end: u32,
     /// Objects: a later member with this member's key, whose value replaces this one's
     /// (0: none).
-    pub(crate) replaced_by: u32,
+    pub replaced_by: u32,
     /// Somewhere in this value is a number beyond the range of a double.
-    pub(crate) huge: bool,
+    pub huge: bool,
     /// Objects: this member repeats an earlier key (its value shows there).
-    pub(crate) repeat: bool,
+    pub repeat: bool,
 }
 
 /// The values of one or more JSON texts. Reused between records to keep its allocation.
