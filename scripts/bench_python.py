@@ -124,6 +124,8 @@ class Canonical:
 
     def airship(self, e, shard, seq, received_ms):
         occurred = int(datetime.fromisoformat(e["occurred"].replace("Z", "+00:00")).timestamp() * 1000)
+        if not MIN_MS <= occurred < MAX_MS:
+            raise ValueError(f"occurred {e['occurred']!r} is out of range")
         canonical = AIRSHIP.get(e["type"], "unknown")
         body = e.get("body")
         if e["type"] == "OPEN" and not (isinstance(body, dict) and isinstance(body.get("triggering_push"), dict)):
@@ -217,7 +219,10 @@ def braze_ms(t) -> int:
             t = float(t)
         except ValueError:
             return int(datetime.fromisoformat(t.replace("Z", "+00:00")).timestamp() * 1000)
-    return int(round(t * 1000))
+    ms = int(round(t * 1000))
+    if not MIN_MS <= ms < MAX_MS:
+        raise ValueError(f"time {t!r} is out of range")
+    return ms
 
 
 AVRO_UNION_TYPES = {"string", "int", "long", "float", "double", "boolean", "bytes"}
@@ -230,6 +235,47 @@ def avro_unwrap(v):
         if k in AVRO_UNION_TYPES:
             return inner
     return v
+
+
+# A time outside 2000-01-01 .. 2100-01-01 is not believed (the Rust decoder's bound).
+MIN_MS, MAX_MS = 946_684_800_000, 4_102_444_800_000
+
+
+def quarantine(shard: str, seq: str, received_ms: int, raw: bytes, reason: str, detail: str, position=None):
+    """A quarantine row as the batcher writes it (one chunk; raw kept as text, or base64
+    when it is not UTF-8). The bad mix compares which records were quarantined, not the
+    reason's wording, which is the Rust decoder's own."""
+    try:
+        text, encoding = raw.decode("utf-8"), "utf8"
+    except UnicodeDecodeError:
+        text, encoding = base64.b64encode(raw).decode(), "base64"
+    return "quarantine", {"event_id": f"q:{shard}:{seq}:{'-' if position is None else position}:0", "reason": reason,
+                          "detail": detail, "source_shard_id": shard, "source_sequence_number": seq,
+                          "event_position": position, "occurred_at": iso(received_ms), "received_at": iso(received_ms),
+                          "raw_encoding": encoding, "raw_size": len(raw), "chunk_index": 0, "chunk_count": 1, "raw": text}
+
+
+def decode_record(canon, data: bytes, shard: str, seq: str, received: int, loads, dumps):
+    """Every (destination, line) of one Kinesis record; what cannot be read, quarantined."""
+    if not data.strip():
+        return [quarantine(shard, seq, received, data, "empty", "empty record")]
+    try:
+        events = events_of(data, loads)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return [quarantine(shard, seq, received, data, "invalid_json", str(exc))]
+    out = []
+    for i, e in enumerate(events):
+        position = i if len(events) > 1 else None
+        if not isinstance(e, dict):
+            out.append(quarantine(shard, seq, received, dumps(e), "not_an_object", "not a JSON object", position))
+            continue
+        try:
+            dest, line = canon.event(e, shard, seq, received)
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            out.append(quarantine(shard, seq, received, dumps(e), "invalid_event", repr(exc), position))
+            continue
+        out.append((dest, line))
+    return out
 
 
 def events_of(text: bytes, loads) -> list:
@@ -284,8 +330,7 @@ def run_fast(payload: bytes, canon: Canonical):
         shard = r["eventID"].split(":", 1)[0]
         seq = k["sequenceNumber"]
         received = int(k["approximateArrivalTimestamp"] * 1000)
-        for e in events_of(b64(k["data"]), loads):
-            dest, line = canon.event(e, shard, seq, received)
+        for dest, line in decode_record(canon, b64(k["data"]), shard, seq, received, loads, dumps):
             lines.setdefault(dest, []).append(dumps(line) + b"\n")
     return pack(lines)
 
@@ -302,8 +347,8 @@ def make_powertools_handler(canon: Canonical):
         data = record.kinesis.data_as_bytes()
         shard = record.event_id.split(":", 1)[0]
         received = int(record.kinesis.approximate_arrival_timestamp * 1000)
-        for e in events_of(data, json.loads):
-            dest, line = canon.event(e, shard, record.kinesis.sequence_number, received)
+        dumps = lambda v: json.dumps(v, separators=(",", ":"), ensure_ascii=False).encode()  # noqa: E731
+        for dest, line in decode_record(canon, data, shard, record.kinesis.sequence_number, received, json.loads, dumps):
             logger.debug("routed event", extra={"event_id": line["event_id"], "destination": dest})
             lines.setdefault(dest, []).append((json.dumps(line, separators=(",", ":"), ensure_ascii=False) + "\n").encode())
 

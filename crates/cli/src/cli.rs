@@ -57,6 +57,18 @@ the view v_push_audit_hourly. `attributes` is JSON text: use json_extract(attrib
 Example:\n  pushfeed sql \"SELECT platform, COUNT(*) AS opens FROM push_open GROUP BY platform\""
     )]
     Sql(commands::sql::SqlArgs),
+    /// Export a table, a view or a query from the local warehouse as CSV or JSON lines (streamed).
+    #[command(
+        long_about = "Write a table, a view or a query of the local warehouse to a file, streamed row by row \
+(bounded memory whatever the size): CSV (RFC 4180, UTF-8, a header row, NULL as an empty field) for SAS \
+(PROC IMPORT), Power BI (Get data → Text/CSV) or a spreadsheet, or JSON lines. The file is written under a \
+.partial name and renamed when complete.\n\n\
+Examples:\n  pushfeed export push_open                       # → push_open.csv\n  \
+pushfeed export v_push_preferred_time -o preferred.csv\n  \
+pushfeed export --query \"SELECT * FROM push_send WHERE platform = 'ios'\" -o ios_sends.csv\n  \
+pushfeed export push_click --format jsonl -o - | gzip > clicks.jsonl.gz"
+    )]
+    Export(commands::export::ExportArgs),
     /// Create, on an AWS-compatible endpoint, what Terraform creates: stream, bucket, Firehose streams, topic.
     #[command(
         long_about = "Create, from the catalogue, the resources Terraform creates in AWS — the vendor's Kinesis \

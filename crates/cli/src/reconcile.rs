@@ -262,6 +262,7 @@ async fn reconcile_local(
         }
     }
     summary.objects_listed = listed.len() as u64;
+    let _lock = pushfeed_loader::warehouse::sqlite::lock_data_dir(dir, "pushfeed reconcile")?;
     let warehouse = SqliteWarehouse::open(dir)?;
     let sql = ledger_listing(
         Dialect::Sqlite,

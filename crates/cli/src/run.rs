@@ -162,6 +162,7 @@ pub fn run(
     opts: &RunOptions,
 ) -> anyhow::Result<Summary> {
     let started = Instant::now();
+    let _lock = pushfeed_loader::warehouse::sqlite::lock_data_dir(&opts.data_dir, "pushfeed run")?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()?;
@@ -315,7 +316,19 @@ pub fn run(
 
     // The S3 trigger: one loader invocation per new object.
     let audit_table = DESTINATIONS[pushfeed_core::catalogue::audit_index()].table();
-    for obj in &objects {
+    let loading = Instant::now();
+    let mut last_report = Instant::now();
+    for (i, obj) in objects.iter().enumerate() {
+        if opts.progress && last_report.elapsed().as_secs_f64() >= 2.0 {
+            last_report = Instant::now();
+            eprintln!(
+                "  loaded {} of {} objects, {} rows, {:.0} rows/s",
+                fmt_n(i as u64),
+                fmt_n(objects.len() as u64),
+                fmt_n(summary.rows_loaded.values().sum()),
+                summary.rows_loaded.values().sum::<u64>() as f64 / loading.elapsed().as_secs_f64()
+            );
+        }
         if let Some((key, _, lines)) = skipped.as_ref().filter(|(k, _, _)| *k == obj.key) {
             summary.drill_unloaded_lines = *lines;
             summary.alerts.push(format!(
@@ -522,6 +535,21 @@ pub fn print_summary(s: &Summary, out: &mut dyn Write) -> std::io::Result<()> {
         "  {:.1} s, {} events/s",
         s.elapsed_s,
         fmt_n(s.events_per_s as u64)
+    )?;
+    let dir = std::path::Path::new(&s.data_dir);
+    let dd = if dir == std::path::Path::new("pushfeed-data") {
+        String::new()
+    } else {
+        format!(" --data-dir {}", s.data_dir)
+    };
+    writeln!(
+        out,
+        "\nThe warehouse is {} (SQLite: any SQLite client or ODBC driver reads it). Next:\n  \
+         pushfeed sql{dd} \"SELECT * FROM v_push_funnel_daily LIMIT 20\"\n  \
+         pushfeed export{dd} v_push_preferred_time            # CSV for SAS, Power BI, a spreadsheet\n  \
+         pushfeed report{dd} --output report.html             # charts, offline\n  \
+         pushfeed audit{dd} --since 7d                        # counts in = counts out, hour by hour",
+        pushfeed_core::names::local::warehouse_path(dir).display()
     )?;
     Ok(())
 }

@@ -12,18 +12,41 @@ pub const ATTRIBUTION_WINDOW_DAYS: u32 = 7;
 /// to 15 minutes, loads are retried, deferred and redriven) before a shortfall counts as
 /// missing in `v_push_audit_hourly` and alarms.
 pub const AUDIT_GRACE_MINUTES: u32 = 120;
+/// The local warehouse's table of UTC offsets per IANA zone and period (`zone`,
+/// `starts_at`, `ends_at`, `offset_minutes`), which its views read local times from.
+pub const ZONE_OFFSETS_TABLE: &str = "pf_zone_offsets";
 /// Timezone assumed when the vendor sent none (the retailer is in the UK).
 pub const DEFAULT_TIMEZONE: &str = "Europe/London";
 
 pub use crate::sql::Dialect;
+
+/// The SQL of a UTC timestamp's local time in a zone (both expressions), as the views
+/// compute it: Redshift's CONVERT_TIMEZONE, or the SQLite offset look-up.
+pub fn local_time_sql(d: Dialect, ts: &str, tz: &str) -> String {
+    d.local(ts, tz)
+}
 
 impl Dialect {
     /// The customer's local time of a UTC timestamp.
     fn local(self, ts: &str, tz: &str) -> String {
         match self {
             Dialect::Redshift => format!("CONVERT_TIMEZONE('UTC', {tz}, {ts})"),
-            // Registered by the local warehouse (IANA zones from chrono-tz).
-            Dialect::Sqlite => format!("pf_local_time({ts}, {tz})"),
+            // Plain SQL any SQLite client runs: the zone's UTC offset at that instant from
+            // the table of offsets the local warehouse fills from chrono-tz's IANA data
+            // (an unknown zone is read as the default, as CONVERT_TIMEZONE would refuse).
+            Dialect::Sqlite => {
+                let offset = |zone: &str| {
+                    format!(
+                        "(SELECT z.offset_minutes FROM {ZONE_OFFSETS_TABLE} AS z WHERE z.zone = {zone} \
+                         AND z.starts_at <= {ts} ORDER BY z.starts_at DESC LIMIT 1)"
+                    )
+                };
+                format!(
+                    "strftime('%Y-%m-%d %H:%M:%S', {ts}, COALESCE({}, {}, 0) || ' minutes')",
+                    offset(tz),
+                    offset(&format!("'{DEFAULT_TIMEZONE}'"))
+                )
+            }
         }
     }
     fn hour(self, ts: &str) -> String {
@@ -288,8 +311,8 @@ mod tests {
             rs[1].1.contains("FROM pushfeed.push_send")
                 && rs[1].1.ends_with("WITH NO SCHEMA BINDING")
         );
-        assert!(views(Dialect::Sqlite, "pushfeed")[2]
-            .1
-            .contains("pf_local_time(occurred_at"));
+        assert!(views(Dialect::Sqlite, "pushfeed")[2].1.contains(
+            "FROM pf_zone_offsets AS z WHERE z.zone = COALESCE(timezone, 'Europe/London')"
+        ));
     }
 }

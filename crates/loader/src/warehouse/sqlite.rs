@@ -45,6 +45,8 @@ pub enum LocalError {
     Migrations(#[from] schema::MigrationError),
     #[error("cannot render the schema: {0}")]
     Schema(#[from] pushfeed_core::sql::SqlError),
+    #[error("{dir} is in use by another pushfeed ({holder}): wait for it to finish, or give this one another --data-dir")]
+    Locked { dir: PathBuf, holder: String },
     #[error("the local warehouse's lock is poisoned (a thread panicked while holding it)")]
     Poisoned,
     #[error("the local warehouse: {0}")]
@@ -87,6 +89,84 @@ fn local_time(ts: &str, tz: Option<&str>) -> Option<String> {
     )
 }
 
+/// Years the zone offsets are computed for; before and after, the first and last periods
+/// extend (a zone's rules beyond are not known anyway).
+const ZONE_YEARS: (i32, i32) = (2015, 2040);
+
+/// Every IANA zone's UTC offsets as periods: (zone, start ms, end ms, offset minutes).
+/// Offsets are sampled weekly and each change pinned to its minute (zones change at most
+/// twice a year).
+pub fn zone_offsets() -> Vec<(&'static str, i64, i64, i32)> {
+    use chrono::{Offset, TimeZone};
+    const WEEK: i64 = 7 * 86_400_000;
+    let ms = |year: i32| {
+        chrono::NaiveDate::from_ymd_opt(year, 1, 1)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map_or(0, |t| t.and_utc().timestamp_millis())
+    };
+    let (from, to) = (ms(ZONE_YEARS.0), ms(ZONE_YEARS.1));
+    let mut out = Vec::new();
+    for zone in chrono_tz::TZ_VARIANTS {
+        let offset = |at: i64| {
+            let utc = chrono::DateTime::from_timestamp_millis(at).unwrap_or_default();
+            zone.offset_from_utc_datetime(&utc.naive_utc())
+                .fix()
+                .local_minus_utc()
+                / 60
+        };
+        let (mut start, mut current, mut t) = (i64::MIN, offset(from), from);
+        while t < to {
+            let next = (t + WEEK).min(to);
+            let o = offset(next);
+            if o != current {
+                // The first minute in (t, next] with the new offset.
+                let (mut lo, mut hi) = (t, next);
+                while hi - lo > 60_000 {
+                    let mid = lo + (hi - lo) / 2 / 60_000 * 60_000;
+                    let mid = if mid == lo { lo + 60_000 } else { mid };
+                    if offset(mid) == current {
+                        lo = mid;
+                    } else {
+                        hi = mid;
+                    }
+                }
+                out.push((zone.name(), start, hi, current));
+                start = hi;
+                current = offset(hi);
+            }
+            t = next;
+        }
+        out.push((zone.name(), start, i64::MAX, current));
+    }
+    out
+}
+
+/// Fill the zone offsets table once (views read local times from it, so any SQLite client
+/// can read them).
+fn fill_zone_offsets(conn: &Connection) -> Result<(), LocalError> {
+    use pushfeed_core::views::ZONE_OFFSETS_TABLE as T;
+    conn.execute_batch(&format!(
+        "CREATE TABLE IF NOT EXISTS {T} (zone TEXT NOT NULL, starts_at TEXT NOT NULL, \
+         ends_at TEXT NOT NULL, offset_minutes INTEGER NOT NULL, PRIMARY KEY (zone, starts_at)) WITHOUT ROWID"
+    ))?;
+    let filled: i64 = conn.query_row(&format!("SELECT COUNT(*) FROM {T}"), [], |r| r.get(0))?;
+    if filled > 0 {
+        return Ok(());
+    }
+    let text = |ms: i64| match ms {
+        i64::MIN => "0000-01-01T00:00:00.000Z".to_owned(),
+        i64::MAX => "9999-12-31T23:59:59.999Z".to_owned(),
+        ms => pushfeed_core::timefmt::iso(ms),
+    };
+    let mut stmt = conn.prepare(&format!(
+        "INSERT INTO {T} (zone, starts_at, ends_at, offset_minutes) VALUES (?1, ?2, ?3, ?4)"
+    ))?;
+    for (zone, start, end, minutes) in zone_offsets() {
+        stmt.execute(rusqlite::params![zone, text(start), text(end), minutes])?;
+    }
+    Ok(())
+}
+
 /// Bring a local warehouse to the catalogue's schema: bootstrap, then every migration not
 /// yet applied (each once, in order, recorded), then the views — in one write transaction,
 /// so two processes opening the same warehouse take turns. Returns the ids applied now.
@@ -113,6 +193,7 @@ pub fn migrate(conn: &Connection, history: &[Migration]) -> Result<Vec<u32>, Loc
             }
             now.push(m.id);
         }
+        fill_zone_offsets(conn)?;
         for s in schema::view_statements(Dialect::Sqlite, LOCAL_SCHEMA)? {
             conn.execute_batch(&s)?;
         }
@@ -150,6 +231,61 @@ pub fn open_db(data_dir: &Path) -> Result<Connection, LocalError> {
     Ok(conn)
 }
 
+/// A data dir held by one writer (`pushfeed run`, `reconcile --data-dir`): two writers on
+/// one warehouse would interleave their migrations, views and loads. Released on drop (and
+/// by the OS if the process dies: an advisory lock on `<data-dir>/.pushfeed.lock`).
+#[derive(Debug)]
+pub struct DataDirLock {
+    _file: std::fs::File,
+}
+
+/// Take the data dir for `what` (e.g. "pushfeed run"), or say who holds it.
+pub fn lock_data_dir(data_dir: &Path, what: &str) -> Result<DataDirLock, LocalError> {
+    use std::io::{Read, Seek, Write};
+    std::fs::create_dir_all(data_dir).map_err(|source| LocalError::DataDir {
+        path: data_dir.to_owned(),
+        source,
+    })?;
+    let path = data_dir.join(".pushfeed.lock");
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|source| LocalError::DataDir {
+            path: path.clone(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => {
+            let _ = file.set_len(0);
+            let _ = file.rewind();
+            let _ = write!(
+                file,
+                "{what} (pid {}) since {}",
+                std::process::id(),
+                pushfeed_core::timefmt::iso(pushfeed_core::timefmt::now_ms())
+            );
+            let _ = file.flush();
+            Ok(DataDirLock { _file: file })
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            Err(LocalError::Locked {
+                dir: data_dir.to_owned(),
+                holder: if holder.trim().is_empty() {
+                    "a process that has not said which".into()
+                } else {
+                    holder.trim().to_owned()
+                },
+            })
+        }
+        Err(std::fs::TryLockError::Error(source)) => Err(LocalError::DataDir { path, source }),
+    }
+}
+
 /// The warehouse of a data dir, read only, for queries (`pushfeed sql`, `report`): it
 /// must exist; nothing is created or migrated.
 pub fn open_read_only(data_dir: &Path) -> Result<Connection, LocalError> {
@@ -158,9 +294,44 @@ pub fn open_read_only(data_dir: &Path) -> Result<Connection, LocalError> {
         return Err(LocalError::NoWarehouse(path));
     }
     let conn = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .map_err(|source| LocalError::Open { path, source })?;
+        .map_err(|source| LocalError::Open {
+            path: path.clone(),
+            source,
+        })?;
+    // A warehouse in WAL mode needs its -shm file to be read; in a read-only folder (a
+    // shared drive, a copy on read-only media) that file cannot be made. Such a warehouse
+    // is read as immutable: nothing else can be writing to it there.
+    let conn = match conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |_| Ok(())) {
+        Ok(()) => conn,
+        Err(_) => {
+            drop(conn);
+            open_immutable(&path)?
+        }
+    };
     register_functions(&conn)?;
     Ok(conn)
+}
+
+/// A warehouse file opened as immutable: no locks, no -shm, no WAL.
+fn open_immutable(path: &Path) -> Result<Connection, LocalError> {
+    let uri = format!("file:{}?immutable=1", uri_path(path));
+    Connection::open_with_flags(
+        &uri,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_URI,
+    )
+    .map_err(|source| LocalError::Open {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// A path as a SQLite URI path (`%`, `?` and `#` escaped).
+fn uri_path(path: &Path) -> String {
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    abs.to_string_lossy()
+        .replace('%', "%25")
+        .replace('?', "%3f")
+        .replace('#', "%23")
 }
 
 impl SqliteWarehouse {
@@ -402,6 +573,54 @@ mod tests {
     }
 
     #[test]
+    fn the_views_local_time_is_the_one_chrono_tz_gives() {
+        // The SQL the views run (offsets from pf_zone_offsets) against pf_local_time, over
+        // zones with and without DST, half-hour offsets, both hemispheres and the
+        // minutes around a change.
+        let dir = tempdir("zones");
+        let w = SqliteWarehouse::open(&dir).unwrap();
+        let expr = pushfeed_core::views::local_time_sql(Dialect::Sqlite, "?1", "?2");
+        let zones = [
+            "Europe/London",
+            "Europe/Paris",
+            "America/New_York",
+            "Australia/Sydney",
+            "Asia/Kolkata",
+            "Australia/Adelaide",
+            "America/St_Johns",
+            "Pacific/Chatham",
+            "Asia/Tokyo",
+            "Not/AZone",
+        ];
+        let mut checked = 0;
+        w.with_conn(|c| {
+            let mut stmt = c
+                .prepare(&format!("SELECT {expr}, pf_local_time(?1, ?2)"))
+                .unwrap();
+            for zone in zones {
+                for base in [
+                    "2026-03-29T00:00:00.000Z",
+                    "2026-10-25T00:00:00.000Z",
+                    "2026-04-05T15:00:00.000Z",
+                    "2018-07-01T12:00:00.000Z",
+                ] {
+                    let base = pushfeed_core::timefmt::parse_iso(base).unwrap();
+                    for step in (0..48 * 60).step_by(13) {
+                        let ts = pushfeed_core::timefmt::iso(base + step * 60_000);
+                        let (sql, rust): (String, String) = stmt
+                            .query_row(rusqlite::params![ts, zone], |r| Ok((r.get(0)?, r.get(1)?)))
+                            .unwrap();
+                        assert_eq!(sql, rust, "{zone} at {ts}");
+                        checked += 1;
+                    }
+                }
+            }
+        })
+        .unwrap();
+        assert!(checked > 8000);
+    }
+
+    #[test]
     fn copy_row_maps_like_copy_json_auto_ignorecase() {
         let cols = TableDef::from_destination(destination("open").unwrap()).columns;
         let line = br#"{"EVENT_ID":"e1","event_type":"open","vendor":"braze","vendor_event_type":"x","occurred_at":"2026-01-01T00:00:00Z","received_at":"2026-01-01T00:00:01.000Z","platform":42,"attributes":{"a":[1]},"button_string":"LONG"}"#;
@@ -575,6 +794,45 @@ mod tests {
             count(&w, "SELECT MAX(id) FROM pushfeed_schema_migrations"),
             extended.len() as i64
         );
+    }
+
+    #[test]
+    fn a_second_writer_is_told_who_holds_the_data_dir() {
+        let dir = tempdir("lock");
+        let held = lock_data_dir(&dir, "pushfeed run").unwrap();
+        let err = lock_data_dir(&dir, "pushfeed run").unwrap_err().to_string();
+        assert!(
+            err.contains("is in use by another pushfeed (pushfeed run (pid "),
+            "{err}"
+        );
+        assert!(err.contains("another --data-dir"), "{err}");
+        drop(held);
+        lock_data_dir(&dir, "pushfeed run").expect("released on drop");
+    }
+
+    #[test]
+    fn a_warehouse_in_a_read_only_folder_can_still_be_queried() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempdir("readonly");
+        let w = SqliteWarehouse::open(&dir).unwrap();
+        let table = TableDef::from_destination(destination("open").unwrap());
+        let o = write_object(&dir, "push/open/2026/01/01/11/a", 0..7, "");
+        w.load_table(&table, &o, false).unwrap();
+        drop(w);
+        // The -shm file goes with the last connection; then the folder is made read-only.
+        let _ = std::fs::remove_file(dir.join("warehouse.sqlite-shm"));
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+        // root writes anywhere: there the folder is not read-only, so the fallback itself
+        // (what a read-only folder makes open_read_only use) is checked directly.
+        let privileged = std::fs::write(dir.join("probe"), b"").is_ok();
+        let count = |c: Connection| -> Result<i64, LocalError> {
+            Ok(c.query_row("SELECT COUNT(*) FROM push_open", [], |r| r.get::<_, i64>(0))?)
+        };
+        let via_open = open_read_only(&dir).and_then(count);
+        let immutable = open_immutable(&local::warehouse_path(&dir)).and_then(count);
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(via_open.unwrap(), 7, "privileged: {privileged}");
+        assert_eq!(immutable.unwrap(), 7);
     }
 
     #[test]
