@@ -13,6 +13,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
+import cloudwatch_cbor
 from redshift_standin import RedshiftStandin
 from sqs_standin import SqsStandin
 
@@ -108,6 +109,7 @@ def moto_endpoint():
     standin = RedshiftStandin()
     standin.install()
     SqsStandin().install()
+    cloudwatch_cbor.install()
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

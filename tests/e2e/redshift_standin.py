@@ -57,6 +57,11 @@ FRESH_RE = re.compile(r"^CREATE TEMP TABLE pushfeed_fresh AS SELECT .*?ORDER BY 
 FRESH_INSERT_RE = re.compile(r"^INSERT INTO ([\w.$]+) \(([^)]*)\) SELECT .* FROM pushfeed_fresh$", re.S)
 LOAD_AUDIT_RE = re.compile(r"^INSERT INTO [\w.$]*pushfeed_load_audit .*? SELECT '((?:[^']|'')*)', '((?:[^']|'')*)', '((?:[^']|'')*)', '((?:[^']|'')*)', h\.hour", re.S)
 AUDIT_VIEW_RE = re.compile(r"^SELECT hour, table_name, sent, lines_loaded, rows_inserted, duplicates_dropped, unaccounted, status FROM [\w.$]*v_push_audit_hourly WHERE hour >= '([^']*)'( AND status IN \('missing', 'surplus'\))? ORDER BY hour, table_name$")
+# pushfeed status: loads per table from the ledger, the newest event per table, the audit's
+# cells by status.
+STATUS_LEDGER_RE = re.compile(r"^SELECT table_name, COUNT\(\*\), COALESCE\(SUM\(rows_in_object\), 0\), MAX\(loaded_at\) FROM [\w.$]*pushfeed_load_ledger GROUP BY table_name$")
+STATUS_NEWEST_RE = re.compile(r"SELECT '(\w+)', MAX\(occurred_at\) FROM [\w.$]+")
+STATUS_AUDIT_RE = re.compile(r"^SELECT status, COUNT\(\*\) FROM [\w.$]*v_push_audit_hourly WHERE hour >= '([^']*)'::timestamp GROUP BY status$")
 GRACE_RE = re.compile(r"DATEADD\(minute, -(\d+), GETDATE\(\)\)")
 LEDGER_ROWS = re.compile(r"SELECT '(?:[^']|'')*', '(?:[^']|'')*', '(?:[^']|'')*', '((?:[^']|'')*)', (\d+), (\(SELECT COUNT\(\*\) FROM \w+\)|\d+),")
 FAILURE_TEXT = "ERROR: Load into table 'pushfeed_stage' failed. Check 'sys_load_error_detail' system table for details."
@@ -274,7 +279,8 @@ class Transaction:
                 for r in rows:
                     index.setdefault(r["event_id"], []).append((str(r["occurred_at"]), seq))
             for key, row in self.pending_ledger.items():
-                self.standin.ledger_rows[key] = {**row, "_seq": seq}
+                self.standin.ledger_rows[key] = {**row, "_seq": seq,
+                                                 "loaded_at": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())}
                 self.standin.ledger.add(key)
             self.standin.load_audit.extend(self.pending_load_audit)
 
@@ -419,6 +425,32 @@ class RedshiftStandin:
                 standin.results[out["Id"]] = standin.audit_view(view.group(1), bool(view.group(2)))
                 standin.result_columns[out["Id"]] = ["hour", "table_name", "sent", "lines_loaded", "rows_inserted",
                                                      "duplicates_dropped", "unaccounted", "status"]
+            q = st.query_string.strip()
+            if STATUS_LEDGER_RE.match(q):
+                per: dict[str, list] = {}
+                with standin.state:
+                    for row in standin.ledger_rows.values():
+                        c = per.setdefault(row["table_name"], [0, 0, None])
+                        c[0] += 1
+                        c[1] += row["rows_in_object"]
+                        c[2] = max(filter(None, [c[2], row.get("loaded_at")]), default=None)
+                standin.results[out["Id"]] = [[t, str(n), str(lines), last] for t, (n, lines, last) in sorted(per.items())]
+                standin.result_columns[out["Id"]] = ["table_name", "count", "coalesce", "max"]
+            elif q.startswith("SELECT '") and " UNION ALL " in q:
+                rows = []
+                with standin.state:
+                    for table in STATUS_NEWEST_RE.findall(q):
+                        times = [str(r["occurred_at"]) for r in standin.tables.get(table, []) if r.get("occurred_at")]
+                        rows.append([table, _redshift_ts(max(times)) if times else None])
+                standin.results[out["Id"]] = rows
+                standin.result_columns[out["Id"]] = ["table", "max"]
+            audit_status = STATUS_AUDIT_RE.match(q)
+            if audit_status:
+                counts: dict[str, int] = {}
+                for cell in standin.audit_view(audit_status.group(1), False):
+                    counts[cell[7]] = counts.get(cell[7], 0) + 1
+                standin.results[out["Id"]] = [[k, str(v)] for k, v in sorted(counts.items())]
+                standin.result_columns[out["Id"]] = ["status", "count"]
             listing = LEDGER_LISTING.match(st.query_string.strip())
             if listing:
                 # The ledger as this model committed it (pushfeed reconcile reads it).
@@ -469,6 +501,11 @@ class RedshiftStandin:
         RedshiftDataAPIServiceResponse.describe_statement = describe_statement
         RedshiftDataAPIServiceResponse.cancel_statement = cancel_statement
         RedshiftDataAPIServiceResponse.get_statement_result = get_statement_result
+
+
+def _redshift_ts(ts: str) -> str:
+    """A stored ISO timestamp as Redshift prints a TIMESTAMP (what the Data API returns)."""
+    return ts.replace("T", " ").rstrip("Z")
 
 
 def _hour(ts) -> str:

@@ -86,6 +86,18 @@ minutes are left out by default: they may still be on their way.\n\nExamples:\n 
 pushfeed reconcile --env prod --since 2026-11-27T00:00:00Z --until 2026-11-28T00:00:00Z --dry-run\n  pushfeed reconcile --data-dir pushfeed-data --since 7d"
     )]
     Reconcile(reconcile::ReconcileArgs),
+    /// A pipeline's state at a glance: loads and freshness per table, quarantine, audit, queues, alarms.
+    #[command(
+        long_about = "What an operator on call wants first, for a deployed environment (or a stack on an \
+AWS-compatible endpoint) or a local data dir: per table, the objects and lines loaded, the last load and the \
+newest event (and how many minutes old it is); the quarantine's share of the lines loaded; the audit's cells \
+over the last 48 hours by status; objects not loaded yet (data dir), the loads queue and its dead-letter queue, \
+the batcher's failure records, the vendor stream's input rate and the batcher's iterator age, and the alarms in \
+ALARM (AWS). Each problem line names the command that recovers it.\n\n\
+Examples:\n  pushfeed status --data-dir pushfeed-data\n  pushfeed status --env prod --workgroup analytics --database dev\n  \
+pushfeed status --env prod --json | jq .alarms_in_alarm"
+    )]
+    Status(crate::status::StatusArgs),
     /// Counts in = counts out, hour by hour: what the batcher sent against what was loaded.
     #[command(
         long_about = "Print the audit view v_push_audit_hourly for hours of Kinesis arrival from --since: per hour \

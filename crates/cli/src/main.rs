@@ -12,6 +12,7 @@ mod reconcile;
 mod replay;
 mod report;
 mod run;
+mod status;
 mod tabular;
 
 use clap::Parser;
@@ -56,6 +57,7 @@ fn real_main() -> anyhow::Result<()> {
         Command::Generate(args) => commands::generate::execute(args),
         Command::Run(args) => commands::run::execute(args),
         Command::Sql(args) => commands::sql::execute(args),
+        Command::Status(args) => commands::status::execute(args),
         Command::Export(args) => commands::export::execute(args),
         Command::Bootstrap(args) => commands::bootstrap::execute(args),
         Command::Reconcile(args) => commands::reconcile::execute(args),

@@ -26,6 +26,39 @@ pub fn local_time_sql(d: Dialect, ts: &str, tz: &str) -> String {
     d.local(ts, tz)
 }
 
+/// The query of `v_push_preferred_time` with a given minimum of opens (the view uses
+/// [`PREFERRED_HOUR_MIN_OPENS`]; `pushfeed report --min-opens` a lower one).
+pub fn preferred_time_query(d: Dialect, schema: &str, min_opens: u32) -> String {
+    let t = |name: &str| d.table(schema, name);
+    let customer = "COALESCE(external_user_id, user_id)";
+    let tz = format!("COALESCE(timezone, '{DEFAULT_TIMEZONE}')");
+    // Preferred time: the local hour (and weekday) with most opens and clicks over the
+    // window back from the newest open; null below the minimum number of opens.
+    let opens_local = format!(
+        "SELECT {customer} AS customer_id, {local} AS local_ts FROM {open} WHERE occurred_at >= (SELECT {start} FROM {open})\n  \
+         UNION ALL SELECT {customer} AS customer_id, {local} AS local_ts FROM {click} WHERE occurred_at >= (SELECT {start} FROM {open})",
+        local = d.local("occurred_at", &tz),
+        open = t("push_open"),
+        click = t("push_click"),
+        start = d.plus_days("MAX(occurred_at)", -(PREFERENCE_WINDOW_DAYS as i64)),
+    );
+    let preferred = format!(
+        "WITH opens AS (\n  {opens_local}\n),\n\
+         by_hour AS (SELECT customer_id, {hour} AS hour, COUNT(*) AS n FROM opens GROUP BY customer_id, {hour}),\n\
+         by_day AS (SELECT customer_id, {weekday} AS weekday, COUNT(*) AS n FROM opens GROUP BY customer_id, {weekday}),\n\
+         top_hour AS (SELECT customer_id, hour, n, SUM(n) OVER (PARTITION BY customer_id) AS total, ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY n DESC, hour) AS rn FROM by_hour),\n\
+         top_day AS (SELECT customer_id, weekday, n, ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY n DESC, weekday) AS rn FROM by_day)\n\
+         SELECT h.customer_id, h.total AS opens,\n  \
+         CASE WHEN h.total >= {min} THEN h.hour END AS preferred_hour,\n  CASE WHEN h.total >= {min} THEN h.n END AS opens_at_preferred_hour,\n  \
+         CASE WHEN h.total >= {min} THEN w.weekday END AS preferred_weekday,\n  CASE WHEN h.total >= {min} THEN w.n END AS opens_on_preferred_weekday\n\
+         FROM top_hour AS h JOIN top_day AS w ON w.customer_id = h.customer_id AND w.rn = 1\nWHERE h.rn = 1",
+        hour = d.hour("local_ts"),
+        weekday = d.weekday("local_ts"),
+        min = min_opens,
+    );
+    preferred
+}
+
 impl Dialect {
     /// The customer's local time of a UTC timestamp.
     fn local(self, ts: &str, tz: &str) -> String {
@@ -124,7 +157,6 @@ pub fn views(d: Dialect, schema: &str) -> Vec<(&'static str, String)> {
     let customer = "COALESCE(external_user_id, user_id)";
     let campaign_key = "COALESCE(campaign_id, canvas_id)";
     let campaign_name = "COALESCE(campaign_name, canvas_name)";
-    let tz = format!("COALESCE(timezone, '{DEFAULT_TIMEZONE}')");
 
     // Touchpoints for attribution: every push event a customer had, one row each.
     let touch_parts: Vec<String> = ["send", "open", "click", "bounce", "abort"]
@@ -173,30 +205,7 @@ pub fn views(d: Dialect, schema: &str) -> Vec<(&'static str, String)> {
         bounce = follows("bounce", &t("push_bounce")),
     );
 
-    // Preferred time: the local hour (and weekday) with most opens and clicks over the
-    // window back from the newest open; null below the minimum number of opens.
-    let opens_local = format!(
-        "SELECT {customer} AS customer_id, {local} AS local_ts FROM {open} WHERE occurred_at >= (SELECT {start} FROM {open})\n  \
-         UNION ALL SELECT {customer} AS customer_id, {local} AS local_ts FROM {click} WHERE occurred_at >= (SELECT {start} FROM {open})",
-        local = d.local("occurred_at", &tz),
-        open = t("push_open"),
-        click = t("push_click"),
-        start = d.plus_days("MAX(occurred_at)", -(PREFERENCE_WINDOW_DAYS as i64)),
-    );
-    let preferred = format!(
-        "WITH opens AS (\n  {opens_local}\n),\n\
-         by_hour AS (SELECT customer_id, {hour} AS hour, COUNT(*) AS n FROM opens GROUP BY customer_id, {hour}),\n\
-         by_day AS (SELECT customer_id, {weekday} AS weekday, COUNT(*) AS n FROM opens GROUP BY customer_id, {weekday}),\n\
-         top_hour AS (SELECT customer_id, hour, n, SUM(n) OVER (PARTITION BY customer_id) AS total, ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY n DESC, hour) AS rn FROM by_hour),\n\
-         top_day AS (SELECT customer_id, weekday, n, ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY n DESC, weekday) AS rn FROM by_day)\n\
-         SELECT h.customer_id, h.total AS opens,\n  \
-         CASE WHEN h.total >= {min} THEN h.hour END AS preferred_hour,\n  CASE WHEN h.total >= {min} THEN h.n END AS opens_at_preferred_hour,\n  \
-         CASE WHEN h.total >= {min} THEN w.weekday END AS preferred_weekday,\n  CASE WHEN h.total >= {min} THEN w.n END AS opens_on_preferred_weekday\n\
-         FROM top_hour AS h JOIN top_day AS w ON w.customer_id = h.customer_id AND w.rn = 1\nWHERE h.rn = 1",
-        hour = d.hour("local_ts"),
-        weekday = d.weekday("local_ts"),
-        min = PREFERRED_HOUR_MIN_OPENS,
-    );
+    let preferred = preferred_time_query(d, schema, PREFERRED_HOUR_MIN_OPENS);
 
     // Engagement per customer, for the channel-preference model.
     let engagement = format!(

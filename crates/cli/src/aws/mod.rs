@@ -118,6 +118,7 @@ pub struct Clients {
     pub sns: aws_sdk_sns::Client,
     pub redshift: aws_sdk_redshiftdata::Client,
     pub sqs: aws_sdk_sqs::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
 }
 
 impl EndpointArgs {
@@ -163,6 +164,7 @@ impl EndpointArgs {
             sns: aws_sdk_sns::Client::new(&shared),
             redshift: aws_sdk_redshiftdata::Client::new(&shared),
             sqs: aws_sdk_sqs::Client::new(&shared),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&shared),
         }
     }
 
@@ -208,7 +210,7 @@ async fn queue_url(c: &Clients, name: &str, hint: &str) -> anyhow::Result<String
 }
 
 /// An SDK error with its chain of causes (the service's message is in there).
-fn sdk<E: std::error::Error>(e: &E) -> String {
+pub fn sdk<E: std::error::Error>(e: &E) -> String {
     let mut s = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {

@@ -35,6 +35,9 @@ pub struct ExportArgs {
     /// No progress or summary on stderr.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Print the summary as one JSON object on stdout (with a file --output).
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn execute(args: ExportArgs) -> anyhow::Result<()> {
@@ -106,8 +109,14 @@ pub fn execute(args: ExportArgs) -> anyhow::Result<()> {
         }
     }
     .map_err(|e| super::explain_query_error(e, &conn, &args.data.data_dir))?;
-    if !quiet && output != "-" {
-        let size = std::fs::metadata(&output).map(|m| m.len()).unwrap_or(0);
+    let size = std::fs::metadata(&output).map(|m| m.len()).unwrap_or(0);
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({"output": output, "source": name, "rows": written.rows, "bytes": size,
+                "seconds": started.elapsed().as_secs_f64()})
+        );
+    } else if !quiet && output != "-" {
         eprintln!(
             "exported {} rows of {name} to {output} ({:.1} MB, {:.1} s)",
             crate::run::fmt_n(written.rows),

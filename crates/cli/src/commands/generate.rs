@@ -16,6 +16,9 @@ pub struct GenerateArgs {
     /// Also write the planted truth (each customer's timezone and preferred hour) as JSON here.
     #[arg(long)]
     pub truth: Option<PathBuf>,
+    /// Print the summary as one JSON object on stdout (with --output FILE).
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn execute(args: GenerateArgs) -> anyhow::Result<()> {
@@ -23,7 +26,11 @@ pub fn execute(args: GenerateArgs) -> anyhow::Result<()> {
         feed,
         output,
         truth,
+        json,
     } = args;
+    if json && output == "-" {
+        anyhow::bail!("--json prints the summary on stdout, where the feed goes without --output: give --output FILE");
+    }
     let spec = feed.spec()?;
     let mut sink: Box<dyn Write> = if output == "-" {
         Box::new(std::io::BufWriter::with_capacity(
@@ -43,6 +50,15 @@ pub fn execute(args: GenerateArgs) -> anyhow::Result<()> {
     if let Some(path) = truth {
         std::fs::write(&path, serde_json::to_vec(&stats.customers)?)
             .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"output": output, "records": stats.records, "events": stats.events,
+                "duplicates": stats.duplicates, "bad_records": stats.bad_records,
+                "customers": stats.customers.len(), "seed": spec.seed})
+        );
+        return Ok(());
     }
     eprintln!(
         "generated {} records holding {} events ({} redelivered duplicates, {} bad records) for {} customers",

@@ -18,6 +18,7 @@ pub mod replay;
 pub mod report;
 pub mod run;
 pub mod sql;
+pub mod status;
 
 use crate::cli::Dialect;
 
