@@ -57,16 +57,18 @@ the view v_push_audit_hourly. `attributes` is JSON text: use json_extract(attrib
 Example:\n  pushfeed sql \"SELECT platform, COUNT(*) AS opens FROM push_open GROUP BY platform\""
     )]
     Sql(commands::sql::SqlArgs),
-    /// Export a table, a view or a query from the local warehouse as CSV or JSON lines (streamed).
+    /// Export a table, a view or a query from the local warehouse as CSV, JSON lines or Parquet (streamed).
     #[command(
         long_about = "Write a table, a view or a query of the local warehouse to a file, streamed row by row \
 (bounded memory whatever the size): CSV (RFC 4180, UTF-8, a header row, NULL as an empty field) for SAS \
-(PROC IMPORT), Power BI (Get data → Text/CSV) or a spreadsheet, or JSON lines. The file is written under a \
+(PROC IMPORT), Power BI (Get data → Text/CSV) or a spreadsheet, JSON lines, or Parquet (Snappy; for Power BI, \
+pandas, Spark, DuckDB; written a row group of 65,536 rows at a time). The file is written under a \
 .partial name and renamed when complete.\n\n\
 Examples:\n  pushfeed export push_open                       # → push_open.csv\n  \
 pushfeed export v_push_preferred_time -o preferred.csv\n  \
 pushfeed export --query \"SELECT * FROM push_send WHERE platform = 'ios'\" -o ios_sends.csv\n  \
-pushfeed export push_click --format jsonl -o - | gzip > clicks.jsonl.gz"
+pushfeed export push_click --format jsonl -o - | gzip > clicks.jsonl.gz\n  \
+pushfeed export push_send --format parquet           # → push_send.parquet"
     )]
     Export(commands::export::ExportArgs),
     /// Create, on an AWS-compatible endpoint, what Terraform creates: stream, bucket, Firehose streams, topic.

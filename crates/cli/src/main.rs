@@ -8,6 +8,7 @@ mod cli;
 mod commands;
 mod feed;
 mod generate;
+mod parquet_out;
 mod reconcile;
 mod replay;
 mod report;

@@ -14,6 +14,9 @@ pub enum ExportFormat {
     Csv,
     /// One JSON object per line.
     Jsonl,
+    /// Apache Parquet (Snappy; INT64, DOUBLE and UTF-8 columns, all nullable), for Power
+    /// BI, pandas/pyarrow, Spark or DuckDB. Needs a file (--output), not stdout.
+    Parquet,
 }
 
 #[derive(clap::Args)]
@@ -59,13 +62,17 @@ pub fn execute(args: ExportArgs) -> anyhow::Result<()> {
     let ext = match args.format {
         ExportFormat::Csv => "csv",
         ExportFormat::Jsonl => "jsonl",
+        ExportFormat::Parquet => "parquet",
     };
     let output = args
         .output
         .clone()
         .unwrap_or_else(|| format!("{name}.{ext}"));
+    if args.format == ExportFormat::Parquet && output == "-" {
+        bail!("Parquet is written to a file (its footer comes last): give --output FILE.parquet");
+    }
     let format = match args.format {
-        ExportFormat::Csv => Format::Csv,
+        ExportFormat::Csv | ExportFormat::Parquet => Format::Csv,
         ExportFormat::Jsonl => Format::Jsonl,
     };
     let started = Instant::now();
@@ -86,8 +93,13 @@ pub fn execute(args: ExportArgs) -> anyhow::Result<()> {
         let partial = target.with_extension(format!("{ext}.partial"));
         let file = std::fs::File::create(&partial)
             .with_context(|| format!("cannot create {}", partial.display()))?;
-        let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
-        let r = tabular::write_query(&conn, &sql, format, &mut out, &mut progress);
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, file.try_clone()?);
+        let r = if args.format == ExportFormat::Parquet {
+            crate::parquet_out::write_query(&conn, &sql, file, &mut progress)
+                .map(|rows| tabular::Written { rows })
+        } else {
+            tabular::write_query(&conn, &sql, format, &mut out, &mut progress)
+        };
         match r {
             Ok(w) => {
                 out.flush()?;
