@@ -227,38 +227,15 @@ async fn reconcile_local(
     summary: &mut ReconcileSummary,
 ) -> anyhow::Result<()> {
     use pushfeed_core::load::content_etag as etag_of;
-    use pushfeed_core::names::local::{self as layout, BUCKET as LOCAL_BUCKET};
+    use pushfeed_core::names::local::BUCKET as LOCAL_BUCKET;
     use pushfeed_loader::warehouse::sqlite::LOCAL_SCHEMA;
     use pushfeed_loader::{LocalObjects, SqliteWarehouse};
-    let root = layout::objects_dir(dir).join(LOCAL_BUCKET);
     let mut listed = Vec::new();
-    let mut stack = vec![root.join(DATA_PREFIX.trim_end_matches('/'))];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-                continue;
-            }
-            let created = e
-                .metadata()
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map(|d| d.as_millis() as i64)
-                .unwrap_or(0);
-            if created >= since && created < until {
-                let key = p
-                    .strip_prefix(&root)
-                    .map(|k| k.to_string_lossy().replace('\\', "/"))
-                    .unwrap_or_default();
-                let bytes =
-                    std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
-                listed.push((key, etag_of(&bytes), bytes.len() as i64, created));
-            }
+    for o in LocalObjects::new(dir).list(LOCAL_BUCKET, DATA_PREFIX) {
+        if o.modified_ms >= since && o.modified_ms < until {
+            let bytes =
+                std::fs::read(&o.path).with_context(|| format!("reading {}", o.path.display()))?;
+            listed.push((o.key, etag_of(&bytes), bytes.len() as i64, o.modified_ms));
         }
     }
     summary.objects_listed = listed.len() as u64;

@@ -184,28 +184,7 @@ fn from_rows(
 pub fn local(dir: &std::path::Path) -> anyhow::Result<Status> {
     let now = now_ms();
     let conn = pushfeed_loader::warehouse::sqlite::open_read_only(dir)?;
-    let rows = |sql: &str| -> anyhow::Result<Vec<Vec<String>>> {
-        let mut stmt = conn.prepare(sql)?;
-        let n = stmt.column_count();
-        let rows = stmt
-            .query_map([], |r| {
-                (0..n)
-                    .map(|i| {
-                        Ok(match r.get_ref(i)? {
-                            rusqlite::types::ValueRef::Null => String::new(),
-                            rusqlite::types::ValueRef::Integer(v) => v.to_string(),
-                            rusqlite::types::ValueRef::Real(v) => v.to_string(),
-                            rusqlite::types::ValueRef::Text(t)
-                            | rusqlite::types::ValueRef::Blob(t) => {
-                                String::from_utf8_lossy(t).into_owned()
-                            }
-                        })
-                    })
-                    .collect::<rusqlite::Result<Vec<String>>>()
-            })?
-            .collect::<Result<_, _>>()?;
-        Ok(rows)
-    };
+    let rows = |sql: &str| pushfeed_loader::warehouse::sqlite::query_text(&conn, sql);
     let [ledger, newest, audit] = warehouse_queries(Dialect::Sqlite, "main", now);
     let mut status = Status {
         target: format!("data dir {}", dir.display()),
@@ -225,28 +204,14 @@ pub fn local(dir: &std::path::Path) -> anyhow::Result<Status> {
             .into_iter()
             .filter_map(|r| r.into_iter().next())
             .collect();
-    let root =
-        pushfeed_core::names::local::objects_dir(dir).join(pushfeed_core::names::local::BUCKET);
-    let mut waiting = 0u64;
-    let mut stack = vec![root.clone()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if let Ok(key) = p.strip_prefix(&root) {
-                let key = key.to_string_lossy();
-                if key.starts_with(pushfeed_core::catalogue::DATA_PREFIX)
-                    && !loaded.contains(key.as_ref())
-                {
-                    waiting += 1;
-                }
-            }
-        }
-    }
+    let waiting = pushfeed_loader::LocalObjects::new(dir)
+        .list(
+            pushfeed_core::names::local::BUCKET,
+            pushfeed_core::catalogue::DATA_PREFIX,
+        )
+        .iter()
+        .filter(|o| !loaded.contains(&o.key))
+        .count() as u64;
     status.objects_waiting = Some(waiting);
     Ok(status)
 }

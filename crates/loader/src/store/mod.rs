@@ -8,7 +8,7 @@ mod memory;
 mod s3;
 
 #[cfg(feature = "local")]
-pub use local::LocalObjects;
+pub use local::{LocalObject, LocalObjects};
 pub use memory::MemoryObjects;
 pub use s3::S3Store;
 

@@ -312,6 +312,31 @@ pub fn open_read_only(data_dir: &Path) -> Result<Connection, LocalError> {
     Ok(conn)
 }
 
+/// Rows of any query on a connection, every value as text (NULL as empty) — what the Data
+/// API's text results look like, so one reader serves both warehouses.
+pub fn query_text(conn: &Connection, sql: &str) -> Result<Vec<Vec<String>>, LocalError> {
+    use rusqlite::types::ValueRef;
+    let mut stmt = conn.prepare(sql)?;
+    let n = stmt.column_count();
+    let rows = stmt
+        .query_map([], |r| {
+            (0..n)
+                .map(|i| {
+                    Ok(match r.get_ref(i)? {
+                        ValueRef::Null => String::new(),
+                        ValueRef::Integer(v) => v.to_string(),
+                        ValueRef::Real(v) => v.to_string(),
+                        ValueRef::Text(t) | ValueRef::Blob(t) => {
+                            String::from_utf8_lossy(t).into_owned()
+                        }
+                    })
+                })
+                .collect::<rusqlite::Result<Vec<String>>>()
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
 /// A warehouse file opened as immutable: no locks, no -shm, no WAL.
 fn open_immutable(path: &Path) -> Result<Connection, LocalError> {
     let uri = format!("file:{}?immutable=1", uri_path(path));
@@ -361,27 +386,8 @@ impl SqliteWarehouse {
 
     /// Rows of any query, every value as text (NULL as empty).
     pub fn query_text(&self, sql: &str) -> Result<Vec<Vec<String>>, LocalError> {
-        use rusqlite::types::ValueRef;
         let conn = self.conn.lock().map_err(|_| LocalError::Poisoned)?;
-        let mut stmt = conn.prepare(sql)?;
-        let n = stmt.column_count();
-        let rows = stmt
-            .query_map([], |r| {
-                (0..n)
-                    .map(|i| {
-                        Ok(match r.get_ref(i)? {
-                            ValueRef::Null => String::new(),
-                            ValueRef::Integer(v) => v.to_string(),
-                            ValueRef::Real(v) => v.to_string(),
-                            ValueRef::Text(t) | ValueRef::Blob(t) => {
-                                String::from_utf8_lossy(t).into_owned()
-                            }
-                        })
-                    })
-                    .collect::<rusqlite::Result<Vec<String>>>()
-            })?
-            .collect::<Result<_, _>>()?;
-        Ok(rows)
+        query_text(&conn, sql)
     }
 
     /// Load one object into `table` with the core's load script.
