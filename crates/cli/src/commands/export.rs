@@ -4,7 +4,6 @@
 use crate::cli::DataArgs;
 use crate::tabular::{self, Format};
 use anyhow::{bail, Context};
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -71,9 +70,11 @@ pub fn execute(args: ExportArgs) -> anyhow::Result<()> {
     if args.format == ExportFormat::Parquet && output == "-" {
         bail!("Parquet is written to a file (its footer comes last): give --output FILE.parquet");
     }
-    let format = match args.format {
-        ExportFormat::Csv | ExportFormat::Parquet => Format::Csv,
-        ExportFormat::Jsonl => Format::Jsonl,
+    // The text formats go through the row writers; Parquet has its own (None).
+    let text_format = match args.format {
+        ExportFormat::Csv => Some(Format::Csv),
+        ExportFormat::Jsonl => Some(Format::Jsonl),
+        ExportFormat::Parquet => None,
     };
     let started = Instant::now();
     let quiet = args.quiet;
@@ -85,6 +86,8 @@ pub fn execute(args: ExportArgs) -> anyhow::Result<()> {
     let written = if output == "-" {
         let stdout = std::io::stdout();
         let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+        // Parquet to stdout was refused above.
+        let format = text_format.unwrap_or(Format::Csv);
         tabular::write_query(&conn, &sql, format, &mut out, &mut progress)
     } else {
         // Written beside the target and renamed at the end: a failed export leaves no
@@ -93,17 +96,16 @@ pub fn execute(args: ExportArgs) -> anyhow::Result<()> {
         let partial = target.with_extension(format!("{ext}.partial"));
         let file = std::fs::File::create(&partial)
             .with_context(|| format!("cannot create {}", partial.display()))?;
-        let mut out = std::io::BufWriter::with_capacity(1 << 16, file.try_clone()?);
-        let r = if args.format == ExportFormat::Parquet {
-            crate::parquet_out::write_query(&conn, &sql, file, &mut progress)
-                .map(|rows| tabular::Written { rows })
-        } else {
-            tabular::write_query(&conn, &sql, format, &mut out, &mut progress)
+        let r = match text_format {
+            None => crate::parquet_out::write_query(&conn, &sql, file, &mut progress)
+                .map(|rows| tabular::Written { rows }),
+            Some(format) => {
+                let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
+                tabular::write_query(&conn, &sql, format, &mut out, &mut progress)
+            }
         };
         match r {
             Ok(w) => {
-                out.flush()?;
-                drop(out);
                 std::fs::rename(&partial, &target).with_context(|| {
                     format!(
                         "cannot rename {} to {}",
@@ -114,7 +116,6 @@ pub fn execute(args: ExportArgs) -> anyhow::Result<()> {
                 Ok(w)
             }
             Err(e) => {
-                drop(out);
                 let _ = std::fs::remove_file(&partial);
                 Err(e)
             }
