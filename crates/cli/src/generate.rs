@@ -4,7 +4,6 @@
 use base64::Engine as _;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use serde_json::{json, Map, Value};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io::Write;
@@ -384,7 +383,7 @@ impl RecordWriter<'_> {
             };
             let group: Vec<&Pending> = events[i..(i + take).min(events.len())].iter().collect();
             i += group.len();
-            let bodies: Vec<Value> = group
+            let bodies: Vec<Vec<u8>> = group
                 .iter()
                 .map(|p| self.event_json(p, customers, campaign_ids))
                 .collect();
@@ -394,17 +393,13 @@ impl RecordWriter<'_> {
                 && group.iter().all(|p| !customers[p.customer].airship)
             {
                 // Braze batch.
-                serde_json::to_vec(&json!({ "events": bodies })).unwrap_or_default()
-            } else if group.len() > 1 {
-                // NDJSON: several events, one per line, in one record.
-                bodies
-                    .iter()
-                    .map(|b| b.to_string())
-                    .collect::<Vec<_>>()
-                    .join("\n")
-                    .into_bytes()
+                let mut r = b"{\"events\":[".to_vec();
+                r.extend_from_slice(&bodies.join(&b","[..]));
+                r.extend_from_slice(b"]}");
+                r
             } else {
-                serde_json::to_vec(&bodies[0]).unwrap_or_default()
+                // NDJSON when there are several: one event per line, in one record.
+                bodies.join(&b"\n"[..])
             };
             self.raw_or_envelope(&record)?;
             if self
@@ -437,8 +432,9 @@ impl RecordWriter<'_> {
             self.out.write_all(record)?;
         } else {
             let b64 = base64::engine::general_purpose::STANDARD.encode(record);
-            self.out
-                .write_all(json!({"kinesis": {"data": b64}}).to_string().as_bytes())?;
+            self.out.write_all(b"{\"kinesis\":{\"data\":\"")?;
+            self.out.write_all(b64.as_bytes())?;
+            self.out.write_all(b"\"}}")?;
         }
         self.out.write_all(b"\n")
     }
@@ -457,15 +453,18 @@ impl RecordWriter<'_> {
         }
     }
 
+    /// One vendor event as JSON bytes (keys in the vendors' order).
     fn event_json(
         &mut self,
         p: &Pending,
         customers: &[Customer],
         campaign_ids: &[String],
-    ) -> Value {
+    ) -> Vec<u8> {
         let c = &customers[p.customer];
+        let mut out = Vec::with_capacity(768);
         if c.airship {
-            return self.airship_json(p, c, campaign_ids);
+            self.airship_json(p, c, campaign_ids, &mut out);
+            return out;
         }
         let vendor_type = match p.kind {
             Kind::Send => "users.messages.pushnotification.Send",
@@ -479,145 +478,232 @@ impl RecordWriter<'_> {
             Kind::Control => "users.campaigns.EnrollInControl",
             _ => "users.messages.pushnotification.Delivered",
         };
-        let mut props = Map::new();
-        props.insert(
-            "app_id".into(),
-            json!("4c1d2e3f-0000-4000-8000-00000000a001"),
-        );
-        props.insert("platform".into(), json!(c.platform));
-        props.insert("campaign_id".into(), json!(campaign_ids[p.campaign]));
-        props.insert("campaign_name".into(), json!(CAMPAIGNS[p.campaign]));
-        props.insert(
-            "message_variation_id".into(),
-            json!(format!(
-                "{}-mv{}",
-                &campaign_ids[p.campaign][..8],
-                p.seq % 2
-            )),
-        );
-        props.insert("dispatch_id".into(), json!(p.dispatch));
-        props.insert(
-            "send_id".into(),
-            json!(format!("send-{}", &p.dispatch[..12])),
-        );
-        match p.kind {
-            Kind::Send => {
-                props.insert(
-                    "push_token".into(),
-                    json!(format!(
-                        "{}:{}",
-                        if c.platform == "ios" { "apns" } else { "fcm" },
-                        &c.channel[..18]
-                    )),
-                );
-                props.insert(
-                    "message_extras".into(),
-                    json!(format!("{{\"offer\":\"SAVE{}\"}}", p.campaign * 5)),
-                );
-            }
-            Kind::Open | Kind::ButtonLink | Kind::ButtonClose => {
-                props.insert(
-                    "os_version".into(),
-                    json!(if c.platform == "ios" { "17.4" } else { "14" }),
-                );
-                props.insert(
-                    "device_model".into(),
-                    json!(if c.platform == "ios" {
-                        "iPhone15,2"
-                    } else {
-                        "Pixel 8"
-                    }),
-                );
-                if p.kind == Kind::ButtonLink {
-                    props.insert(
-                        "button_action_type".into(),
-                        json!(if p.seq.is_multiple_of(3) {
-                            "uri"
-                        } else {
-                            "deep_link"
-                        }),
-                    );
-                    props.insert("button_string".into(), json!("shop_now"));
-                } else if p.kind == Kind::ButtonClose {
-                    props.insert("button_action_type".into(), json!("close"));
-                    props.insert("button_string".into(), json!("dismiss"));
-                }
-            }
-            Kind::Abort => {
-                props.insert("abort_type".into(), json!("frequency_capped"));
-                props.insert(
-                    "abort_log".into(),
-                    json!("user hit the global frequency cap"),
-                );
-            }
-            _ => {}
-        }
-        let user = json!({"user_id": c.braze_id, "external_user_id": c.external_id, "device_id": c.channel, "timezone": c.timezone});
+        let user = |o: &mut Obj| {
+            o.str("user_id", &c.braze_id)
+                .str("external_user_id", &c.external_id)
+                .str("device_id", &c.channel)
+                .str("timezone", c.timezone);
+        };
+        let props = |o: &mut Obj| braze_properties(o, p, c, campaign_ids);
+        let mut e = Obj::new(&mut out);
+        e.str("event_type", vendor_type)
+            .str("id", &p.id)
+            .int("time", p.time_s);
         if self.rng.random_bool(0.75) {
-            json!({"event_type": vendor_type, "id": p.id, "time": p.time_s, "user": user, "properties": Value::Object(props)})
+            e.obj("user", user).obj("properties", props);
         } else {
             // Flat (file-export) shape: every field top-level.
-            let mut flat = Map::new();
-            flat.insert("event_type".into(), json!(vendor_type));
-            flat.insert("id".into(), json!(p.id));
-            flat.insert("time".into(), json!(p.time_s));
-            if let Value::Object(u) = user {
-                flat.extend(u);
-            }
-            flat.extend(props);
-            Value::Object(flat)
+            user(&mut e);
+            props(&mut e);
         }
+        e.end();
+        out
     }
 
-    fn airship_json(&mut self, p: &Pending, c: &Customer, campaign_ids: &[String]) -> Value {
+    fn airship_json(
+        &mut self,
+        p: &Pending,
+        c: &Customer,
+        campaign_ids: &[String],
+        out: &mut Vec<u8>,
+    ) {
         // Airship's device object: `channel` and `device_type` on every device kind; app
         // devices also carry `<platform>_channel`. The named user is on the device, or (newer
         // events) only in the top-level `user` object beside the contact id.
-        let mut device = json!({"channel": c.channel, "device_type": c.platform.to_ascii_uppercase(),
-                                "attributes": {"iana_timezone": c.timezone, "locale_country_code": "GB", "app_version": "5.12.0"}});
-        if c.platform != "web" {
-            device[format!("{}_channel", c.platform)] = json!(c.channel);
-        }
         let named_on_device = self.rng.random_bool(0.5);
-        if named_on_device {
-            device["named_user_id"] = json!(c.external_id);
-        }
         // variant_id is an integer in Airship's schema.
-        let push = json!({"push_id": p.dispatch, "group_id": campaign_ids[p.campaign], "variant_id": p.seq % 2 + 1});
-        let (kind, body) = match p.kind {
-            Kind::Send => ("SEND", push),
-            Kind::Open | Kind::ButtonLink | Kind::ButtonClose if c.platform == "web" => {
-                ("WEB_CLICK", push)
-            }
-            Kind::Open | Kind::ButtonLink | Kind::ButtonClose => (
-                "OPEN",
-                json!({"session_id": uuid(&mut self.rng), "triggering_push": push}),
-            ),
-            Kind::AppOpen => (
-                "OPEN",
-                json!({"session_id": uuid(&mut self.rng), "last_delivered": {"push_id": p.dispatch}}),
-            ),
-            Kind::Bounce => {
-                let status = REJECTED_STATUSES[p.seq as usize % REJECTED_STATUSES.len()];
-                let mut b = push;
-                b["status"] = json!(status);
-                ("SEND_REJECTED", b)
-            }
-            Kind::Abort => {
-                let reason = ABORT_REASONS[p.seq as usize % ABORT_REASONS.len()];
-                let mut b = push;
-                b["reason"] = json!(reason);
-                ("SEND_ABORTED", b)
-            }
-            Kind::Uninstall => ("UNINSTALL", json!({"decay": false})),
-            Kind::TagChange => ("TAG_CHANGE", json!({"add": {"device": ["push_engaged"]}})),
-            _ => ("CONTROL", push),
+        let push = |o: &mut Obj| {
+            o.str("push_id", &p.dispatch)
+                .str("group_id", &campaign_ids[p.campaign])
+                .int("variant_id", (p.seq % 2 + 1) as i64);
         };
-        let mut e = json!({"id": p.id, "type": kind, "offset": p.seq.to_string(), "occurred": iso_s(p.time_s), "processed": iso_s(p.time_s + 1), "device": device, "body": body});
-        if !named_on_device || self.rng.random_bool(0.3) {
-            e["user"] = json!({"contact_id": format!("contact-{}", &c.channel[..8]), "named_user_id": c.external_id});
+        let web = c.platform == "web";
+        let kind = match p.kind {
+            Kind::Send => "SEND",
+            Kind::Open | Kind::ButtonLink | Kind::ButtonClose if web => "WEB_CLICK",
+            Kind::Open | Kind::ButtonLink | Kind::ButtonClose | Kind::AppOpen => "OPEN",
+            Kind::Bounce => "SEND_REJECTED",
+            Kind::Abort => "SEND_ABORTED",
+            Kind::Uninstall => "UNINSTALL",
+            Kind::TagChange => "TAG_CHANGE",
+            _ => "CONTROL",
+        };
+        let session = (kind == "OPEN").then(|| uuid(&mut self.rng));
+        let with_user = !named_on_device || self.rng.random_bool(0.3);
+        let mut e = Obj::new(out);
+        e.str("id", &p.id)
+            .str("type", kind)
+            .str("offset", &p.seq.to_string())
+            .str("occurred", &iso_s(p.time_s))
+            .str("processed", &iso_s(p.time_s + 1))
+            .obj("device", |d| {
+                d.str("channel", &c.channel)
+                    .str("device_type", &c.platform.to_ascii_uppercase())
+                    .obj("attributes", |a| {
+                        a.str("iana_timezone", c.timezone)
+                            .str("locale_country_code", "GB")
+                            .str("app_version", "5.12.0");
+                    });
+                if !web {
+                    d.str(&format!("{}_channel", c.platform), &c.channel);
+                }
+                if named_on_device {
+                    d.str("named_user_id", &c.external_id);
+                }
+            })
+            .obj("body", |b| match p.kind {
+                Kind::Open | Kind::ButtonLink | Kind::ButtonClose if !web => {
+                    b.str("session_id", session.as_deref().unwrap_or_default())
+                        .obj("triggering_push", push);
+                }
+                Kind::AppOpen => {
+                    b.str("session_id", session.as_deref().unwrap_or_default())
+                        .obj("last_delivered", |l| {
+                            l.str("push_id", &p.dispatch);
+                        });
+                }
+                Kind::Bounce => {
+                    push(b);
+                    b.str(
+                        "status",
+                        REJECTED_STATUSES[p.seq as usize % REJECTED_STATUSES.len()],
+                    );
+                }
+                Kind::Abort => {
+                    push(b);
+                    b.str(
+                        "reason",
+                        ABORT_REASONS[p.seq as usize % ABORT_REASONS.len()],
+                    );
+                }
+                Kind::Uninstall => {
+                    b.raw("decay", "false");
+                }
+                Kind::TagChange => {
+                    b.raw("add", "{\"device\":[\"push_engaged\"]}");
+                }
+                _ => push(b),
+            });
+        if with_user {
+            e.obj("user", |u| {
+                u.str("contact_id", &format!("contact-{}", &c.channel[..8]))
+                    .str("named_user_id", &c.external_id);
+            });
         }
-        e
+        e.end();
+    }
+}
+
+/// Braze's `properties` of a push event, in its order.
+fn braze_properties(o: &mut Obj, p: &Pending, c: &Customer, campaign_ids: &[String]) {
+    let ios = c.platform == "ios";
+    o.str("app_id", "4c1d2e3f-0000-4000-8000-00000000a001")
+        .str("platform", c.platform)
+        .str("campaign_id", &campaign_ids[p.campaign])
+        .str("campaign_name", CAMPAIGNS[p.campaign])
+        .str(
+            "message_variation_id",
+            &format!("{}-mv{}", &campaign_ids[p.campaign][..8], p.seq % 2),
+        )
+        .str("dispatch_id", &p.dispatch)
+        .str("send_id", &format!("send-{}", &p.dispatch[..12]));
+    match p.kind {
+        Kind::Send => {
+            o.str(
+                "push_token",
+                &format!("{}:{}", if ios { "apns" } else { "fcm" }, &c.channel[..18]),
+            )
+            .str(
+                "message_extras",
+                &format!("{{\"offer\":\"SAVE{}\"}}", p.campaign * 5),
+            );
+        }
+        Kind::Open | Kind::ButtonLink | Kind::ButtonClose => {
+            o.str("os_version", if ios { "17.4" } else { "14" })
+                .str("device_model", if ios { "iPhone15,2" } else { "Pixel 8" });
+            if p.kind == Kind::ButtonLink {
+                let action = if p.seq.is_multiple_of(3) {
+                    "uri"
+                } else {
+                    "deep_link"
+                };
+                o.str("button_action_type", action)
+                    .str("button_string", "shop_now");
+            } else if p.kind == Kind::ButtonClose {
+                o.str("button_action_type", "close")
+                    .str("button_string", "dismiss");
+            }
+        }
+        Kind::Abort => {
+            o.str("abort_type", "frequency_capped")
+                .str("abort_log", "user hit the global frequency cap");
+        }
+        _ => {}
+    }
+}
+
+/// A JSON object written straight into bytes, compact, keys in the order written (the
+/// generator makes about a million a day: no tree of values, no map per object).
+struct Obj<'a> {
+    out: &'a mut Vec<u8>,
+    first: bool,
+}
+
+impl<'a> Obj<'a> {
+    fn new(out: &'a mut Vec<u8>) -> Self {
+        out.push(b'{');
+        Obj { out, first: true }
+    }
+
+    fn key(&mut self, k: &str) {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        json_str(self.out, k);
+        self.out.push(b':');
+    }
+
+    fn str(&mut self, k: &str, v: &str) -> &mut Self {
+        self.key(k);
+        json_str(self.out, v);
+        self
+    }
+
+    fn int(&mut self, k: &str, v: i64) -> &mut Self {
+        self.key(k);
+        let _ = write!(self.out, "{v}");
+        self
+    }
+
+    /// A value already written as JSON.
+    fn raw(&mut self, k: &str, json: &str) -> &mut Self {
+        self.key(k);
+        self.out.extend_from_slice(json.as_bytes());
+        self
+    }
+
+    fn obj(&mut self, k: &str, fill: impl FnOnce(&mut Obj)) -> &mut Self {
+        self.key(k);
+        let mut inner = Obj::new(self.out);
+        fill(&mut inner);
+        inner.end();
+        self
+    }
+
+    fn end(self) {
+        self.out.push(b'}');
+    }
+}
+
+/// A JSON string, escaped as serde_json escapes it.
+fn json_str(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        let _ = serde_json::to_writer(&mut *out, s);
     }
 }
 
