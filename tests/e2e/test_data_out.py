@@ -31,7 +31,7 @@ def data_dir(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("data-out") / "pushfeed-data"
     run = pushfeed("run", "--events", "4000", "--seed", "11", "--data-dir", str(d))
     # Progress on stderr while it works, loading included; the summary on stdout.
-    assert "generating 4,000 events" in run.stderr and "objects; loading…" in run.stderr, run.stderr
+    assert "generating 4,000 events" in run.stderr and "objects; loading the last" in run.stderr, run.stderr
     # The main job ends by naming the warehouse and what to do next.
     assert f"The warehouse is {d / 'warehouse.sqlite'}" in run.stdout
     for command in ("pushfeed sql", "pushfeed export", "pushfeed report", "pushfeed audit"):

@@ -155,12 +155,162 @@ pub fn s3_event(
     )?)
 }
 
+/// What the loader thread did, merged into the summary at the end.
+#[derive(Debug, Default)]
+struct Loaded {
+    rows_loaded: BTreeMap<String, u64>,
+    audit_records_loaded: u64,
+    duplicates_dropped: u64,
+    duplicate_objects: u64,
+    load_failures: u64,
+    objects: u64,
+    alerts: Vec<String>,
+    drill_deleted_lines: u64,
+    drill_unloaded_lines: u64,
+}
+
+/// Counters the loader thread keeps for the progress lines.
+#[derive(Default)]
+struct LoadProgress {
+    rows: std::sync::atomic::AtomicU64,
+    objects: std::sync::atomic::AtomicU64,
+    /// Set when every object has been written: from then on the loader reports.
+    batching_done: std::sync::atomic::AtomicBool,
+}
+
+/// The S3 trigger: one loader invocation per new object, in the order they were written,
+/// while the batcher goes on writing (as on AWS). The drills that act on objects act here.
+fn load_objects(
+    objects: std::sync::mpsc::Receiver<WrittenObject>,
+    loader: &Loader<'_, SqliteWarehouse, pushfeed_loader::MemoryNotifier, LocalObjects>,
+    opts: &RunOptions,
+    progress: &LoadProgress,
+    total_objects: &std::sync::atomic::AtomicU64,
+) -> anyhow::Result<Loaded> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()?;
+    let audit_table = DESTINATIONS[pushfeed_core::catalogue::audit_index()].table();
+    let mut out = Loaded::default();
+    let mut delete = DrillCounter::new(opts.drills.delete_object.as_ref());
+    let mut skip = DrillCounter::new(opts.drills.skip_load.as_ref());
+    let started = Instant::now();
+    let mut last_report = Instant::now();
+    for obj in objects {
+        if opts.progress
+            && progress.batching_done.load(Relaxed)
+            && last_report.elapsed().as_secs_f64() >= 2.0
+        {
+            last_report = Instant::now();
+            let rows = progress.rows.load(Relaxed);
+            eprintln!(
+                "  loaded {} of {} objects, {} rows, {:.0} rows/s",
+                fmt_n(out.objects),
+                fmt_n(total_objects.load(Relaxed)),
+                fmt_n(rows),
+                rows as f64 / started.elapsed().as_secs_f64()
+            );
+        }
+        out.objects += 1;
+        progress.objects.store(out.objects, Relaxed);
+        if delete.hits(&obj.key) {
+            let path = layout::object_path(&opts.data_dir, LOCAL_BUCKET, &obj.key);
+            out.drill_deleted_lines = object_lines(&path)?;
+            std::fs::remove_file(&path)?;
+            out.alerts
+                .push(format!("drill: deleted {} before loading", obj.key));
+        }
+        if skip.hits(&obj.key) {
+            let path = layout::object_path(&opts.data_dir, LOCAL_BUCKET, &obj.key);
+            out.drill_unloaded_lines = object_lines(&path)?;
+            out.alerts.push(format!(
+                "drill: {} was never loaded (its notification lost)",
+                obj.key
+            ));
+            continue;
+        }
+        let event = s3_event(LOCAL_BUCKET, &obj.key, obj.size, &obj.etag, obj.created_ms)?;
+        let report = rt.block_on(loader.handle(&event, pushfeed_core::timefmt::now_ms(), None));
+        for result in report.objects {
+            match result {
+                ObjectResult::Loaded { table, rows, .. } if table == audit_table => {
+                    out.audit_records_loaded += rows
+                }
+                ObjectResult::Loaded {
+                    table,
+                    rows,
+                    rows_in_object,
+                    ..
+                } => {
+                    *out.rows_loaded.entry(table).or_default() += rows;
+                    progress.rows.fetch_add(rows, Relaxed);
+                    let in_object = rows_in_object.unwrap_or(rows);
+                    out.duplicates_dropped += in_object - rows.min(in_object);
+                }
+                ObjectResult::Empty { .. } => {}
+                ObjectResult::Duplicate { .. } => out.duplicate_objects += 1,
+                ObjectResult::Unmatched { key, why } => {
+                    out.alerts.push(format!("unmatched key {key}: {why}"))
+                }
+                ObjectResult::Failed { key, error, .. } => {
+                    out.load_failures += 1;
+                    out.alerts.push(format!("load failed for {key}: {error}"));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A drill's object: the `nth` (1-based) object written for a destination.
+struct DrillCounter {
+    prefix: Option<String>,
+    left: usize,
+}
+
+impl DrillCounter {
+    fn new(drill: Option<&(String, usize)>) -> Self {
+        let prefix = drill.and_then(|(destination, _)| {
+            pushfeed_core::catalogue::destination(destination).map(|d| d.s3_prefix())
+        });
+        DrillCounter {
+            prefix,
+            left: drill.map_or(0, |(_, nth)| (*nth).max(1)),
+        }
+    }
+
+    /// Whether this object is the drill's.
+    fn hits(&mut self, key: &str) -> bool {
+        match &self.prefix {
+            Some(p) if self.left > 0 && key.starts_with(p.as_str()) => {
+                self.left -= 1;
+                self.left == 0
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Lines in a gzip object.
+fn object_lines(path: &std::path::Path) -> anyhow::Result<u64> {
+    let mut text = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::MultiGzDecoder::new(
+            std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?,
+        ),
+        &mut text,
+    )?;
+    Ok(text.iter().filter(|b| **b == b'\n').count() as u64)
+}
+
 /// Run the pipeline over `input` (one record per line).
 pub fn run(
     input: &mut dyn BufRead,
     total_hint: Option<u64>,
     opts: &RunOptions,
 ) -> anyhow::Result<Summary> {
+    use std::sync::atomic::Ordering::Relaxed;
     let started = Instant::now();
     let _lock = pushfeed_loader::warehouse::sqlite::lock_data_dir(&opts.data_dir, "pushfeed run")?;
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -201,7 +351,6 @@ pub fn run(
     let mut seq = 0u64;
     let mut last_report = Instant::now();
 
-    let mut objects: Vec<WrittenObject> = Vec::new();
     let flush_batch = |batch: &mut Vec<FeedRecord>,
                        summary: &mut Summary,
                        counts: &mut BatchCounts,
@@ -237,23 +386,75 @@ pub fn run(
         Ok(())
     };
 
-    loop {
-        line.clear();
-        let n = input
-            .read_until(b'\n', &mut line)
-            .context("reading the feed")?;
-        if n == 0 {
-            break;
-        }
-        let body = line.strip_suffix(b"\n").unwrap_or(&line);
-        if body.is_empty() {
-            continue; // a blank line separates nothing: it is not a record
-        }
-        let rec = parse_line(body);
-        let size = rec.data.len().div_ceil(3) * 4 + ENVELOPE_BYTES;
-        if !batch.is_empty()
-            && (batch.len() >= opts.batch_size || payload + size > LAMBDA_PAYLOAD_BYTES)
-        {
+    // Objects go to the loader thread as they are written (S3's notifications); a bounded
+    // queue, so a slow warehouse holds the batcher back instead of piling objects up.
+    let (to_loader, written) = std::sync::mpsc::sync_channel::<WrittenObject>(64);
+    let progress = LoadProgress::default();
+    let objects_written = std::sync::atomic::AtomicU64::new(0);
+    let send_written =
+        |to_loader: &std::sync::mpsc::SyncSender<WrittenObject>| -> anyhow::Result<()> {
+            for o in firehose
+                .take_written()
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+            {
+                objects_written.fetch_add(1, Relaxed);
+                // The loader thread stops early only on an error, which its join reports.
+                let _ = to_loader.send(o);
+            }
+            Ok(())
+        };
+    let (batched, loaded) = std::thread::scope(|scope| {
+        let loading =
+            scope.spawn(|| load_objects(written, &loader, opts, &progress, &objects_written));
+        let batched = (|| -> anyhow::Result<()> {
+            loop {
+                line.clear();
+                let n = input
+                    .read_until(b'\n', &mut line)
+                    .context("reading the feed")?;
+                if n == 0 {
+                    break;
+                }
+                let body = line.strip_suffix(b"\n").unwrap_or(&line);
+                if body.is_empty() {
+                    continue; // a blank line separates nothing: it is not a record
+                }
+                let rec = parse_line(body);
+                let size = rec.data.len().div_ceil(3) * 4 + ENVELOPE_BYTES;
+                if !batch.is_empty()
+                    && (batch.len() >= opts.batch_size || payload + size > LAMBDA_PAYLOAD_BYTES)
+                {
+                    flush_batch(
+                        &mut batch,
+                        &mut summary,
+                        &mut counts,
+                        &mut seq,
+                        &mut first_hour,
+                    )?;
+                    send_written(&to_loader)?;
+                    payload = 0;
+                }
+                payload += size;
+                batch.push(rec);
+                if opts.progress && last_report.elapsed().as_secs_f64() >= 2.0 {
+                    last_report = Instant::now();
+                    let done = seq + batch.len() as u64;
+                    let pct = total_hint
+                        .map(|t| {
+                            format!(
+                                " (~{:.0}%)",
+                                (100.0 * done as f64 / t.max(1) as f64).min(99.0)
+                            )
+                        })
+                        .unwrap_or_default();
+                    eprintln!(
+                        "  read {} records{pct}, {:.0} records/s; loaded {} rows",
+                        fmt_n(done),
+                        done as f64 / started.elapsed().as_secs_f64(),
+                        fmt_n(progress.rows.load(Relaxed)),
+                    );
+                }
+            }
             flush_batch(
                 &mut batch,
                 &mut summary,
@@ -261,112 +462,37 @@ pub fn run(
                 &mut seq,
                 &mut first_hour,
             )?;
-            payload = 0;
-        }
-        payload += size;
-        batch.push(rec);
-        if opts.progress && last_report.elapsed().as_secs_f64() >= 2.0 {
-            last_report = Instant::now();
-            let done = seq + batch.len() as u64;
-            let pct = total_hint
-                .map(|t| {
-                    format!(
-                        " (~{:.0}%)",
-                        (100.0 * done as f64 / t.max(1) as f64).min(99.0)
-                    )
-                })
-                .unwrap_or_default();
-            eprintln!(
-                "  read {} records{pct}, {:.0} records/s",
-                fmt_n(done),
-                done as f64 / started.elapsed().as_secs_f64()
-            );
-        }
-    }
-    flush_batch(
-        &mut batch,
-        &mut summary,
-        &mut counts,
-        &mut seq,
-        &mut first_hour,
-    )?;
-    objects.extend(firehose.finish().map_err(|e| anyhow::anyhow!("{e}"))?);
-    if opts.progress {
-        eprintln!(
-            "  batched {} records into {} objects; loading…",
-            fmt_n(counts.records_in),
-            objects.len()
-        );
-    }
-
-    if let Some((destination, nth)) = &opts.drills.delete_object {
-        if let Some((key, path, lines)) = drill_target(&objects, &opts.data_dir, destination, *nth)?
-        {
-            summary.drill_deleted_lines = lines;
-            std::fs::remove_file(&path)?;
-            summary
-                .alerts
-                .push(format!("drill: deleted {key} before loading"));
-        }
-    }
-    let skipped = match &opts.drills.skip_load {
-        Some((destination, nth)) => drill_target(&objects, &opts.data_dir, destination, *nth)?,
-        None => None,
-    };
-
-    // The S3 trigger: one loader invocation per new object.
-    let audit_table = DESTINATIONS[pushfeed_core::catalogue::audit_index()].table();
-    let loading = Instant::now();
-    let mut last_report = Instant::now();
-    for (i, obj) in objects.iter().enumerate() {
-        if opts.progress && last_report.elapsed().as_secs_f64() >= 2.0 {
-            last_report = Instant::now();
-            eprintln!(
-                "  loaded {} of {} objects, {} rows, {:.0} rows/s",
-                fmt_n(i as u64),
-                fmt_n(objects.len() as u64),
-                fmt_n(summary.rows_loaded.values().sum()),
-                summary.rows_loaded.values().sum::<u64>() as f64 / loading.elapsed().as_secs_f64()
-            );
-        }
-        if let Some((key, _, lines)) = skipped.as_ref().filter(|(k, _, _)| *k == obj.key) {
-            summary.drill_unloaded_lines = *lines;
-            summary.alerts.push(format!(
-                "drill: {key} was never loaded (its notification lost)"
-            ));
-            continue;
-        }
-        let event = s3_event(LOCAL_BUCKET, &obj.key, obj.size, &obj.etag, obj.created_ms)?;
-        let report = rt.block_on(loader.handle(&event, pushfeed_core::timefmt::now_ms(), None));
-        for result in report.objects {
-            match result {
-                ObjectResult::Loaded { table, rows, .. } if table == audit_table => {
-                    summary.audit_records_loaded += rows
-                }
-                ObjectResult::Loaded {
-                    table,
-                    rows,
-                    rows_in_object,
-                    ..
-                } => {
-                    *summary.rows_loaded.entry(table).or_default() += rows;
-                    let in_object = rows_in_object.unwrap_or(rows);
-                    summary.duplicates_dropped += in_object - rows.min(in_object);
-                }
-                ObjectResult::Empty { .. } => {}
-                ObjectResult::Duplicate { .. } => summary.duplicate_objects += 1,
-                ObjectResult::Unmatched { key, why } => {
-                    summary.alerts.push(format!("unmatched key {key}: {why}"))
-                }
-                ObjectResult::Failed { key, error, .. } => {
-                    summary.load_failures += 1;
-                    summary
-                        .alerts
-                        .push(format!("load failed for {key}: {error}"));
-                }
+            for o in firehose.finish().map_err(|e| anyhow::anyhow!("{e}"))? {
+                objects_written.fetch_add(1, Relaxed);
+                let _ = to_loader.send(o);
             }
+            Ok(())
+        })();
+        drop(to_loader);
+        if batched.is_ok() && opts.progress {
+            eprintln!(
+                "  batched {} records into {} objects; loading the last {}…",
+                fmt_n(counts.records_in),
+                fmt_n(objects_written.load(Relaxed)),
+                fmt_n(objects_written.load(Relaxed) - progress.objects.load(Relaxed)),
+            );
         }
-    }
+        progress.batching_done.store(true, Relaxed);
+        let loaded = loading
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the loader thread panicked")));
+        (batched, loaded)
+    });
+    batched?;
+    let loaded = loaded?;
+    summary.rows_loaded = loaded.rows_loaded;
+    summary.audit_records_loaded = loaded.audit_records_loaded;
+    summary.duplicates_dropped = loaded.duplicates_dropped;
+    summary.duplicate_objects = loaded.duplicate_objects;
+    summary.load_failures = loaded.load_failures;
+    summary.alerts.extend(loaded.alerts);
+    summary.drill_deleted_lines = loaded.drill_deleted_lines;
+    summary.drill_unloaded_lines = loaded.drill_unloaded_lines;
     for (subject, _) in &notifier.alerts() {
         if !summary.alerts.iter().any(|a| a.contains(subject.as_str())) {
             summary.alerts.push(subject.clone());
@@ -391,7 +517,7 @@ pub fn run(
         .collect();
     summary.quarantine_rows = counts.quarantine_rows;
     summary.lines_written = counts.events.values().sum::<u64>() + counts.quarantine_rows;
-    summary.objects_written = objects.len() as u64;
+    summary.objects_written = objects_written.load(Relaxed);
     summary.drill_lost_lines = firehose
         .lost_lines
         .load(std::sync::atomic::Ordering::Relaxed);
@@ -418,35 +544,6 @@ pub fn run(
     let events: u64 = counts.events.values().sum();
     summary.events_per_s = events as f64 / summary.elapsed_s.max(1e-9);
     Ok(summary)
-}
-
-/// A drill's object: the `nth` (1-based) object written for `destination` — its key, its
-/// file and its lines.
-fn drill_target(
-    objects: &[WrittenObject],
-    data_dir: &std::path::Path,
-    destination: &str,
-    nth: usize,
-) -> anyhow::Result<Option<(String, PathBuf, u64)>> {
-    let Some(prefix) = pushfeed_core::catalogue::destination(destination).map(|d| d.s3_prefix())
-    else {
-        return Ok(None);
-    };
-    let Some(obj) = objects
-        .iter()
-        .filter(|o| o.key.starts_with(&prefix))
-        .nth(nth.saturating_sub(1))
-    else {
-        return Ok(None);
-    };
-    let path = layout::object_path(data_dir, LOCAL_BUCKET, &obj.key);
-    let mut text = Vec::new();
-    std::io::Read::read_to_end(
-        &mut flate2::read::MultiGzDecoder::new(std::fs::File::open(&path)?),
-        &mut text,
-    )?;
-    let lines = text.iter().filter(|b| **b == b'\n').count() as u64;
-    Ok(Some((obj.key.clone(), path, lines)))
 }
 
 pub fn fmt_n(n: u64) -> String {

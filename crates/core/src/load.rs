@@ -309,15 +309,47 @@ pub fn load_script(d: Dialect, spec: &LoadSpec<'_>) -> Result<LoadScript, SqlErr
     } else {
         "s.received_at"
     };
+    let window = format!(
+        "t.occurred_at BETWEEN (SELECT MIN(occurred_at) FROM {STAGE_TABLE}) AND (SELECT MAX(occurred_at) FROM {STAGE_TABLE})"
+    );
+    let not_seen = match d {
+        Dialect::Redshift => format!(
+            "NOT EXISTS (SELECT 1 FROM {target} AS t WHERE t.event_id = d.event_id AND {window})"
+        ),
+        // The same rows: SQLite reads the window's ids once into an ephemeral index (an
+        // uncorrelated IN), through the table's index on (occurred_at, event_id) — by time
+        // first, so that each load appends near the index's end instead of touching a page
+        // per row all over a random-id index (docs/performance.md).
+        Dialect::Sqlite => format!(
+            "(d.event_id IS NULL OR d.event_id NOT IN (SELECT t.event_id FROM {target} AS t WHERE {window} AND t.event_id IS NOT NULL))"
+        ),
+    };
+    let pick = match d {
+        Dialect::Redshift => format!(
+            "CREATE TEMP TABLE {FRESH_TABLE} AS SELECT {cols} FROM (SELECT s.*, ROW_NUMBER() OVER (PARTITION BY s.event_id ORDER BY {order}) AS pushfeed_rn FROM {STAGE_TABLE} AS s) AS d WHERE d.pushfeed_rn = 1 AND {not_seen} AND {not_loaded}"
+        ),
+        // The same rows: the window runs over the rowids and the ordering columns only,
+        // not the whole rows (SQLite sorts what the window reads: 2.6× faster).
+        // Only the picked rows' rowids and arrival times (the audit's hours): the Insert
+        // step copies the rows from the stage table once.
+        Dialect::Sqlite => format!(
+            "CREATE TEMP TABLE {FRESH_TABLE} AS SELECT d.rowid AS pushfeed_row, d.received_at FROM {STAGE_TABLE} AS d WHERE d.rowid IN (SELECT f.pushfeed_row FROM (SELECT s.rowid AS pushfeed_row, ROW_NUMBER() OVER (PARTITION BY s.event_id ORDER BY {order}) AS pushfeed_rn FROM {STAGE_TABLE} AS s) AS f WHERE f.pushfeed_rn = 1) AND {not_seen} AND {not_loaded}"
+        ),
+    };
     steps.push(LoadStep {
         step: Step::Pick,
-        sql: format!(
-            "CREATE TEMP TABLE {FRESH_TABLE} AS SELECT {cols} FROM (SELECT s.*, ROW_NUMBER() OVER (PARTITION BY s.event_id ORDER BY {order}) AS pushfeed_rn FROM {STAGE_TABLE} AS s) AS d WHERE d.pushfeed_rn = 1 AND NOT EXISTS (SELECT 1 FROM {target} AS t WHERE t.event_id = d.event_id AND t.occurred_at BETWEEN (SELECT MIN(occurred_at) FROM {STAGE_TABLE}) AND (SELECT MAX(occurred_at) FROM {STAGE_TABLE})) AND {not_loaded}"
-        ),
+        sql: pick,
     });
     steps.push(LoadStep {
         step: Step::Insert,
-        sql: format!("INSERT INTO {target} ({cols}) SELECT {cols} FROM {FRESH_TABLE}"),
+        sql: match d {
+            Dialect::Redshift => {
+                format!("INSERT INTO {target} ({cols}) SELECT {cols} FROM {FRESH_TABLE}")
+            }
+            Dialect::Sqlite => format!(
+                "INSERT INTO {target} ({cols}) SELECT {cols} FROM {STAGE_TABLE} WHERE rowid IN (SELECT pushfeed_row FROM {FRESH_TABLE})"
+            ),
+        },
     });
     let load_audit = qualified(d, &schema, LOAD_AUDIT_TABLE);
     let hour = hour_of(d, "received_at");
@@ -469,9 +501,24 @@ mod tests {
             x.replace("pushfeed.", "")
                 .replace("GETDATE()", "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')")
         };
-        for step in [Step::Pick, Step::Insert] {
-            assert_eq!(strip(s.sql(step).unwrap()), lite.sql(step).unwrap());
+        // Pick and Insert reach the same rows by other paths in SQLite (rowids, an
+        // uncorrelated NOT IN: docs/performance.md); what decides which rows are the same
+        // text in both.
+        let (pick, lite_pick) = (
+            strip(s.sql(Step::Pick).unwrap()),
+            lite.sql(Step::Pick).unwrap(),
+        );
+        for part in [
+            "ROW_NUMBER() OVER (PARTITION BY s.event_id ORDER BY s.received_at, s.source_sequence_number) AS pushfeed_rn FROM pushfeed_stage AS s",
+            "pushfeed_rn = 1",
+            "t.occurred_at BETWEEN (SELECT MIN(occurred_at) FROM pushfeed_stage) AND (SELECT MAX(occurred_at) FROM pushfeed_stage)",
+            "AND NOT EXISTS (SELECT 1 FROM pushfeed_load_ledger AS l WHERE l.bucket = 'pushfeed-dev-data'",
+        ] {
+            assert!(pick.contains(part) && lite_pick.contains(part), "{part}");
         }
+        let target = "INSERT INTO push_send (event_id, ";
+        assert!(strip(s.sql(Step::Insert).unwrap()).starts_with(target));
+        assert!(lite.sql(Step::Insert).unwrap().starts_with(target));
         // The audit differs only in how the hour is taken.
         assert_eq!(
             strip(s.sql(Step::Audit).unwrap()).replace(

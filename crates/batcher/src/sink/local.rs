@@ -118,6 +118,17 @@ impl LocalFirehose {
         Ok(())
     }
 
+    /// The objects written since the last call (S3's notifications of them), forgotten
+    /// here.
+    pub fn take_written(&self) -> Result<Vec<WrittenObject>, SinkError> {
+        Ok(std::mem::take(&mut *self.written.lock().map_err(|_| {
+            SinkError::Permanent {
+                stream: "*".into(),
+                message: "lock poisoned".into(),
+            }
+        })?))
+    }
+
     /// Write out every buffer; return every object written so far, and forget them.
     pub fn finish(&self) -> Result<Vec<WrittenObject>, SinkError> {
         let buffers =
@@ -128,12 +139,7 @@ impl LocalFirehose {
         for (stream, data) in buffers {
             self.flush(&stream, data)?;
         }
-        Ok(std::mem::take(&mut *self.written.lock().map_err(|_| {
-            SinkError::Permanent {
-                stream: "*".into(),
-                message: "lock poisoned".into(),
-            }
-        })?))
+        self.take_written()
     }
 }
 

@@ -6,11 +6,14 @@
 use super::{LoadError, LoadOutcome, LoadPlan, Warehouse};
 use flate2::read::MultiGzDecoder;
 use pushfeed_core::catalogue::ColumnKind;
+use pushfeed_core::event::truncate_at_char;
+use pushfeed_core::json::{Node, Tape};
 use pushfeed_core::load::{self, ObjectRef, Step};
 use pushfeed_core::names::local;
 use pushfeed_core::schema::{self, ColumnDef, Migration, TableDef, MIGRATIONS_TABLE};
 use pushfeed_core::sql::Dialect;
 use rusqlite::Connection;
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -193,6 +196,9 @@ pub fn migrate(conn: &Connection, history: &[Migration]) -> Result<Vec<u32>, Loc
             }
             now.push(m.id);
         }
+        for s in schema::index_statements(Dialect::Sqlite)? {
+            conn.execute_batch(&s)?;
+        }
         fill_zone_offsets(conn)?;
         for s in schema::view_statements(Dialect::Sqlite, LOCAL_SCHEMA)? {
             conn.execute_batch(&s)?;
@@ -225,7 +231,12 @@ pub fn open_db(data_dir: &Path) -> Result<Connection, LocalError> {
     })?;
     // Another loader holding the write lock is waited for, as a Redshift LOCK waits.
     conn.busy_timeout(std::time::Duration::from_secs(120))?;
-    conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")?;
+    // Loads stage each object in temporary tables: in memory, not in temporary files. A
+    // page cache of 64 MiB (SQLite's default is 2 MiB) holds the indexes' hot ends; memory
+    // stays that size whatever the warehouse's.
+    conn.execute_batch(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;",
+    )?;
     register_functions(&conn)?;
     migrate(&conn, &schema::migrations()?)?;
     Ok(conn)
@@ -448,16 +459,19 @@ impl SqliteWarehouse {
                 match step.step {
                     Step::Copy => {
                         let mut stmt = conn.prepare(&step.sql).map_err(api)?;
+                        let mut tape = Vec::new();
                         for (n, line) in text.split(|b| *b == b'\n').enumerate() {
                             if line.iter().all(u8::is_ascii_whitespace) {
                                 continue;
                             }
                             rows_in_object += 1;
-                            let values = copy_row(line, &table.columns).map_err(|why| {
+                            with_copy_row(line, &table.columns, &mut tape, |cells| {
+                                stmt.execute(rusqlite::params_from_iter(cells.iter()))
+                            })
+                            .map_err(|why| {
                                 failed(format!("line {} of {}: {why}", n + 1, o.key), Some(why))
-                            })?;
-                            stmt.execute(rusqlite::params_from_iter(values.iter()))
-                                .map_err(api)?;
+                            })?
+                            .map_err(api)?;
                         }
                     }
                     Step::Insert => inserted = conn.execute(&step.sql, []).map_err(api)? as u64,
@@ -490,55 +504,139 @@ impl SqliteWarehouse {
     }
 }
 
+/// One column's value for the INSERT that stands in for COPY: borrowed from the line where
+/// it can be (no string copied for most columns).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell<'a> {
+    Null,
+    Int(i64),
+    Text(Cow<'a, str>),
+}
+
+impl rusqlite::ToSql for Cell<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, Value, ValueRef};
+        Ok(match self {
+            Cell::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+            Cell::Int(v) => ToSqlOutput::Owned(Value::Integer(*v)),
+            Cell::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+        })
+    }
+}
+
+impl Cell<'_> {
+    pub fn into_value(self) -> rusqlite::types::Value {
+        use rusqlite::types::Value;
+        match self {
+            Cell::Null => Value::Null,
+            Cell::Int(v) => Value::Integer(v),
+            Cell::Text(s) => Value::Text(s.into_owned()),
+        }
+    }
+}
+
+/// A JSON value's text as serde_json writes it (compact; numbers normalised): the raw
+/// text itself for the common cases, no parse.
+fn compact(raw: &str) -> Result<Cow<'_, str>, String> {
+    let b = raw.as_bytes();
+    let plain_int = !b.is_empty()
+        && b.len() <= 18
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| c.is_ascii_digit() || (i == 0 && *c == b'-' && b.len() > 1))
+        && !(b.len() > 1 && b[0] == b'0');
+    if plain_int || matches!(raw, "true" | "false" | "{}" | "[]") {
+        return Ok(Cow::Borrowed(raw));
+    }
+    serde_json::from_str::<serde_json::Value>(raw)
+        .map(|v| Cow::Owned(v.to_string()))
+        .map_err(|e| format!("invalid JSON: {e}"))
+}
+
 /// One JSON line → column values, as `COPY … FORMAT AS JSON 'auto ignorecase'` maps them:
 /// top-level keys to columns (case-insensitive), missing keys to NULL, text truncated to
-/// the column width (TRUNCATECOLUMNS), objects kept as JSON text (SUPER).
-pub fn copy_row(line: &[u8], columns: &[ColumnDef]) -> Result<Vec<rusqlite::types::Value>, String> {
-    use rusqlite::types::Value as Sql;
-    let obj: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(line).map_err(|e| format!("invalid JSON: {e}"))?;
-    let mut out = Vec::with_capacity(columns.len());
-    for c in columns {
-        let name = c.name.as_str();
-        let v = obj.get(name).or_else(|| {
-            obj.iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v)
-        });
-        let value = match (v, c.kind) {
-            (None | Some(serde_json::Value::Null), _) => Sql::Null,
-            (Some(v), ColumnKind::Json) => Sql::Text(v.to_string()),
-            (Some(serde_json::Value::Number(n)), ColumnKind::BigInt) => n
-                .as_i64()
-                .map(Sql::Integer)
-                .ok_or_else(|| format!("{}: {n} is not an integer", c.name))?,
-            (Some(v), ColumnKind::BigInt) => {
-                return Err(format!("{}: {v} is not an integer", c.name))
+/// the column width (TRUNCATECOLUMNS), objects kept as JSON text (SUPER). The values go to
+/// `use_row`; `tape` is a parse buffer kept between lines.
+pub fn with_copy_row<R>(
+    line: &[u8],
+    columns: &[ColumnDef],
+    tape: &mut Vec<Node<'static>>,
+    use_row: impl FnOnce(&[Cell<'_>]) -> R,
+) -> Result<R, String> {
+    let mut t = Tape::from_buffer(std::mem::take(tape));
+    let result = (|| {
+        let root = t
+            .parse_bytes(line)
+            .map_err(|e| format!("invalid JSON: {}", e.describe(line)))?;
+        let obj = t
+            .val(root)
+            .object()
+            .ok_or_else(|| "invalid JSON: the line is not a JSON object".to_owned())?;
+        let members: Vec<_> = obj.iter().collect();
+        let mut out = Vec::with_capacity(columns.len());
+        // Lines are mostly written in the table's column order: look for each column from
+        // just after the previous one's member, so a line costs one pass, not a scan per
+        // column. An exact key wins over a key that differs in case (the first such).
+        let mut next = 0;
+        for c in columns {
+            let name = c.name.as_str();
+            let n = members.len();
+            let at = (0..n)
+                .map(|i| (next + i) % n)
+                .find(|&i| members[i].0.as_ref() == name)
+                .or_else(|| (0..n).find(|&i| members[i].0.eq_ignore_ascii_case(name)));
+            if let Some(i) = at {
+                next = i + 1;
             }
-            (Some(serde_json::Value::String(s)), ColumnKind::Timestamp) => {
-                let ms = pushfeed_core::timefmt::parse_iso(s)
-                    .map_err(|e| format!("{}: {}", c.name, e.0))?;
-                Sql::Text(pushfeed_core::timefmt::iso(ms))
+            let v = at.map(|i| members[i].1);
+            let v = v.filter(|v| v.get() != "null");
+            let text = v.and_then(|v| v.str());
+            let value = match (v, c.kind) {
+                (None, _) => Cell::Null,
+                (Some(v), ColumnKind::Json) => Cell::Text(compact(v.get())?),
+                (Some(v), ColumnKind::BigInt) => {
+                    let n = matches!(v.first_byte(), b'-' | b'0'..=b'9')
+                        .then(|| v.get().parse::<i64>().ok())
+                        .flatten();
+                    Cell::Int(
+                        n.ok_or_else(|| format!("{}: {} is not an integer", c.name, v.get()))?,
+                    )
+                }
+                (Some(v), ColumnKind::Timestamp) => {
+                    let s =
+                        text.ok_or_else(|| format!("{}: {} is not a timestamp", c.name, v.get()))?;
+                    let ms = pushfeed_core::timefmt::parse_iso(&s)
+                        .map_err(|e| format!("{}: {}", c.name, e.0))?;
+                    Cell::Text(Cow::Owned(pushfeed_core::timefmt::iso(ms)))
+                }
+                (Some(v), ColumnKind::Text(width)) => {
+                    let width = width as usize;
+                    Cell::Text(match text.map_or_else(|| compact(v.get()), Ok)? {
+                        Cow::Borrowed(s) => Cow::Borrowed(truncate_at_char(s, width)),
+                        Cow::Owned(s) if s.len() <= width => Cow::Owned(s),
+                        Cow::Owned(s) => Cow::Owned(truncate_at_char(&s, width).to_owned()),
+                    })
+                }
+            };
+            if c.not_null && value == Cell::Null {
+                return Err(format!(
+                    "{} is NOT NULL but the line has no value for it",
+                    c.name
+                ));
             }
-            (Some(v), ColumnKind::Timestamp) => {
-                return Err(format!("{}: {v} is not a timestamp", c.name))
-            }
-            (Some(serde_json::Value::String(s)), ColumnKind::Text(width)) => {
-                Sql::Text(pushfeed_core::event::truncate_at_char(s, width as usize).to_owned())
-            }
-            (Some(v), ColumnKind::Text(width)) => Sql::Text(
-                pushfeed_core::event::truncate_at_char(&v.to_string(), width as usize).to_owned(),
-            ),
-        };
-        if c.not_null && value == Sql::Null {
-            return Err(format!(
-                "{} is NOT NULL but the line has no value for it",
-                c.name
-            ));
+            out.push(value);
         }
-        out.push(value);
-    }
-    Ok(out)
+        Ok(use_row(&out))
+    })();
+    *tape = t.into_buffer();
+    result
+}
+
+/// [`with_copy_row`]'s values, owned.
+pub fn copy_row(line: &[u8], columns: &[ColumnDef]) -> Result<Vec<rusqlite::types::Value>, String> {
+    with_copy_row(line, columns, &mut Vec::new(), |cells| {
+        cells.iter().cloned().map(Cell::into_value).collect()
+    })
 }
 
 impl Warehouse for SqliteWarehouse {
@@ -854,5 +952,41 @@ mod tests {
         let out = w.load_table(&table, &b, false).unwrap();
         assert_eq!((out.rows_inserted, out.rows_in_object), (5, Some(10)));
         assert_eq!(count(&w, "SELECT COUNT(*) FROM push_open"), 15);
+    }
+
+    #[test]
+    fn within_an_object_the_first_copy_to_arrive_is_kept() {
+        let dir = tempdir("first");
+        let w = SqliteWarehouse::open(&dir).unwrap();
+        let line = |id: &str, received: &str, seq: u32, user: &str| {
+            format!(
+                r#"{{"event_id":{id},"event_type":"open","vendor":"braze","vendor_event_type":"x","occurred_at":"2026-01-01T10:00:00.000Z","received_at":"{received}","user_id":"{user}","source_sequence_number":"{seq}"}}"#
+            )
+        };
+        // e1 three times: the earliest arrival wins, then the lowest sequence number.
+        let text = [
+            line("\"e1\"", "2026-01-01T11:00:02.000Z", 1, "late"),
+            line("\"e1\"", "2026-01-01T11:00:01.000Z", 3, "second"),
+            line("\"e1\"", "2026-01-01T11:00:01.000Z", 2, "first"),
+            line("\"e2\"", "2026-01-01T11:00:05.000Z", 4, "only"),
+        ]
+        .join("\n");
+        let key = "push/open/2026/01/01/11/first";
+        let path = local::object_path(&dir, local::BUCKET, key);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &text).unwrap();
+        let o = ObjectRef {
+            bucket: local::BUCKET.into(),
+            key: key.into(),
+            etag: load::content_etag(text.as_bytes()),
+            size: text.len() as u64,
+        };
+        let table = TableDef::from_destination(destination("open").unwrap());
+        let out = w.load_table(&table, &o, false).unwrap();
+        assert_eq!((out.rows_inserted, out.rows_in_object), (2, Some(4)));
+        let kept: Vec<Vec<String>> = w
+            .query_text("SELECT event_id, user_id FROM push_open ORDER BY event_id")
+            .unwrap();
+        assert_eq!(kept, [["e1", "first"], ["e2", "only"]]);
     }
 }
