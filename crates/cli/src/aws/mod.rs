@@ -151,20 +151,39 @@ impl EndpointArgs {
             )
             .load()
             .await;
-        let s3_conf = aws_sdk_s3::config::Builder::from(&shared)
-            .force_path_style(true)
-            .build();
-        let firehose_conf = aws_sdk_firehose::config::Builder::from(&shared)
-            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
-            .build();
+        // A service's own endpoint wins over --endpoint / AWS_ENDPOINT_URL, as the SDK's
+        // service-specific settings do (AWS_ENDPOINT_URL_KINESIS=…: the load test's Kinesis
+        // stand-in beside moto).
+        macro_rules! conf {
+            ($sdk:ident, $env:literal) => {{
+                let mut b = $sdk::config::Builder::from(&shared);
+                if let Some(url) = std::env::var(concat!("AWS_ENDPOINT_URL_", $env))
+                    .ok()
+                    .filter(|u| !u.is_empty())
+                {
+                    b = b.endpoint_url(url);
+                }
+                b
+            }};
+        }
         Clients {
-            kinesis: aws_sdk_kinesis::Client::new(&shared),
-            firehose: aws_sdk_firehose::Client::from_conf(firehose_conf),
-            s3: aws_sdk_s3::Client::from_conf(s3_conf),
-            sns: aws_sdk_sns::Client::new(&shared),
-            redshift: aws_sdk_redshiftdata::Client::new(&shared),
-            sqs: aws_sdk_sqs::Client::new(&shared),
-            cloudwatch: aws_sdk_cloudwatch::Client::new(&shared),
+            kinesis: aws_sdk_kinesis::Client::from_conf(conf!(aws_sdk_kinesis, "KINESIS").build()),
+            firehose: aws_sdk_firehose::Client::from_conf(
+                conf!(aws_sdk_firehose, "FIREHOSE")
+                    .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
+                    .build(),
+            ),
+            s3: aws_sdk_s3::Client::from_conf(
+                conf!(aws_sdk_s3, "S3").force_path_style(true).build(),
+            ),
+            sns: aws_sdk_sns::Client::from_conf(conf!(aws_sdk_sns, "SNS").build()),
+            redshift: aws_sdk_redshiftdata::Client::from_conf(
+                conf!(aws_sdk_redshiftdata, "REDSHIFT_DATA").build(),
+            ),
+            sqs: aws_sdk_sqs::Client::from_conf(conf!(aws_sdk_sqs, "SQS").build()),
+            cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
+                conf!(aws_sdk_cloudwatch, "CLOUDWATCH").build(),
+            ),
         }
     }
 

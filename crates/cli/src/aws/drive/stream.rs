@@ -12,11 +12,19 @@ use pushfeed_core::names::Names;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+/// A shard serves at most 5 GetRecords calls per second (Kinesis Data Streams quotas:
+/// "GetRecords … 5 transactions per second per shard"); more are refused with
+/// ProvisionedThroughputExceededException.
+const GET_RECORDS_SPACING: Duration = Duration::from_millis(200);
+
 struct ShardState {
     id: String,
     iterator: Option<String>,
     /// Consecutive GetRecords failures.
     failures: u32,
+    /// Not before: a shard serves 5 GetRecords calls a second (Kinesis quota), so calls
+    /// on one shard are spaced 200 ms apart.
+    next_call: Instant,
 }
 
 struct Pending {
@@ -78,6 +86,7 @@ impl<'a> Mapping<'a> {
                 id: s.shard_id().to_owned(),
                 iterator: it.shard_iterator().map(str::to_owned),
                 failures: 0,
+                next_call: Instant::now(),
             });
         }
         Ok(Mapping {
@@ -111,6 +120,11 @@ impl<'a> Mapping<'a> {
             let Some(it) = st.iterator.clone() else {
                 continue;
             };
+            let now = Instant::now();
+            if now < st.next_call {
+                continue;
+            }
+            st.next_call = now + GET_RECORDS_SPACING;
             let room = (self.args.batch_size as usize)
                 .saturating_sub(self.pending.len())
                 .clamp(1, 10_000);
