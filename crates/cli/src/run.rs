@@ -391,18 +391,15 @@ pub fn run(
     let (to_loader, written) = std::sync::mpsc::sync_channel::<WrittenObject>(64);
     let progress = LoadProgress::default();
     let objects_written = std::sync::atomic::AtomicU64::new(0);
-    let send_written =
-        |to_loader: &std::sync::mpsc::SyncSender<WrittenObject>| -> anyhow::Result<()> {
-            for o in firehose
-                .take_written()
-                .map_err(|e| anyhow::anyhow!("{e}"))?
-            {
-                objects_written.fetch_add(1, Relaxed);
-                // The loader thread stops early only on an error, which its join reports.
-                let _ = to_loader.send(o);
-            }
-            Ok(())
-        };
+    // S3's notifications: every object written so far goes to the loader thread.
+    let counted = &objects_written;
+    let notify = move |objects: Vec<WrittenObject>| {
+        for o in objects {
+            counted.fetch_add(1, Relaxed);
+            // The loader thread stops early only on an error, which its join reports.
+            let _ = to_loader.send(o);
+        }
+    };
     let (batched, loaded) = std::thread::scope(|scope| {
         let loading =
             scope.spawn(|| load_objects(written, &loader, opts, &progress, &objects_written));
@@ -431,7 +428,11 @@ pub fn run(
                         &mut seq,
                         &mut first_hour,
                     )?;
-                    send_written(&to_loader)?;
+                    notify(
+                        firehose
+                            .take_written()
+                            .map_err(|e| anyhow::anyhow!("{e}"))?,
+                    );
                     payload = 0;
                 }
                 payload += size;
@@ -462,13 +463,10 @@ pub fn run(
                 &mut seq,
                 &mut first_hour,
             )?;
-            for o in firehose.finish().map_err(|e| anyhow::anyhow!("{e}"))? {
-                objects_written.fetch_add(1, Relaxed);
-                let _ = to_loader.send(o);
-            }
+            notify(firehose.finish().map_err(|e| anyhow::anyhow!("{e}"))?);
             Ok(())
         })();
-        drop(to_loader);
+        drop(notify); // the loader thread sees the end of the objects
         if batched.is_ok() && opts.progress {
             eprintln!(
                 "  batched {} records into {} objects; loading the last {}…",
