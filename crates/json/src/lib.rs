@@ -508,7 +508,7 @@ impl<'a, 't> Parser<'a, 't> {
         let start = self.pos;
         self.pos += 1;
         let me = self.open(key);
-        let mut seen = 0u64;
+        let mut seen = 0u128;
         let mut huge = false;
         self.skip_ws();
         if self.b.get(self.pos) == Some(&b'}') {
@@ -555,20 +555,15 @@ impl<'a, 't> Parser<'a, 't> {
 
     /// An object member's value onto the tape; whether it holds a number beyond a double.
     /// A repeated key keeps its first place, with the last value. `seen` has a bit per
-    /// (length, first and last byte) of the keys so far: only on a hit are keys compared.
+    /// key so far ([`key_bit`]): only on a hit are keys compared.
     fn member(
         &mut self,
         object: usize,
         depth: usize,
         key: Cow<'a, str>,
-        seen: &mut u64,
+        seen: &mut u128,
     ) -> Result<bool, SyntaxError> {
-        let kb = key.as_bytes();
-        let bit = 1u64
-            << ((kb.len() * 7
-                + kb.first().copied().unwrap_or(0) as usize
-                + kb.last().copied().unwrap_or(0) as usize * 3)
-                % 64);
+        let bit = key_bit(key.as_bytes());
         let at = self.value(depth, key)?;
         let nodes = &mut self.tape.nodes;
         if *seen & bit != 0 {
@@ -795,6 +790,21 @@ impl<'a, 't> Parser<'a, 't> {
 
 /// Bytes as text, checked with SIMD where the CPU has it; when they are not UTF-8, the
 /// byte where they stop being so (the standard check, run only then, says where).
+/// A key's bit of 128 (a one-hash Bloom filter of the keys seen): two different keys share
+/// one with odds 1 in 128, whatever they have in common. Keys such as `custom_01` …
+/// `custom_24` (same length, same first byte) get different bits: the hash takes the first
+/// and the last 8 bytes whole.
+#[inline]
+pub fn key_bit(kb: &[u8]) -> u128 {
+    let n = kb.len();
+    let (head, tail) = match (kb.first_chunk::<8>(), kb.last_chunk::<8>()) {
+        (Some(h), Some(t)) => (u64::from_le_bytes(*h), u64::from_le_bytes(*t)),
+        _ => (kb.iter().fold(0u64, |w, b| w << 8 | *b as u64), 0),
+    };
+    let h = (head ^ tail.rotate_left(23) ^ n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    1u128 << (h >> 57)
+}
+
 pub fn utf8(bytes: &[u8]) -> Result<&str, usize> {
     simdutf8::basic::from_utf8(bytes)
         .map_err(|_| std::str::from_utf8(bytes).map_or_else(|e| e.valid_up_to(), |_| 0))
@@ -1036,6 +1046,36 @@ mod tests {
             return Value::Array(items.map(rebuild).collect());
         }
         serde_json::from_str(v.get()).unwrap()
+    }
+
+    #[test]
+    fn keys_alike_but_for_their_end_get_different_bits() {
+        // A campaign's custom keys differ in their last bytes only: with the old filter
+        // (length, first and last byte) 24 of them shared 10 bits, and every member after
+        // the tenth was compared with all before it.
+        let keys: Vec<String> = (0..24).map(|k| format!("custom_{k:02}")).collect();
+        let bits = keys.iter().fold(0u128, |m, k| m | key_bit(k.as_bytes()));
+        assert!(
+            bits.count_ones() >= 18,
+            "{} bits for 24 keys",
+            bits.count_ones()
+        );
+        for short in ["a", "ab", "id", "time", "user_id"] {
+            assert_eq!(key_bit(short.as_bytes()).count_ones(), 1);
+        }
+        // Repeated keys are still found whatever their bits.
+        let mut tape = Tape::default();
+        let text = format!(
+            "{{{},\"custom_05\":\"last\"}}",
+            keys.iter()
+                .map(|k| format!("\"{k}\":1"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let root = tape.parse_one(&text).unwrap();
+        let o = tape.val(root).object().unwrap();
+        assert_eq!(o.iter().count(), 24);
+        assert_eq!(o.get("custom_05").unwrap().get(), "\"last\"");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use super::{
 };
 use crate::catalogue::{destination_index, unknown_type_index};
 use crate::event::{Coordinates, Reason};
-use crate::json::{Obj, Val};
+use crate::json::{self, Obj, Val};
 use crate::timefmt;
 use std::borrow::Cow;
 
@@ -137,13 +137,6 @@ fn braze_time(k: &Known<'_>) -> Result<i64, Rejection> {
     }
 }
 
-/// A bit for a key, to skip looking for keys that cannot be there.
-fn key_bit(k: &str) -> u64 {
-    let b = k.as_bytes();
-    let h = b.len() ^ (*b.first().unwrap_or(&0) as usize) << 2 ^ *b.last().unwrap_or(&0) as usize;
-    1u64 << (h % 64)
-}
-
 fn event<'a>(
     m: &Obj<'a>,
     k: &Known<'a>,
@@ -168,9 +161,10 @@ fn event<'a>(
         scratch,
     } = bufs;
     flat.clear();
-    let mut seen = 0u64;
+    // A bit per key taken so far: only on a hit is a key looked for among them.
+    let mut seen = 0u128;
     for (k, v) in m.iter() {
-        seen |= key_bit(k);
+        seen |= json::key_bit(k.as_bytes());
         match k.as_ref() {
             "id" | "event_type" | "time" => {}
             "user" if user.is_some() => {}
@@ -181,7 +175,7 @@ fn event<'a>(
     for (outer, inner) in [("user", &user), ("properties", &properties)] {
         if let Some(inner) = inner {
             for (k, v) in inner.iter() {
-                let bit = key_bit(k);
+                let bit = json::key_bit(k.as_bytes());
                 if seen & bit != 0 && (m.has(k) || flat.iter().any(|(f, _)| f == k)) {
                     flat.push((Cow::Owned(format!("{outer}.{k}")), avro_unwrap(v)));
                 } else {
