@@ -114,6 +114,9 @@ pub struct Summary {
     pub balanced: bool,
     pub elapsed_s: f64,
     pub events_per_s: f64,
+    /// Seconds the loads spent in each step (`read`: objects read and gunzipped), summed
+    /// over the run: on the loader's thread, which runs beside the batching.
+    pub load_step_seconds: BTreeMap<String, f64>,
     pub data_dir: String,
 }
 
@@ -539,6 +542,11 @@ pub fn run(
         && summary.unbalanced.is_empty()
         && summary.lines_audited == summary.lines_written;
     summary.elapsed_s = started.elapsed().as_secs_f64();
+    summary.load_step_seconds = warehouse
+        .step_seconds()
+        .into_iter()
+        .map(|(step, secs)| (step.to_owned(), (secs * 1000.0).round() / 1000.0))
+        .collect();
     let events: u64 = counts.events.values().sum();
     summary.events_per_s = events as f64 / summary.elapsed_s.max(1e-9);
     Ok(summary)
@@ -631,6 +639,23 @@ pub fn print_summary(s: &Summary, out: &mut dyn Write) -> std::io::Result<()> {
         s.elapsed_s,
         fmt_n(s.events_per_s as u64)
     )?;
+    let mut steps: Vec<_> = s
+        .load_step_seconds
+        .iter()
+        .filter(|(_, v)| **v >= 0.05)
+        .collect();
+    steps.sort_by(|a, b| b.1.total_cmp(a.1));
+    if !steps.is_empty() {
+        writeln!(
+            out,
+            "  loading (on its own thread, beside the batching): {}",
+            steps
+                .iter()
+                .map(|(k, v)| format!("{k} {v:.1} s"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )?;
+    }
     let dir = std::path::Path::new(&s.data_dir);
     let dd = if dir == std::path::Path::new("pushfeed-data") {
         String::new()

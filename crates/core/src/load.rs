@@ -58,6 +58,24 @@ pub enum Step {
     Commit,
 }
 
+impl Step {
+    /// The step's name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Lock => "lock",
+            Step::Stage => "stage",
+            Step::Copy => "copy",
+            Step::Pick => "pick",
+            Step::Insert => "insert",
+            Step::Audit => "audit",
+            Step::Ledger => "ledger",
+            Step::Newest => "newest",
+            Step::Cleanup => "cleanup",
+            Step::Commit => "commit",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoadStep {
     pub step: Step,

@@ -15,7 +15,6 @@ use pushfeed_core::sql::Dialect;
 use rusqlite::Connection;
 use std::borrow::Cow;
 use std::collections::HashSet;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -60,6 +59,9 @@ pub enum LocalError {
 pub struct SqliteWarehouse {
     conn: Mutex<Connection>,
     data_dir: PathBuf,
+    /// Seconds spent in each load step (and reading objects), over this warehouse's loads:
+    /// where a long `pushfeed run` spends its time.
+    step_seconds: Mutex<Vec<(&'static str, f64)>>,
 }
 
 /// SQL functions the views need that SQLite lacks: `pf_local_time(ts, tz)` — a UTC
@@ -375,7 +377,27 @@ impl SqliteWarehouse {
         Ok(SqliteWarehouse {
             conn: Mutex::new(open_db(data_dir)?),
             data_dir: data_dir.to_owned(),
+            step_seconds: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Seconds spent so far in each load step (`read`: reading and gunzipping objects,
+    /// outside the lock), in the order the steps first ran.
+    pub fn step_seconds(&self) -> Vec<(&'static str, f64)> {
+        self.step_seconds
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default()
+    }
+
+    fn add_step_time(&self, step: &'static str, since: std::time::Instant) {
+        let secs = since.elapsed().as_secs_f64();
+        if let Ok(mut all) = self.step_seconds.lock() {
+            match all.iter_mut().find(|(s, _)| *s == step) {
+                Some((_, total)) => *total += secs,
+                None => all.push((step, secs)),
+            }
+        }
     }
 
     /// Run a statement on the warehouse's connection (tests: migrations of a modified
@@ -428,22 +450,16 @@ impl SqliteWarehouse {
                 },
             },
         )?;
-        // Read the object before taking the lock, as COPY reads S3 (not the warehouse).
-        let text = if o.size > 0 {
+        // Open the object before taking the lock, as COPY reads S3 (not the warehouse); a
+        // second thread reads, gunzips and parses its lines while this one waits for the
+        // lock and inserts the rows (the COPY stand-in's work on two cores).
+        let source = if o.size > 0 {
             let path = local::object_path(&self.data_dir, &o.bucket, &o.key);
-            let raw = std::fs::read(&path)
+            let file = std::fs::File::open(&path)
                 .map_err(|e| LoadError::Object(format!("{}: {e}", path.display())))?;
-            if gzip {
-                let mut out = Vec::new();
-                MultiGzDecoder::new(&raw[..])
-                    .read_to_end(&mut out)
-                    .map_err(|e| failed(format!("gzip: {e}"), None))?;
-                out
-            } else {
-                raw
-            }
+            Some((path, file))
         } else {
-            Vec::new()
+            None
         };
         let conn = self
             .conn
@@ -453,25 +469,26 @@ impl SqliteWarehouse {
         let mut inserted = 0u64;
         let mut ledger_rows = 0u64;
         let mut newest: Option<String> = None;
-        let mut run = || -> Result<(), LoadError> {
+        let mut run = |rows: std::sync::mpsc::Receiver<Result<RowChunk, CopyFailure>>| -> Result<(), LoadError> {
             for step in &script.steps {
+                let started = std::time::Instant::now();
                 let api = |e: rusqlite::Error| failed(format!("{:?} step: {e}", step.step), None);
                 match step.step {
                     Step::Copy => {
                         let mut stmt = conn.prepare(&step.sql).map_err(api)?;
-                        let mut tape = Vec::new();
-                        for (n, line) in text.split(|b| *b == b'\n').enumerate() {
-                            if line.iter().all(u8::is_ascii_whitespace) {
-                                continue;
+                        for chunk in rows.iter() {
+                            let chunk = chunk.map_err(|f| match f {
+                                CopyFailure::Read(why) => LoadError::Object(why),
+                                CopyFailure::Gzip(why) => failed(format!("gzip: {why}"), None),
+                                CopyFailure::Line(n, why) => failed(
+                                    format!("line {n} of {}: {why}", o.key),
+                                    Some(why),
+                                ),
+                            })?;
+                            for row in chunk.rows() {
+                                rows_in_object += 1;
+                                stmt.execute(rusqlite::params_from_iter(row)).map_err(api)?;
                             }
-                            rows_in_object += 1;
-                            with_copy_row(line, &table.columns, &mut tape, |cells| {
-                                stmt.execute(rusqlite::params_from_iter(cells.iter()))
-                            })
-                            .map_err(|why| {
-                                failed(format!("line {} of {}: {why}", n + 1, o.key), Some(why))
-                            })?
-                            .map_err(api)?;
                         }
                     }
                     Step::Insert => inserted = conn.execute(&step.sql, []).map_err(api)? as u64,
@@ -483,10 +500,20 @@ impl SqliteWarehouse {
                     }
                     _ => conn.execute_batch(&step.sql).map_err(api)?,
                 }
+                self.add_step_time(step.step.name(), started);
             }
             Ok(())
         };
-        if let Err(e) = run() {
+        let result = std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::sync_channel(4);
+            if let Some((path, file)) = source {
+                let columns = &table.columns;
+                scope.spawn(move || parse_object(&path, file, gzip, columns, &tx));
+            }
+            // `run` drops the receiver when it returns: a parser still going stops.
+            run(rx)
+        });
+        if let Err(e) = result {
             if !conn.is_autocommit() {
                 let _ = conn.execute_batch("ROLLBACK");
             }
@@ -501,6 +528,126 @@ impl SqliteWarehouse {
                 .as_deref()
                 .and_then(|t| pushfeed_core::timefmt::parse_iso(t).ok()),
         })
+    }
+}
+
+/// Rows parsed from an object, handed from the parsing thread to the inserting one: every
+/// cell's text in one buffer (no allocation per value).
+struct RowChunk {
+    text: String,
+    cells: Vec<Slot>,
+    width: usize,
+}
+
+#[derive(Clone, Copy)]
+enum Slot {
+    Null,
+    Int(i64),
+    Text(u32, u32),
+}
+
+impl RowChunk {
+    /// Rows of up to this many cells go in one chunk.
+    const CELLS: usize = 16 * 1024;
+
+    fn new(width: usize) -> Self {
+        RowChunk {
+            text: String::with_capacity(256 * 1024),
+            cells: Vec::with_capacity(Self::CELLS + width),
+            width: width.max(1),
+        }
+    }
+
+    fn push(&mut self, cells: &[Cell<'_>]) {
+        for c in cells {
+            self.cells.push(match c {
+                Cell::Null => Slot::Null,
+                Cell::Int(v) => Slot::Int(*v),
+                Cell::Text(s) => {
+                    let start = self.text.len() as u32;
+                    self.text.push_str(s);
+                    Slot::Text(start, s.len() as u32)
+                }
+            });
+        }
+    }
+
+    fn rows(&self) -> impl Iterator<Item = impl Iterator<Item = Cell<'_>>> + '_ {
+        self.cells.chunks(self.width).map(move |row| {
+            row.iter().map(move |slot| match *slot {
+                Slot::Null => Cell::Null,
+                Slot::Int(v) => Cell::Int(v),
+                Slot::Text(start, len) => {
+                    let (start, len) = (start as usize, len as usize);
+                    Cell::Text(Cow::Borrowed(&self.text[start..start + len]))
+                }
+            })
+        })
+    }
+}
+
+/// Why an object's rows could not be read.
+enum CopyFailure {
+    Read(String),
+    Gzip(String),
+    /// Line number (from 1), why.
+    Line(usize, String),
+}
+
+/// Read (gunzipping) an object's lines and parse each as COPY would, sending the rows in
+/// chunks; stops at the first failure (sent) or when the receiver is gone.
+fn parse_object(
+    path: &Path,
+    file: std::fs::File,
+    gzip: bool,
+    columns: &[ColumnDef],
+    tx: &std::sync::mpsc::SyncSender<Result<RowChunk, CopyFailure>>,
+) {
+    use std::io::BufRead;
+    let mut reader: Box<dyn BufRead> = if gzip {
+        Box::new(std::io::BufReader::with_capacity(
+            1 << 20,
+            MultiGzDecoder::new(std::io::BufReader::with_capacity(1 << 16, file)),
+        ))
+    } else {
+        Box::new(std::io::BufReader::with_capacity(1 << 20, file))
+    };
+    let mut chunk = RowChunk::new(columns.len());
+    let mut line = Vec::with_capacity(8192);
+    let mut tape = Vec::new();
+    let mut n = 0usize;
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => {
+                let _ = tx.send(Err(if gzip {
+                    CopyFailure::Gzip(e.to_string())
+                } else {
+                    CopyFailure::Read(format!("{}: {e}", path.display()))
+                }));
+                return;
+            }
+        }
+        n += 1;
+        let text = line.strip_suffix(b"\n").unwrap_or(&line);
+        if text.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        if let Err(why) = with_copy_row(text, columns, &mut tape, |cells| chunk.push(cells)) {
+            let _ = tx.send(Err(CopyFailure::Line(n, why)));
+            return;
+        }
+        if chunk.cells.len() >= RowChunk::CELLS {
+            let full = std::mem::replace(&mut chunk, RowChunk::new(columns.len()));
+            if tx.send(Ok(full)).is_err() {
+                return;
+            }
+        }
+    }
+    if !chunk.cells.is_empty() {
+        let _ = tx.send(Ok(chunk));
     }
 }
 
@@ -657,6 +804,7 @@ impl Warehouse for SqliteWarehouse {
 mod tests {
     use super::*;
     use pushfeed_core::destination;
+    use pushfeed_core::schema::LEDGER_TABLE;
     use pushfeed_core::timefmt::now_ms;
 
     #[test]
@@ -937,6 +1085,91 @@ mod tests {
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         assert_eq!(via_open.unwrap(), 7, "privileged: {privileged}");
         assert_eq!(immutable.unwrap(), 7);
+    }
+
+    /// The object's bytes replaced (the ETag kept from its text: the load reads the file).
+    fn rewrite(dir: &Path, o: &ObjectRef, bytes: &[u8]) -> ObjectRef {
+        std::fs::write(local::object_path(dir, &o.bucket, &o.key), bytes).unwrap();
+        ObjectRef {
+            size: bytes.len() as u64,
+            ..o.clone()
+        }
+    }
+
+    #[test]
+    fn an_object_larger_than_a_chunk_of_parsed_rows_loads_whole_and_gzipped() {
+        // Rows are parsed on a second thread and handed over in chunks: an object of many
+        // chunks loads every row, plain or gzipped.
+        let dir = tempdir("chunks");
+        let w = SqliteWarehouse::open(&dir).unwrap();
+        let table = TableDef::from_destination(destination("open").unwrap());
+        let n = 3 * RowChunk::CELLS as u32 / table.columns.len() as u32 + 7;
+        let plain = write_object(&dir, "push/open/2026/01/01/11/plain", 0..n, "");
+        let out = w.load_table(&table, &plain, false).unwrap();
+        assert_eq!(
+            (out.rows_inserted, out.rows_in_object),
+            (n as u64, Some(n as u64))
+        );
+        let text = write_object(&dir, "push/open/2026/01/01/11/gz", n..2 * n, "");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(
+            &mut gz,
+            &std::fs::read(local::object_path(&dir, &text.bucket, &text.key)).unwrap(),
+        )
+        .unwrap();
+        let gz = rewrite(&dir, &text, &gz.finish().unwrap());
+        let out = w.load_table(&table, &gz, true).unwrap();
+        assert_eq!(
+            (out.rows_inserted, out.rows_in_object),
+            (n as u64, Some(n as u64))
+        );
+        assert_eq!(count(&w, "SELECT COUNT(*) FROM push_open"), 2 * n as i64);
+        assert_eq!(
+            count(&w, "SELECT COUNT(DISTINCT event_id) FROM push_open"),
+            2 * n as i64
+        );
+    }
+
+    #[test]
+    fn a_bad_line_or_bad_gzip_fails_the_load_naming_it_and_inserts_nothing() {
+        let dir = tempdir("bad-line");
+        let w = SqliteWarehouse::open(&dir).unwrap();
+        let table = TableDef::from_destination(destination("open").unwrap());
+        // A bad line far into the object, after whole chunks were handed over.
+        let n = 2 * RowChunk::CELLS as u32 / table.columns.len() as u32 + 3;
+        let o = write_object(&dir, "push/open/2026/01/01/11/bad", 0..n, "");
+        let path = local::object_path(&dir, &o.bucket, &o.key);
+        let mut text = std::fs::read(&path).unwrap();
+        text.extend_from_slice(b"{\"event_id\":\"x\",oops}\n");
+        let o = rewrite(&dir, &o, &text);
+        let err = w.load_table(&table, &o, false).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("line {} of {}", n + 1, o.key)),
+            "{err}"
+        );
+        assert_eq!(count(&w, "SELECT COUNT(*) FROM push_open"), 0);
+        assert_eq!(
+            count(&w, &format!("SELECT COUNT(*) FROM {LEDGER_TABLE}")),
+            0
+        );
+        // Not gzip at all, though the key says so.
+        let err = w.load_table(&table, &o, true).unwrap_err().to_string();
+        assert!(err.contains("gzip"), "{err}");
+        // Gzip cut short.
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &text).unwrap();
+        let gz = gz.finish().unwrap();
+        let o = rewrite(&dir, &o, &gz[..gz.len() / 2]);
+        let err = w.load_table(&table, &o, true).unwrap_err().to_string();
+        assert!(err.contains("gzip"), "{err}");
+        assert_eq!(count(&w, "SELECT COUNT(*) FROM push_open"), 0);
+        assert_eq!(
+            count(&w, &format!("SELECT COUNT(*) FROM {LEDGER_TABLE}")),
+            0
+        );
+        // The warehouse is usable after the failures.
+        let good = write_object(&dir, "push/open/2026/01/01/11/good", 0..5, "");
+        assert_eq!(w.load_table(&table, &good, false).unwrap().rows_inserted, 5);
     }
 
     #[test]
