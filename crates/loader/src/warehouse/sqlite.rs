@@ -475,7 +475,12 @@ impl SqliteWarehouse {
                 let api = |e: rusqlite::Error| failed(format!("{:?} step: {e}", step.step), None);
                 match step.step {
                     Step::Copy => {
+                        // Rows go in ROWS_PER_INSERT at a time (one statement step for
+                        // many rows), the rest one by one.
                         let mut stmt = conn.prepare(&step.sql).map_err(api)?;
+                        let mut many = conn
+                            .prepare(&multi_row_insert(&step.sql, table.columns.len(), ROWS_PER_INSERT))
+                            .map_err(api)?;
                         for chunk in rows.iter() {
                             let chunk = chunk.map_err(|f| match f {
                                 CopyFailure::Read(why) => LoadError::Object(why),
@@ -485,9 +490,17 @@ impl SqliteWarehouse {
                                     Some(why),
                                 ),
                             })?;
-                            for row in chunk.rows() {
+                            let width = table.columns.len().max(1);
+                            let mut groups = chunk.cells.chunks_exact(width * ROWS_PER_INSERT);
+                            for group in groups.by_ref() {
+                                rows_in_object += ROWS_PER_INSERT as u64;
+                                many.execute(rusqlite::params_from_iter(chunk.cells_of(group)))
+                                    .map_err(api)?;
+                            }
+                            for row in groups.remainder().chunks(width) {
                                 rows_in_object += 1;
-                                stmt.execute(rusqlite::params_from_iter(row)).map_err(api)?;
+                                stmt.execute(rusqlite::params_from_iter(chunk.cells_of(row)))
+                                    .map_err(api)?;
                             }
                         }
                     }
@@ -536,7 +549,6 @@ impl SqliteWarehouse {
 struct RowChunk {
     text: String,
     cells: Vec<Slot>,
-    width: usize,
 }
 
 #[derive(Clone, Copy)]
@@ -554,7 +566,6 @@ impl RowChunk {
         RowChunk {
             text: String::with_capacity(256 * 1024),
             cells: Vec::with_capacity(Self::CELLS + width),
-            width: width.max(1),
         }
     }
 
@@ -572,18 +583,27 @@ impl RowChunk {
         }
     }
 
-    fn rows(&self) -> impl Iterator<Item = impl Iterator<Item = Cell<'_>>> + '_ {
-        self.cells.chunks(self.width).map(move |row| {
-            row.iter().map(move |slot| match *slot {
-                Slot::Null => Cell::Null,
-                Slot::Int(v) => Cell::Int(v),
-                Slot::Text(start, len) => {
-                    let (start, len) = (start as usize, len as usize);
-                    Cell::Text(Cow::Borrowed(&self.text[start..start + len]))
-                }
-            })
+    /// The values of these slots (of this chunk).
+    fn cells_of<'s>(&'s self, slots: &'s [Slot]) -> impl Iterator<Item = Cell<'s>> + 's {
+        slots.iter().map(move |slot| match *slot {
+            Slot::Null => Cell::Null,
+            Slot::Int(v) => Cell::Int(v),
+            Slot::Text(start, len) => {
+                let (start, len) = (start as usize, len as usize);
+                Cell::Text(Cow::Borrowed(&self.text[start..start + len]))
+            }
         })
     }
+}
+
+/// Rows per multi-row INSERT in the COPY stand-in.
+const ROWS_PER_INSERT: usize = 32;
+
+/// `INSERT INTO t (cols) VALUES (?1, …)` as one statement for `rows` rows.
+fn multi_row_insert(single: &str, width: usize, rows: usize) -> String {
+    let head = single.split(" VALUES ").next().unwrap_or(single);
+    let row = format!("({})", vec!["?"; width].join(", "));
+    format!("{head} VALUES {}", vec![row; rows].join(", "))
 }
 
 /// Why an object's rows could not be read.
