@@ -145,23 +145,25 @@ def main() -> int:
         # whose speed drifts, each ratio is taken within a round — implementations timed
         # seconds apart — and the median of the rounds' ratios reported.
         per = max(1, runs // rounds)
-        got: dict[str, list[dict]] = collections.defaultdict(list)
+        timed: dict[str, list[dict]] = collections.defaultdict(list)
         for _ in range(rounds):
-            got["rust"].append(run_json([pushfeed, "bench-batch", "--payload", str(path), "--runs", str(per), "--out", str(work / f"{name}.rust.jsonl")]))
-            got["fast"].append(run_json([sys.executable, str(ROOT / "scripts" / "bench_python.py"), "fast", str(catalogue), str(path), str(per), str(work / f"{name}.fast.jsonl")]))
-            got["powertools"].append(run_json([sys.executable, str(ROOT / "scripts" / "bench_python.py"), "powertools", str(catalogue), str(path), str(per), str(work / f"{name}.powertools.jsonl")]))
-            got["floor"].append(run_json([args.floor_bin, str(path), str(per)]))
+            timed["rust"].append(run_json([pushfeed, "bench-batch", "--payload", str(path), "--runs", str(per), "--out", str(work / f"{name}.rust.jsonl")]))
+            timed["fast"].append(run_json([sys.executable, str(ROOT / "scripts" / "bench_python.py"), "fast", str(catalogue), str(path), str(per), str(work / f"{name}.fast.jsonl")]))
+            timed["powertools"].append(run_json([sys.executable, str(ROOT / "scripts" / "bench_python.py"), "powertools", str(catalogue), str(path), str(per), str(work / f"{name}.powertools.jsonl")]))
+            timed["floor"].append(run_json([args.floor_bin, str(path), str(per)]))
 
         def merged(impl: str, key: str = "ms_per_batch") -> dict:
-            rs = got[impl]
+            rs = timed[impl]
             out = dict(rs[-1])
-            out[key] = statistics.median(r[key] for r in rs)
+            for k in (key, "ms_min", "sonic_rs_ms", "simd_json_ms"):
+                if k in out:
+                    out[k] = statistics.median(r[k] for r in rs)
             if "peak_rss_mib" in out:
                 out["peak_rss_mib"] = max(r["peak_rss_mib"] for r in rs)
             return out
 
         def ratio(a: str, ka: str, b: str, kb: str) -> float:
-            return statistics.median(x[ka] / y[kb] for x, y in zip(got[a], got[b]))
+            return statistics.median(x[ka] / y[kb] for x, y in zip(timed[a], timed[b]))
 
         rust, fast, typical, floor = merged("rust"), merged("fast"), merged("powertools"), merged("floor", "floor_ms")
         expected = canonical_lines(work / f"{name}.rust.jsonl")

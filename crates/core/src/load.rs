@@ -7,7 +7,7 @@
 //!    lock first). Loads are serialised: each sees every earlier load's commit.
 //! 2. **stage**: an empty temporary table shaped like the target;
 //! 3. **copy** the one object into it (Redshift COPY through a manifest naming exactly
-//!    that object; locally, one parameterised INSERT per line);
+//!    that object; locally, parameterised INSERTs of its lines);
 //! 4. **pick** into a second temporary table the staged rows whose `event_id` is first in
 //!    the object and absent from the target within the staged rows' `occurred_at` range —
 //!    unless the ledger already holds the object;

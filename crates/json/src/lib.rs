@@ -797,9 +797,15 @@ impl<'a, 't> Parser<'a, 't> {
 #[inline]
 pub fn key_bit(kb: &[u8]) -> u128 {
     let n = kb.len();
-    let (head, tail) = match (kb.first_chunk::<8>(), kb.last_chunk::<8>()) {
-        (Some(h), Some(t)) => (u64::from_le_bytes(*h), u64::from_le_bytes(*t)),
-        _ => (kb.iter().fold(0u64, |w, b| w << 8 | *b as u64), 0),
+    // Every byte of a key of up to 16 bytes is read, in two loads that may overlap.
+    let (head, tail) = if let (Some(h), Some(t)) = (kb.first_chunk::<8>(), kb.last_chunk::<8>()) {
+        (u64::from_le_bytes(*h), u64::from_le_bytes(*t))
+    } else if let (Some(h), Some(t)) = (kb.first_chunk::<4>(), kb.last_chunk::<4>()) {
+        (u32::from_le_bytes(*h) as u64, u32::from_le_bytes(*t) as u64)
+    } else if let (Some(&a), Some(&z)) = (kb.first(), kb.last()) {
+        (a as u64 | (kb[n / 2] as u64) << 8 | (z as u64) << 16, 0)
+    } else {
+        (0, 0)
     };
     let h = (head ^ tail.rotate_left(23) ^ n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     1u128 << (h >> 57)
