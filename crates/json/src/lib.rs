@@ -788,16 +788,14 @@ impl<'a, 't> Parser<'a, 't> {
     }
 }
 
-/// Bytes as text, checked with SIMD where the CPU has it; when they are not UTF-8, the
-/// byte where they stop being so (the standard check, run only then, says where).
 /// A key's bit of 128 (a one-hash Bloom filter of the keys seen): two different keys share
 /// one with odds 1 in 128, whatever they have in common. Keys such as `custom_01` …
-/// `custom_24` (same length, same first byte) get different bits: the hash takes the first
-/// and the last 8 bytes whole.
+/// `custom_24` (same length, same first byte) get different bits: the hash reads every byte
+/// of a key of up to 16 bytes (longer ones: their first and last 8).
 #[inline]
 pub fn key_bit(kb: &[u8]) -> u128 {
     let n = kb.len();
-    // Every byte of a key of up to 16 bytes is read, in two loads that may overlap.
+    // Two loads that may overlap; keys under 4 bytes: first, middle and last byte.
     let (head, tail) = if let (Some(h), Some(t)) = (kb.first_chunk::<8>(), kb.last_chunk::<8>()) {
         (u64::from_le_bytes(*h), u64::from_le_bytes(*t))
     } else if let (Some(h), Some(t)) = (kb.first_chunk::<4>(), kb.last_chunk::<4>()) {
@@ -811,6 +809,8 @@ pub fn key_bit(kb: &[u8]) -> u128 {
     1u128 << (h >> 57)
 }
 
+/// Bytes as text, checked with SIMD where the CPU has it; when they are not UTF-8, the
+/// byte where they stop being so (the standard check, run only then, says where).
 pub fn utf8(bytes: &[u8]) -> Result<&str, usize> {
     simdutf8::basic::from_utf8(bytes)
         .map_err(|_| std::str::from_utf8(bytes).map_or_else(|e| e.valid_up_to(), |_| 0))
