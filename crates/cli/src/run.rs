@@ -114,8 +114,8 @@ pub struct Summary {
     pub balanced: bool,
     pub elapsed_s: f64,
     pub events_per_s: f64,
-    /// Seconds the loads spent in each step (`read`: objects read and gunzipped), summed
-    /// over the run: on the loader's thread, which runs beside the batching.
+    /// Seconds the loads spent in each step, summed over the run: on the loader's thread,
+    /// which runs beside the batching.
     pub load_step_seconds: BTreeMap<String, f64>,
     pub data_dir: String,
 }

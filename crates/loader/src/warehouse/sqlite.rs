@@ -59,8 +59,8 @@ pub enum LocalError {
 pub struct SqliteWarehouse {
     conn: Mutex<Connection>,
     data_dir: PathBuf,
-    /// Seconds spent in each load step (and reading objects), over this warehouse's loads:
-    /// where a long `pushfeed run` spends its time.
+    /// Seconds spent in each load step, over this warehouse's loads: where a long
+    /// `pushfeed run` spends its time.
     step_seconds: Mutex<Vec<(&'static str, f64)>>,
 }
 
@@ -381,8 +381,8 @@ impl SqliteWarehouse {
         })
     }
 
-    /// Seconds spent so far in each load step (`read`: reading and gunzipping objects,
-    /// outside the lock), in the order the steps first ran.
+    /// Seconds spent so far in each load step, in the order the steps first ran (reading,
+    /// gunzipping and parsing objects run on a second thread during `copy`).
     pub fn step_seconds(&self) -> Vec<(&'static str, f64)> {
         self.step_seconds
             .lock()
@@ -477,9 +477,10 @@ impl SqliteWarehouse {
                     Step::Copy => {
                         // Rows go in ROWS_PER_INSERT at a time (one statement step for
                         // many rows), the rest one by one.
+                        let width = table.columns.len().max(1);
                         let mut stmt = conn.prepare(&step.sql).map_err(api)?;
                         let mut many = conn
-                            .prepare(&multi_row_insert(&step.sql, table.columns.len(), ROWS_PER_INSERT))
+                            .prepare(&multi_row_insert(&step.sql, width, ROWS_PER_INSERT))
                             .map_err(api)?;
                         for chunk in rows.iter() {
                             let chunk = chunk.map_err(|f| match f {
@@ -490,7 +491,6 @@ impl SqliteWarehouse {
                                     Some(why),
                                 ),
                             })?;
-                            let width = table.columns.len().max(1);
                             let mut groups = chunk.cells.chunks_exact(width * ROWS_PER_INSERT);
                             for group in groups.by_ref() {
                                 rows_in_object += ROWS_PER_INSERT as u64;
@@ -1116,6 +1116,16 @@ mod tests {
         }
     }
 
+    fn gzipped(bytes: &[u8]) -> Vec<u8> {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, bytes).unwrap();
+        gz.finish().unwrap()
+    }
+
+    fn ledger_rows(w: &SqliteWarehouse) -> i64 {
+        count(w, &format!("SELECT COUNT(*) FROM {LEDGER_TABLE}"))
+    }
+
     #[test]
     fn an_object_larger_than_a_chunk_of_parsed_rows_loads_whole_and_gzipped() {
         // Rows are parsed on a second thread and handed over in chunks: an object of many
@@ -1131,13 +1141,8 @@ mod tests {
             (n as u64, Some(n as u64))
         );
         let text = write_object(&dir, "push/open/2026/01/01/11/gz", n..2 * n, "");
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        std::io::Write::write_all(
-            &mut gz,
-            &std::fs::read(local::object_path(&dir, &text.bucket, &text.key)).unwrap(),
-        )
-        .unwrap();
-        let gz = rewrite(&dir, &text, &gz.finish().unwrap());
+        let bytes = std::fs::read(local::object_path(&dir, &text.bucket, &text.key)).unwrap();
+        let gz = rewrite(&dir, &text, &gzipped(&bytes));
         let out = w.load_table(&table, &gz, true).unwrap();
         assert_eq!(
             (out.rows_inserted, out.rows_in_object),
@@ -1168,25 +1173,17 @@ mod tests {
             "{err}"
         );
         assert_eq!(count(&w, "SELECT COUNT(*) FROM push_open"), 0);
-        assert_eq!(
-            count(&w, &format!("SELECT COUNT(*) FROM {LEDGER_TABLE}")),
-            0
-        );
+        assert_eq!(ledger_rows(&w), 0);
         // Not gzip at all, though the key says so.
         let err = w.load_table(&table, &o, true).unwrap_err().to_string();
         assert!(err.contains("gzip"), "{err}");
         // Gzip cut short.
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        std::io::Write::write_all(&mut gz, &text).unwrap();
-        let gz = gz.finish().unwrap();
+        let gz = gzipped(&text);
         let o = rewrite(&dir, &o, &gz[..gz.len() / 2]);
         let err = w.load_table(&table, &o, true).unwrap_err().to_string();
         assert!(err.contains("gzip"), "{err}");
         assert_eq!(count(&w, "SELECT COUNT(*) FROM push_open"), 0);
-        assert_eq!(
-            count(&w, &format!("SELECT COUNT(*) FROM {LEDGER_TABLE}")),
-            0
-        );
+        assert_eq!(ledger_rows(&w), 0);
         // The warehouse is usable after the failures.
         let good = write_object(&dir, "push/open/2026/01/01/11/good", 0..5, "");
         assert_eq!(w.load_table(&table, &good, false).unwrap().rows_inserted, 5);
