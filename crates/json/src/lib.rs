@@ -110,6 +110,14 @@ impl<'a> Val<'a> {
             end: self.node().end as usize,
         }
     }
+    /// Whether an object anywhere in this value repeats a key (its text is then not what a
+    /// writer of the parsed value, which keeps one member per key, would write).
+    pub fn repeats_a_key(&self) -> bool {
+        let end = self.node().end as usize;
+        self.tape.nodes[self.index..end.max(self.index + 1)]
+            .iter()
+            .any(|n| n.repeat || n.replaced_by != 0)
+    }
     /// The members of an object.
     pub fn object(&self) -> Option<Obj<'a>> {
         let node = self.node();

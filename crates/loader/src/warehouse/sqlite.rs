@@ -7,7 +7,7 @@ use super::{LoadError, LoadOutcome, LoadPlan, Warehouse};
 use flate2::read::MultiGzDecoder;
 use pushfeed_core::catalogue::ColumnKind;
 use pushfeed_core::event::truncate_at_char;
-use pushfeed_core::json::{Node, Tape};
+use pushfeed_core::json::{Node, Tape, Val};
 use pushfeed_core::load::{self, ObjectRef, Step};
 use pushfeed_core::names::local;
 use pushfeed_core::schema::{self, ColumnDef, Migration, TableDef, MIGRATIONS_TABLE};
@@ -702,22 +702,63 @@ impl Cell<'_> {
     }
 }
 
-/// A JSON value's text as serde_json writes it (compact; numbers normalised): the raw
-/// text itself for the common cases, no parse.
-fn compact(raw: &str) -> Result<Cow<'_, str>, String> {
-    let b = raw.as_bytes();
-    let plain_int = !b.is_empty()
-        && b.len() <= 18
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| c.is_ascii_digit() || (i == 0 && *c == b'-' && b.len() > 1))
-        && !(b.len() > 1 && b[0] == b'0');
-    if plain_int || matches!(raw, "true" | "false" | "{}" | "[]") {
+/// A JSON value's text as serde_json writes it (compact; numbers normalised; one member per
+/// key, at its first place with its last value): the raw text itself when serde_json would
+/// write it back byte for byte — the batcher writes such text, so nearly every value — else
+/// parsed and written again.
+fn compact(v: Val<'_>) -> Result<Cow<'_, str>, String> {
+    let raw = v.get();
+    if written_as_serde_writes(raw.as_bytes()) && !v.repeats_a_key() {
         return Ok(Cow::Borrowed(raw));
     }
     serde_json::from_str::<serde_json::Value>(raw)
         .map(|v| Cow::Owned(v.to_string()))
         .map_err(|e| format!("invalid JSON: {e}"))
+}
+
+/// Whether serde_json would write this (valid) JSON text's value back as these very bytes:
+/// no whitespace between tokens, strings without escapes or control characters, numbers
+/// plain integers of at most 18 digits (they fit an i64; `-0`, fractions and exponents
+/// are written otherwise). Repeated keys are the caller's to check.
+fn written_as_serde_writes(raw: &[u8]) -> bool {
+    let mut i = 0;
+    while i < raw.len() {
+        match raw[i] {
+            b'"' => {
+                i += 1;
+                loop {
+                    match raw.get(i) {
+                        Some(b'"') => break,
+                        Some(b'\\') | None => return false,
+                        Some(c) if *c < 0x20 => return false,
+                        Some(_) => i += 1,
+                    }
+                }
+                i += 1;
+            }
+            b'-' | b'0'..=b'9' => {
+                let sign = usize::from(raw[i] == b'-');
+                let digits = i + sign;
+                i = digits;
+                while raw.get(i).is_some_and(u8::is_ascii_digit) {
+                    i += 1;
+                }
+                let n = i - digits;
+                let zero_led = raw.get(digits) == Some(&b'0') && (n > 1 || sign == 1);
+                if n == 0 || n > 18 || zero_led || matches!(raw.get(i), Some(b'.' | b'e' | b'E')) {
+                    return false;
+                }
+            }
+            b'{' | b'}' | b'[' | b']' | b',' | b':' => i += 1,
+            b't' | b'f' | b'n' => {
+                while raw.get(i).is_some_and(u8::is_ascii_lowercase) {
+                    i += 1;
+                }
+            }
+            _ => return false,
+        }
+    }
+    true
 }
 
 /// One JSON line → column values, as `COPY … FORMAT AS JSON 'auto ignorecase'` maps them:
@@ -760,7 +801,7 @@ pub fn with_copy_row<R>(
             let text = v.and_then(|v| v.str());
             let value = match (v, c.kind) {
                 (None, _) => Cell::Null,
-                (Some(v), ColumnKind::Json) => Cell::Text(compact(v.get())?),
+                (Some(v), ColumnKind::Json) => Cell::Text(compact(v)?),
                 (Some(v), ColumnKind::BigInt) => {
                     let n = matches!(v.first_byte(), b'-' | b'0'..=b'9')
                         .then(|| v.get().parse::<i64>().ok())
@@ -778,7 +819,7 @@ pub fn with_copy_row<R>(
                 }
                 (Some(v), ColumnKind::Text(width)) => {
                     let width = width as usize;
-                    Cell::Text(match text.map_or_else(|| compact(v.get()), Ok)? {
+                    Cell::Text(match text.map_or_else(|| compact(v), Ok)? {
                         Cow::Borrowed(s) => Cow::Borrowed(truncate_at_char(s, width)),
                         Cow::Owned(s) if s.len() <= width => Cow::Owned(s),
                         Cow::Owned(s) => Cow::Owned(truncate_at_char(&s, width).to_owned()),
@@ -913,6 +954,92 @@ mod tests {
             .unwrap_err()
             .contains("event_id is NOT NULL"));
         assert!(copy_row(b"not json", &cols).is_err());
+    }
+
+    /// Compacts `text` (a line's only value) as the COPY stand-in does.
+    fn compacted(text: &str) -> Result<String, String> {
+        let mut tape = Tape::default();
+        let root = tape
+            .parse_one(text)
+            .map_err(|e| e.describe(text.as_bytes()))?;
+        compact(tape.val(root)).map(Cow::into_owned)
+    }
+
+    fn serde_compacted(text: &str) -> String {
+        serde_json::from_str::<serde_json::Value>(text)
+            .unwrap()
+            .to_string()
+    }
+
+    #[test]
+    fn a_json_value_is_kept_as_serde_json_writes_it_whether_or_not_it_is_already() {
+        for text in [
+            r#"{"a":1,"b":[true,false,null],"c":{"d":"x y"}}"#,
+            r#"{"a": 1}"#,
+            "[1,\n2]",
+            r#"{"a":1,"a":2}"#,
+            r#"{"o":{"k":1,"j":2,"k":3}}"#,
+            r#"[1.0,1e5,-0,0,-1,123456789012345678,1234567890123456789,99999999999999999999]"#,
+            r#"{"s":"a\/b","t":"\u00e9\n","u":"é"}"#,
+            r#"{"k\u0061":1,"ka":2}"#,
+            r#""plain""#,
+            "-12",
+            "0.5",
+            "{}",
+            "[]",
+        ] {
+            assert_eq!(compacted(text).unwrap(), serde_compacted(text), "{text}");
+        }
+    }
+
+    /// JSON text for a value, with or without whitespace, escapes and repeated keys.
+    fn arb_json_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let number = prop_oneof![
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<u64>().prop_map(|n| n.to_string()),
+            (-1e6f64..1e6).prop_map(|f| format!("{f}")),
+            (-1e6f64..1e6).prop_map(|f| format!("{f:e}")),
+            Just("-0".to_owned()),
+            Just("100000000000000000000".to_owned()),
+        ];
+        let string = prop_oneof![
+            "[a-z é/]{0,6}".prop_map(|s| format!("\"{s}\"")),
+            Just(r#""a\/b""#.to_owned()),
+            Just(r#""\u00e9\t""#.to_owned()),
+            Just(r#""q\"\\""#.to_owned()),
+        ];
+        let leaf = prop_oneof![
+            number,
+            string,
+            Just("true".to_owned()),
+            Just("false".to_owned()),
+            Just("null".to_owned()),
+        ];
+        let space = prop_oneof![4 => Just(""), 1 => Just(" "), 1 => Just("\n\t")];
+        leaf.prop_recursive(3, 24, 5, move |inner| {
+            let gap = space.clone();
+            prop_oneof![
+                (proptest::collection::vec(inner.clone(), 0..5), gap.clone())
+                    .prop_map(|(items, g)| format!("[{g}{}{g}]", items.join(&format!("{g},{g}")))),
+                (proptest::collection::vec(("[ab]{1,2}", inner), 0..5), gap).prop_map(
+                    |(members, g)| {
+                        let members: Vec<String> = members
+                            .into_iter()
+                            .map(|(k, v)| format!("\"{k}\"{g}:{g}{v}"))
+                            .collect();
+                        format!("{{{g}{}{g}}}", members.join(","))
+                    }
+                ),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn compacting_any_json_value_gives_what_serde_json_writes(text in arb_json_text()) {
+            proptest::prop_assert_eq!(compacted(&text).unwrap(), serde_compacted(&text));
+        }
     }
 
     fn tempdir(name: &str) -> PathBuf {
