@@ -132,19 +132,21 @@ pub fn manifest_key(o: &ObjectRef) -> String {
     format!("{MANIFEST_PREFIX}{}.manifest", fnv128_hex(bytes))
 }
 
-/// 32 hex digits from two FNV-1a 64-bit passes with different seeds: a stable, cheap name
+/// 32 hex digits from two FNV-1a 64-bit hashes with different seeds: a stable, cheap name
 /// for content (not a cryptographic hash).
-pub fn fnv128_hex(bytes: impl Iterator<Item = u8> + Clone) -> String {
-    let fnv = |seed: u64| {
-        bytes
-            .clone()
-            .fold(seed, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3))
-    };
-    format!(
-        "{:016x}{:016x}",
-        fnv(0xcbf29ce484222325),
-        fnv(0x84222325cbf29ce4)
-    )
+pub fn fnv128_hex(bytes: impl Iterator<Item = u8>) -> String {
+    // Both hashes in one pass: two independent multiply chains run side by side (half the
+    // time of one pass each on an object of megabytes).
+    let (a, b) = bytes.fold(
+        (0xcbf29ce484222325u64, 0x84222325cbf29ce4u64),
+        |(a, b), x| {
+            (
+                (a ^ x as u64).wrapping_mul(0x100000001b3),
+                (b ^ x as u64).wrapping_mul(0x100000001b3),
+            )
+        },
+    );
+    format!("{a:016x}{b:016x}")
 }
 
 /// The ETag the local and in-memory object stores give an object: a hash of its bytes
@@ -549,6 +551,14 @@ mod tests {
             strip(s.sql(Step::Ledger).unwrap()),
             lite.sql(Step::Ledger).unwrap()
         );
+    }
+
+    #[test]
+    fn the_content_etag_is_two_fnv1a_64_hashes_of_the_bytes() {
+        // FNV-1a 64 of "abc" from the offset basis, then from the second seed: ETags and
+        // manifest names written before stay the same.
+        assert_eq!(content_etag(b"abc"), "e71fa2190541574b7bab84f7414251ac");
+        assert_eq!(content_etag(b""), "cbf29ce48422232584222325cbf29ce4");
     }
 
     #[test]
