@@ -11,7 +11,7 @@ use pushfeed_batcher::{
 };
 use pushfeed_batcher::{LocalFirehose, WrittenObject};
 use pushfeed_core::catalogue::{DestinationKind, DESTINATIONS};
-use pushfeed_core::keys::KeyPatterns;
+use pushfeed_core::keys::{KeyPatterns, Matched};
 use pushfeed_core::names::local::{self as layout, BUCKET as LOCAL_BUCKET};
 use pushfeed_core::BatchCounts;
 use pushfeed_loader::{Loader, ObjectResult};
@@ -200,7 +200,61 @@ fn load_objects(
     let mut skip = DrillCounter::new(opts.drills.skip_load.as_ref());
     let started = Instant::now();
     let mut last_report = Instant::now();
-    for obj in objects {
+    // Each object as it arrives: the drills act on it at once (before anything reads it),
+    // and it is skipped or kept for loading.
+    let mut arrive =
+        |obj: WrittenObject, out: &mut Loaded| -> anyhow::Result<Option<WrittenObject>> {
+            if delete.hits(&obj.key) {
+                let path = layout::object_path(&opts.data_dir, LOCAL_BUCKET, &obj.key);
+                out.drill_deleted_lines = object_lines(&path)?;
+                std::fs::remove_file(&path)?;
+                out.alerts
+                    .push(format!("drill: deleted {} before loading", obj.key));
+            }
+            if skip.hits(&obj.key) {
+                let path = layout::object_path(&opts.data_dir, LOCAL_BUCKET, &obj.key);
+                out.drill_unloaded_lines = object_lines(&path)?;
+                out.alerts.push(format!(
+                    "drill: {} was never loaded (its notification lost)",
+                    obj.key
+                ));
+                return Ok(None);
+            }
+            Ok(Some(obj))
+        };
+    let mut next: Option<WrittenObject> = None;
+    loop {
+        let obj = match next.take() {
+            Some(o) => o,
+            None => match objects.recv() {
+                Ok(o) => {
+                    out.objects += 1;
+                    match arrive(o, &mut out)? {
+                        Some(o) => o,
+                        None => continue,
+                    }
+                }
+                Err(_) => break,
+            },
+        };
+        // The object after this one, if already written, is read and parsed while this one
+        // loads (SqliteWarehouse::read_ahead).
+        while next.is_none() {
+            let Ok(o) = objects.try_recv() else { break };
+            out.objects += 1;
+            next = arrive(o, &mut out)?;
+        }
+        if let Some(n) = &next {
+            if let Matched::Table(hit) = loader.patterns.matches(&n.key) {
+                let o = pushfeed_core::load::ObjectRef {
+                    bucket: LOCAL_BUCKET.into(),
+                    key: n.key.clone(),
+                    etag: n.etag.clone(),
+                    size: n.size,
+                };
+                loader.warehouse.read_ahead(hit.destination, &o, hit.gzip);
+            }
+        }
         if opts.progress
             && progress.batching_done.load(Relaxed)
             && last_report.elapsed().as_secs_f64() >= 2.0
@@ -215,24 +269,7 @@ fn load_objects(
                 rows as f64 / started.elapsed().as_secs_f64()
             );
         }
-        out.objects += 1;
         progress.objects.store(out.objects, Relaxed);
-        if delete.hits(&obj.key) {
-            let path = layout::object_path(&opts.data_dir, LOCAL_BUCKET, &obj.key);
-            out.drill_deleted_lines = object_lines(&path)?;
-            std::fs::remove_file(&path)?;
-            out.alerts
-                .push(format!("drill: deleted {} before loading", obj.key));
-        }
-        if skip.hits(&obj.key) {
-            let path = layout::object_path(&opts.data_dir, LOCAL_BUCKET, &obj.key);
-            out.drill_unloaded_lines = object_lines(&path)?;
-            out.alerts.push(format!(
-                "drill: {} was never loaded (its notification lost)",
-                obj.key
-            ));
-            continue;
-        }
         let event = s3_event(LOCAL_BUCKET, &obj.key, obj.size, &obj.etag, obj.created_ms)?;
         let report = rt.block_on(loader.handle(&event, pushfeed_core::timefmt::now_ms(), None));
         for result in report.objects {

@@ -7,6 +7,8 @@ pub mod dataapi;
 pub mod redshift;
 #[cfg(feature = "local")]
 pub mod sqlite;
+#[cfg(feature = "local")]
+mod sqlite_static;
 
 pub use dataapi::{AwsDataApi, DataApi};
 pub use redshift::RedshiftWarehouse;

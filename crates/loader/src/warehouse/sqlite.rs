@@ -3,6 +3,7 @@
 //! ledger guard the loader runs on Redshift — with one parameterised INSERT per line
 //! standing in for COPY. Feature `local` (the CLI's `pushfeed run`).
 
+use super::sqlite_static::{Param, StaticInsert};
 use super::{LoadError, LoadOutcome, LoadPlan, Warehouse};
 use flate2::read::MultiGzDecoder;
 use pushfeed_core::catalogue::ColumnKind;
@@ -62,7 +63,26 @@ pub struct SqliteWarehouse {
     /// Seconds spent in each load step, over this warehouse's loads: where a long
     /// `pushfeed run` spends its time.
     step_seconds: Mutex<Vec<(&'static str, f64)>>,
+    /// Objects being read ahead of their loads ([`SqliteWarehouse::read_ahead`]), oldest
+    /// first.
+    ahead: Mutex<std::collections::VecDeque<ReadAhead>>,
 }
+
+/// An object's rows, read and parsed on their own thread before its load takes them.
+struct ReadAhead {
+    bucket: String,
+    key: String,
+    /// The table whose columns the rows were parsed for.
+    table: String,
+    rows: std::sync::mpsc::Receiver<Result<RowChunk, CopyFailure>>,
+}
+
+/// Chunks of rows a read-ahead may hold before its load takes them (about 40,000 rows:
+/// a Firehose object of 20 MB or so read whole; a larger one waits for its load).
+const AHEAD_CHUNKS: usize = 64;
+
+/// Objects read ahead at most: the one loading now and the one after it.
+const AHEAD_OBJECTS: usize = 2;
 
 /// SQL functions the views need that SQLite lacks: `pf_local_time(ts, tz)` — a UTC
 /// timestamp in an IANA timezone, as `YYYY-MM-DD HH:MM:SS` (Redshift: CONVERT_TIMEZONE).
@@ -378,7 +398,51 @@ impl SqliteWarehouse {
             conn: Mutex::new(open_db(data_dir)?),
             data_dir: data_dir.to_owned(),
             step_seconds: Mutex::new(Vec::new()),
+            ahead: Mutex::new(std::collections::VecDeque::new()),
         })
+    }
+
+    /// Start reading, gunzipping and parsing an object whose load comes next, on a thread
+    /// of its own, while the load before it holds the warehouse: COPY reads S3, not the
+    /// warehouse, and the objects Firehose writes never change once written. The next
+    /// [`load_table`](Self::load_table) of this very object takes the rows; if it never
+    /// comes, later read-aheads drop them (the thread stops). An object that cannot be read
+    /// fails its load as it would have without the read-ahead.
+    pub fn read_ahead(
+        &self,
+        destination: &'static pushfeed_core::Destination,
+        o: &ObjectRef,
+        gzip: bool,
+    ) {
+        if o.size == 0 {
+            return; // an empty object is not read: its load writes the ledger only
+        }
+        let path = local::object_path(&self.data_dir, &o.bucket, &o.key);
+        let table = TableDef::from_destination(destination);
+        let table_name = table.name.clone();
+        let columns = table.columns;
+        let (tx, rows) = std::sync::mpsc::sync_channel(AHEAD_CHUNKS);
+        let started = std::thread::Builder::new()
+            .name("pushfeed-read-ahead".into())
+            .spawn(move || match std::fs::File::open(&path) {
+                Ok(file) => parse_object(&path, file, gzip, &columns, &tx),
+                Err(e) => {
+                    let _ = tx.send(Err(CopyFailure::Read(format!("{}: {e}", path.display()))));
+                }
+            });
+        if started.is_ok() {
+            if let Ok(mut ahead) = self.ahead.lock() {
+                if ahead.len() >= AHEAD_OBJECTS {
+                    ahead.pop_front();
+                }
+                ahead.push_back(ReadAhead {
+                    bucket: o.bucket.clone(),
+                    key: o.key.clone(),
+                    table: table_name,
+                    rows,
+                });
+            }
+        }
     }
 
     /// Seconds spent so far in each load step, in the order the steps first ran (reading,
@@ -450,10 +514,18 @@ impl SqliteWarehouse {
                 },
             },
         )?;
+        // This object's rows, if they are being read ahead (read-aheads of other objects,
+        // the ones after this, stay).
+        let ahead = self.ahead.lock().ok().and_then(|mut a| {
+            let at = a.iter().position(|a| {
+                a.bucket == o.bucket && a.key == o.key && a.table == table.name && o.size > 0
+            })?;
+            a.remove(at)
+        });
         // Open the object before taking the lock, as COPY reads S3 (not the warehouse); a
         // second thread reads, gunzips and parses its lines while this one waits for the
         // lock and inserts the rows (the COPY stand-in's work on two cores).
-        let source = if o.size > 0 {
+        let source = if o.size > 0 && ahead.is_none() {
             let path = local::object_path(&self.data_dir, &o.bucket, &o.key);
             let file = std::fs::File::open(&path)
                 .map_err(|e| LoadError::Object(format!("{}: {e}", path.display())))?;
@@ -477,11 +549,14 @@ impl SqliteWarehouse {
                     Step::Copy => {
                         // Rows go in ROWS_PER_INSERT at a time (one statement step for
                         // many rows), the rest one by one.
+                        // Texts bound where they lie in the chunk (no copy per value).
                         let width = table.columns.len().max(1);
-                        let mut stmt = conn.prepare(&step.sql).map_err(api)?;
-                        let mut many = conn
-                            .prepare(&multi_row_insert(&step.sql, width, ROWS_PER_INSERT))
-                            .map_err(api)?;
+                        let mut stmt = StaticInsert::prepare(&conn, &step.sql).map_err(api)?;
+                        let mut many = StaticInsert::prepare(
+                            &conn,
+                            &multi_row_insert(&step.sql, width, ROWS_PER_INSERT),
+                        )
+                        .map_err(api)?;
                         for chunk in rows.iter() {
                             let chunk = chunk.map_err(|f| match f {
                                 CopyFailure::Read(why) => LoadError::Object(why),
@@ -494,13 +569,11 @@ impl SqliteWarehouse {
                             let mut groups = chunk.cells.chunks_exact(width * ROWS_PER_INSERT);
                             for group in groups.by_ref() {
                                 rows_in_object += ROWS_PER_INSERT as u64;
-                                many.execute(rusqlite::params_from_iter(chunk.cells_of(group)))
-                                    .map_err(api)?;
+                                many.execute(chunk.params_of(group)).map_err(api)?;
                             }
                             for row in groups.remainder().chunks(width) {
                                 rows_in_object += 1;
-                                stmt.execute(rusqlite::params_from_iter(chunk.cells_of(row)))
-                                    .map_err(api)?;
+                                stmt.execute(chunk.params_of(row)).map_err(api)?;
                             }
                         }
                     }
@@ -517,15 +590,18 @@ impl SqliteWarehouse {
             }
             Ok(())
         };
-        let result = std::thread::scope(|scope| {
-            let (tx, rx) = std::sync::mpsc::sync_channel(4);
-            if let Some((path, file)) = source {
-                let columns = &table.columns;
-                scope.spawn(move || parse_object(&path, file, gzip, columns, &tx));
-            }
-            // `run` drops the receiver when it returns: a parser still going stops.
-            run(rx)
-        });
+        let result = match ahead {
+            Some(ahead) => run(ahead.rows),
+            None => std::thread::scope(|scope| {
+                let (tx, rx) = std::sync::mpsc::sync_channel(4);
+                if let Some((path, file)) = source {
+                    let columns = &table.columns;
+                    scope.spawn(move || parse_object(&path, file, gzip, columns, &tx));
+                }
+                // `run` drops the receiver when it returns: a parser still going stops.
+                run(rx)
+            }),
+        };
         if let Err(e) = result {
             if !conn.is_autocommit() {
                 let _ = conn.execute_batch("ROLLBACK");
@@ -583,14 +659,14 @@ impl RowChunk {
         }
     }
 
-    /// The values of these slots (of this chunk).
-    fn cells_of<'s>(&'s self, slots: &'s [Slot]) -> impl Iterator<Item = Cell<'s>> + 's {
+    /// The values of these slots (of this chunk), borrowed from it.
+    fn params_of<'s>(&'s self, slots: &'s [Slot]) -> impl ExactSizeIterator<Item = Param<'s>> + 's {
         slots.iter().map(move |slot| match *slot {
-            Slot::Null => Cell::Null,
-            Slot::Int(v) => Cell::Int(v),
+            Slot::Null => Param::Null,
+            Slot::Int(v) => Param::Int(v),
             Slot::Text(start, len) => {
                 let (start, len) = (start as usize, len as usize);
-                Cell::Text(Cow::Borrowed(&self.text[start..start + len]))
+                Param::Text(&self.text[start..start + len])
             }
         })
     }
@@ -1279,6 +1355,82 @@ mod tests {
         assert_eq!(
             count(&w, "SELECT COUNT(DISTINCT event_id) FROM push_open"),
             2 * n as i64
+        );
+    }
+
+    fn ahead_keys(w: &SqliteWarehouse) -> Vec<String> {
+        w.ahead
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|a| a.key.clone())
+            .collect()
+    }
+
+    #[test]
+    fn an_object_read_ahead_loads_as_it_would_have_and_a_missing_one_still_fails() {
+        let dir = tempdir("read-ahead");
+        let w = SqliteWarehouse::open(&dir).unwrap();
+        let open = destination("open").unwrap();
+        let table = TableDef::from_destination(open);
+        let n = 2 * RowChunk::CELLS as u32 / table.columns.len() as u32 + 3;
+        let a = write_object(&dir, "push/open/2026/01/01/11/a", 0..n, "");
+        // The next object repeats half of this one's events: the load after it drops them.
+        let b = write_object(&dir, "push/open/2026/01/01/11/b", n / 2..n + n / 2, "");
+        w.read_ahead(open, &a, false);
+        w.read_ahead(open, &b, false);
+        assert_eq!(ahead_keys(&w), [a.key.clone(), b.key.clone()]);
+        let out = w.load_table(&table, &a, false).unwrap();
+        assert_eq!(
+            (out.rows_inserted, out.rows_in_object),
+            (n as u64, Some(n as u64))
+        );
+        // Loading `a` took its rows and left `b`'s.
+        assert_eq!(ahead_keys(&w), std::slice::from_ref(&b.key));
+        let out = w.load_table(&table, &b, false).unwrap();
+        assert_eq!(
+            (out.rows_inserted, out.rows_in_object),
+            ((n - n / 2) as u64, Some(n as u64))
+        );
+        assert!(ahead_keys(&w).is_empty());
+        assert_eq!(
+            count(&w, "SELECT COUNT(*) FROM push_open"),
+            (n + n / 2) as i64
+        );
+
+        // Read ahead, then gone: the load fails naming the object, inserts nothing.
+        let c = write_object(&dir, "push/open/2026/01/01/11/c", 0..5, "");
+        std::fs::remove_file(local::object_path(&dir, &c.bucket, &c.key)).unwrap();
+        w.read_ahead(open, &c, false);
+        match w.load_table(&table, &c, false) {
+            Err(LoadError::Object(why)) => assert!(why.contains("11/c"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(ledger_rows(&w), 2);
+
+        // Only two objects are read ahead: the oldest is dropped, and loads without it.
+        let (d, e, f) = (
+            write_object(&dir, "push/open/2026/01/01/12/d", 10_000..10_010, ""),
+            write_object(&dir, "push/open/2026/01/01/12/e", 10_010..10_020, ""),
+            write_object(&dir, "push/open/2026/01/01/12/f", 10_020..10_030, ""),
+        );
+        // A read-ahead for another table's columns is not taken by this table's load.
+        w.read_ahead(destination("send").unwrap(), &d, false);
+        w.read_ahead(open, &e, false);
+        assert_eq!(w.load_table(&table, &d, false).unwrap().rows_inserted, 10);
+        assert_eq!(ahead_keys(&w), [d.key.clone(), e.key.clone()]);
+        w.read_ahead(open, &f, false);
+        assert_eq!(ahead_keys(&w), [e.key.clone(), f.key.clone()]);
+        for o in [&e, &f] {
+            assert_eq!(w.load_table(&table, o, false).unwrap().rows_inserted, 10);
+        }
+        assert!(ahead_keys(&w).is_empty());
+        assert_eq!(
+            count(
+                &w,
+                "SELECT COUNT(*) FROM push_open WHERE event_id LIKE 'e100__'"
+            ),
+            30
         );
     }
 
