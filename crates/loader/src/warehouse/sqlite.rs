@@ -66,6 +66,60 @@ pub struct SqliteWarehouse {
     /// Objects being read ahead of their loads ([`SqliteWarehouse::read_ahead`]), oldest
     /// first.
     ahead: Mutex<std::collections::VecDeque<ReadAhead>>,
+    /// The thread that checkpoints the WAL after loads, when it could be started.
+    checkpointer: Option<Checkpointer>,
+}
+
+/// Copies the WAL's pages into the database file on a thread and connection of its own
+/// (`PRAGMA wal_checkpoint(PASSIVE)`, which never blocks the writer or readers), told after
+/// each load's commit: the loader's commits only append to the WAL. Without it SQLite
+/// checkpoints inside the commit that fills 1,000 pages of WAL, on the loader's thread
+/// (two thirds of the commit step's time: docs/performance.md, "SQLite's pages").
+struct Checkpointer {
+    wake: Option<std::sync::mpsc::SyncSender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    /// Start one for the warehouse at `path`; `None` when its connection cannot be opened
+    /// (the writer then checkpoints as SQLite does by default).
+    fn start(path: &Path) -> Option<Self> {
+        let conn = Connection::open(path).ok()?;
+        conn.busy_timeout(std::time::Duration::from_secs(5)).ok()?;
+        let (wake, woken) = std::sync::mpsc::sync_channel::<()>(1);
+        let thread = std::thread::Builder::new()
+            .name("pushfeed-checkpoint".into())
+            .spawn(move || {
+                while woken.recv().is_ok() {
+                    // A failed checkpoint (a reader's snapshot, a busy moment) is retried
+                    // after the next commit; the WAL keeps every page meanwhile.
+                    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                }
+            })
+            .ok()?;
+        Some(Checkpointer {
+            wake: Some(wake),
+            thread: Some(thread),
+        })
+    }
+
+    /// After a commit: checkpoint soon (a wake-up already pending covers this one too).
+    fn wake(&self) {
+        if let Some(w) = &self.wake {
+            let _ = w.try_send(());
+        }
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        // The thread ends once the channel closes; the last connection to close then
+        // checkpoints what is left and removes the WAL, as SQLite does.
+        self.wake.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// An object's rows, read and parsed on their own thread before its load takes them.
@@ -396,8 +450,14 @@ fn uri_path(path: &Path) -> String {
 
 impl SqliteWarehouse {
     pub fn open(data_dir: &Path) -> Result<Self, LocalError> {
+        let conn = open_db(data_dir)?;
+        let checkpointer = Checkpointer::start(&local::warehouse_path(data_dir));
+        if checkpointer.is_some() {
+            conn.execute_batch("PRAGMA wal_autocheckpoint=0")?;
+        }
         Ok(SqliteWarehouse {
-            conn: Mutex::new(open_db(data_dir)?),
+            conn: Mutex::new(conn),
+            checkpointer,
             data_dir: data_dir.to_owned(),
             step_seconds: Mutex::new(Vec::new()),
             ahead: Mutex::new(std::collections::VecDeque::new()),
@@ -609,6 +669,9 @@ impl SqliteWarehouse {
                 let _ = conn.execute_batch("ROLLBACK");
             }
             return Err(e);
+        }
+        if let Some(c) = &self.checkpointer {
+            c.wake();
         }
         Ok(LoadOutcome {
             rows_inserted: inserted,
@@ -1377,6 +1440,40 @@ mod tests {
         let table = TableDef::from_destination(destination("open").unwrap());
         let o = write_object(&old, "push/open/2026/01/01/11/p", 0..3, "");
         assert_eq!(w.load_table(&table, &o, false).unwrap().rows_inserted, 3);
+    }
+
+    #[test]
+    fn the_wal_is_checkpointed_beside_the_loads_and_removed_at_close() {
+        let dir = tempdir("checkpoint");
+        let db = local::warehouse_path(&dir);
+        let wal = PathBuf::from(format!("{}-wal", db.display()));
+        let w = SqliteWarehouse::open(&dir).unwrap();
+        // The writer leaves checkpoints to the checkpointer's thread.
+        assert_eq!(count(&w, "PRAGMA wal_autocheckpoint"), 0);
+        let before = std::fs::metadata(&db).unwrap().len();
+        let table = TableDef::from_destination(destination("open").unwrap());
+        for i in 0..4u32 {
+            let o = write_object(
+                &dir,
+                &format!("push/open/2026/01/01/11/w{i}"),
+                i * 500..(i + 1) * 500,
+                "",
+            );
+            w.load_table(&table, &o, false).unwrap();
+        }
+        // The loaded pages reach the database file without the writer checkpointing.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::fs::metadata(&db).unwrap().len() <= before {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no checkpoint in 20 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        drop(w);
+        assert!(!wal.exists(), "the WAL outlived the warehouse");
+        let again = SqliteWarehouse::open(&dir).unwrap();
+        assert_eq!(count(&again, "SELECT COUNT(*) FROM push_open"), 2000);
     }
 
     fn ahead_keys(w: &SqliteWarehouse) -> Vec<String> {
