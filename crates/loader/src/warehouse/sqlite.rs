@@ -78,7 +78,6 @@ pub struct SqliteWarehouse {
 /// [`WAL_PAGES`]: by then nearly every page is copied already, and only a checkpoint that
 /// completes before the writer's next transaction lets SQLite start the WAL over — a
 /// writer that never checkpoints itself grows the WAL without end (9.4 GB in a ten-day run).
-
 struct Checkpointer {
     wake: Option<std::sync::mpsc::SyncSender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
