@@ -317,7 +317,7 @@ pub fn open_db(data_dir: &Path) -> Result<Connection, LocalError> {
     // page cache of 32 MiB (SQLite's default is 2 MiB) holds the indexes' hot ends; memory
     // stays that size whatever the warehouse's. Pages of 16 KiB (a new warehouse's; one
     // made before keeps its 4 KiB): rows of about 500 bytes, a million and a half a day, take
-    // fewer page splits and frames in the WAL (docs/performance.md, "SQLite's pages").
+    // fewer page splits and frames in the WAL (docs/performance.md, "Two cores kept busy").
     conn.execute_batch(
         "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-32768;",
     )?;

@@ -2,8 +2,8 @@
 //!
 //! rusqlite binds every text with `SQLITE_TRANSIENT`: SQLite allocates and copies each
 //! value before the statement runs, and frees it at the next bind. The COPY stand-in binds
-//! 27 columns a row, a million and a half rows a day: half of its time went to those copies
-//! (docs/performance.md, "Binding without copying"). Here texts are bound `SQLITE_STATIC`
+//! 27 columns a row, a million and a half rows a day: half of its instructions went to those
+//! copies (docs/performance.md, "Two cores kept busy"). Texts here are bound `SQLITE_STATIC`
 //! — SQLite reads them where they are — from a buffer that outlives the one statement run
 //! that reads them; the bindings are cleared before the call returns, so no pointer into
 //! the buffer is left behind in the statement.
