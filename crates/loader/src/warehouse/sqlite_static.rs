@@ -85,15 +85,27 @@ impl<'c> StaticInsert<'c> {
                 match v {
                     Param::Null => ffi::sqlite3_bind_null(self.stmt, at),
                     Param::Int(n) => ffi::sqlite3_bind_int64(self.stmt, at, n),
-                    Param::Text(s) => ffi::sqlite3_bind_text(
-                        self.stmt,
-                        at,
-                        s.as_ptr().cast(),
-                        c_int::try_from(s.len()).unwrap_or(c_int::MAX),
-                        ffi::SQLITE_STATIC(),
-                    ),
+                    Param::Text(s) => match c_int::try_from(s.len()) {
+                        Ok(len) => ffi::sqlite3_bind_text(
+                            self.stmt,
+                            at,
+                            s.as_ptr().cast(),
+                            len,
+                            ffi::SQLITE_STATIC(),
+                        ),
+                        Err(_) => ffi::SQLITE_TOOBIG,
+                    },
                 }
             };
+            if rc == ffi::SQLITE_TOOBIG {
+                result = Err(rusqlite::Error::SqliteFailure(
+                    ffi::Error::new(rc),
+                    Some(format!(
+                        "parameter {at}: a text longer than SQLite takes (2 GiB)"
+                    )),
+                ));
+                break;
+            }
             if rc != ffi::SQLITE_OK {
                 result = Err(failure(self.db, rc));
                 break;
