@@ -571,7 +571,7 @@ impl RecordWriter<'_> {
                             .str("app_version", "5.12.0");
                     });
                 if !web {
-                    d.strs_key(&[c.platform, "_channel"], &c.channel);
+                    d.str(&channel_key(c.platform), &c.channel);
                 }
                 if named_on_device {
                     d.str("named_user_id", &c.external_id);
@@ -722,24 +722,6 @@ impl<'a> Obj<'a> {
         self
     }
 
-    /// A string member whose key is written from parts.
-    fn strs_key(&mut self, key_parts: &[&str], v: &str) -> &mut Self {
-        if key_parts.iter().any(|p| needs_escape(p.as_bytes())) {
-            return self.str(&key_parts.concat(), v);
-        }
-        if !self.first {
-            self.out.push(b',');
-        }
-        self.first = false;
-        self.out.push(b'"');
-        for p in key_parts {
-            self.out.extend_from_slice(p.as_bytes());
-        }
-        self.out.extend_from_slice(b"\":");
-        json_str(self.out, v);
-        self
-    }
-
     /// A timestamp (epoch milliseconds) as ISO 8601 text, as `timefmt::iso` writes it.
     fn iso(&mut self, k: &str, ms: i64) -> &mut Self {
         self.key(k);
@@ -782,6 +764,15 @@ fn upper(platform: &str) -> std::borrow::Cow<'static, str> {
         "android" => "ANDROID".into(),
         "web" => "WEB".into(),
         other => other.to_ascii_uppercase().into(),
+    }
+}
+
+/// Airship's `<platform>_channel` key of an app device.
+fn channel_key(platform: &str) -> std::borrow::Cow<'static, str> {
+    match platform {
+        "ios" => "ios_channel".into(),
+        "android" => "android_channel".into(),
+        other => format!("{other}_channel").into(),
     }
 }
 
