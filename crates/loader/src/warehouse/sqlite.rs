@@ -492,10 +492,10 @@ impl SqliteWarehouse {
         let (tx, rows) = std::sync::mpsc::sync_channel(AHEAD_CHUNKS);
         let started = std::thread::Builder::new()
             .name("pushfeed-read-ahead".into())
-            .spawn(move || match std::fs::File::open(&path) {
+            .spawn(move || match open_object(&path) {
                 Ok(file) => parse_object(&path, file, gzip, &columns, &tx),
-                Err(e) => {
-                    let _ = tx.send(Err(CopyFailure::Read(format!("{}: {e}", path.display()))));
+                Err(why) => {
+                    let _ = tx.send(Err(CopyFailure::Read(why)));
                 }
             });
         if started.is_ok() {
@@ -595,8 +595,7 @@ impl SqliteWarehouse {
         // lock and inserts the rows (the COPY stand-in's work on two cores).
         let source = if o.size > 0 && ahead.is_none() {
             let path = local::object_path(&self.data_dir, &o.bucket, &o.key);
-            let file = std::fs::File::open(&path)
-                .map_err(|e| LoadError::Object(format!("{}: {e}", path.display())))?;
+            let file = open_object(&path).map_err(LoadError::Object)?;
             Some((path, file))
         } else {
             None
@@ -751,6 +750,11 @@ fn multi_row_insert(single: &str, width: usize, rows: usize) -> String {
     let head = single.split(" VALUES ").next().unwrap_or(single);
     let row = format!("({})", vec!["?"; width].join(", "));
     format!("{head} VALUES {}", vec![row; rows].join(", "))
+}
+
+/// An object's file, or why it cannot be opened (naming it): read ahead or at its load.
+fn open_object(path: &Path) -> Result<std::fs::File, String> {
+    std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Why an object's rows could not be read.
