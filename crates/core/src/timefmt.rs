@@ -119,6 +119,57 @@ pub fn iso(ms: i64) -> String {
     String::from_utf8(v).unwrap_or_default()
 }
 
+/// Days since 1970-01-01 of a proleptic Gregorian date; Howard Hinnant's days_from_civil.
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = if m > 2 { m - 3 } else { m + 9 } as i64;
+    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The instant of a text that is exactly what [`write_iso`] writes for an accepted time
+/// (`YYYY-MM-DDTHH:MM:SS.mmmZ`, 2000-01-01..2100-01-01) — what the batcher writes in every
+/// canonical line; `None` for any other text (which [`parse_iso`] may still read). Reading
+/// it needs no calendar library: this is the local warehouse's per-row path.
+pub fn canonical_iso(text: &str) -> Option<i64> {
+    let b: &[u8; 24] = text.as_bytes().try_into().ok()?;
+    let num = |at: usize, width: usize| -> Option<u32> {
+        b[at..at + width].iter().try_fold(0u32, |n, c| {
+            c.is_ascii_digit().then(|| n * 10 + (c - b'0') as u32)
+        })
+    };
+    let (y, mo, d) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
+    let (h, mi, sec, milli) = (num(11, 2)?, num(14, 2)?, num(17, 2)?, num(20, 3)?);
+    let separators = [
+        (4, b'-'),
+        (7, b'-'),
+        (10, b'T'),
+        (13, b':'),
+        (16, b':'),
+        (19, b'.'),
+        (23, b'Z'),
+    ];
+    if separators.iter().any(|&(at, c)| b[at] != c)
+        || !(1..=12).contains(&mo)
+        || d == 0
+        || h > 23
+        || mi > 59
+        || sec > 59
+    {
+        return None;
+    }
+    let days = days_from_civil(y as i64, mo, d);
+    // A day the month does not have (02-30) lands in the next month.
+    if civil_from_days(days) != (y as i64, mo, d) {
+        return None;
+    }
+    let ms = days * 86_400_000 + ((h * 3600 + mi * 60 + sec) as i64) * 1000 + milli as i64;
+    (MIN_MS..MAX_MS).contains(&ms).then_some(ms)
+}
+
 fn in_range(ms: i64, original: &str) -> Result<i64, BadTime> {
     if (MIN_MS..MAX_MS).contains(&ms) {
         Ok(ms)
@@ -188,6 +239,66 @@ pub fn now_ms() -> i64 {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// What `canonical_iso` must agree with: the text read by `parse_iso` and written back
+    /// by `iso` is the text itself.
+    fn canonical_by_the_slow_path(text: &str) -> Option<i64> {
+        parse_iso(text).ok().filter(|ms| iso(*ms) == text)
+    }
+
+    proptest! {
+        #[test]
+        fn canonical_iso_reads_what_write_iso_writes(ms in MIN_MS - 5_000_000..MAX_MS + 5_000_000) {
+            let text = iso(ms);
+            prop_assert_eq!(canonical_iso(&text), canonical_by_the_slow_path(&text));
+            prop_assert_eq!(canonical_iso(&text), (MIN_MS..MAX_MS).contains(&ms).then_some(ms));
+        }
+
+        #[test]
+        fn canonical_iso_refuses_what_is_not_canonical(
+            ms in MIN_MS..MAX_MS,
+            at in 0usize..24,
+            byte in prop_oneof![Just(b'0'), Just(b'9'), Just(b'3'), Just(b' '), Just(b'-'), Just(b':'), Just(b'T'), Just(b'Z'), Just(b'+'), Just(b'x')],
+        ) {
+            let mut text = iso(ms).into_bytes();
+            text[at] = byte;
+            let text = String::from_utf8(text).unwrap();
+            prop_assert_eq!(canonical_iso(&text), canonical_by_the_slow_path(&text), "{}", text);
+        }
+    }
+
+    #[test]
+    fn canonical_iso_edges() {
+        for text in [
+            "2026-02-29T00:00:00.000Z", // not a leap year
+            "2024-02-29T12:00:00.000Z", // a leap year
+            "2026-04-31T00:00:00.000Z",
+            "2026-13-01T00:00:00.000Z",
+            "2026-00-10T00:00:00.000Z",
+            "2026-01-00T00:00:00.000Z",
+            "2026-01-05T24:00:00.000Z",
+            "2026-01-05T23:60:00.000Z",
+            "2026-01-05T23:59:60.000Z",
+            "1999-12-31T23:59:59.999Z",
+            "2000-01-01T00:00:00.000Z",
+            "2099-12-31T23:59:59.999Z",
+            "2100-01-01T00:00:00.000Z",
+            "2026-01-05T10:00:00.000+00:00",
+            "2026-01-05T10:00:00Z",
+            "2026-01-05 10:00:00.000Z",
+            "",
+        ] {
+            assert_eq!(
+                canonical_iso(text),
+                canonical_by_the_slow_path(text),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            canonical_iso("2024-02-29T12:00:00.000Z"),
+            Some(1_709_208_000_000)
+        );
+    }
 
     proptest! {
         #[test]

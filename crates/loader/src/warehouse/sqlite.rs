@@ -936,6 +936,10 @@ pub fn with_copy_row<R>(
         // Lines are mostly written in the table's column order: look for each column from
         // just after the previous one's member, so a line costs one pass, not a scan per
         // column. An exact key wins over a key that differs in case (the first such).
+        // A key can match a column in another case only when one of them has an upper-case
+        // letter; canonical lines have none, and are spared the second look.
+        let upper = |s: &str| s.bytes().any(|b| b.is_ascii_uppercase());
+        let keys_upper = members.iter().any(|(k, _)| upper(k));
         let mut next = 0;
         for c in columns {
             let name = c.name.as_str();
@@ -943,7 +947,11 @@ pub fn with_copy_row<R>(
             let at = (0..n)
                 .map(|i| (next + i) % n)
                 .find(|&i| members[i].0.as_ref() == name)
-                .or_else(|| (0..n).find(|&i| members[i].0.eq_ignore_ascii_case(name)));
+                .or_else(|| {
+                    (keys_upper || upper(name))
+                        .then(|| (0..n).find(|&i| members[i].0.eq_ignore_ascii_case(name)))
+                        .flatten()
+                });
             if let Some(i) = at {
                 next = i + 1;
             }
@@ -964,9 +972,17 @@ pub fn with_copy_row<R>(
                 (Some(v), ColumnKind::Timestamp) => {
                     let s =
                         text.ok_or_else(|| format!("{}: {} is not a timestamp", c.name, v.get()))?;
-                    let ms = pushfeed_core::timefmt::parse_iso(&s)
-                        .map_err(|e| format!("{}: {}", c.name, e.0))?;
-                    Cell::Text(Cow::Owned(pushfeed_core::timefmt::iso(ms)))
+                    match s {
+                        // Already as it would be stored (every canonical line's times).
+                        Cow::Borrowed(s) if pushfeed_core::timefmt::canonical_iso(s).is_some() => {
+                            Cell::Text(Cow::Borrowed(s))
+                        }
+                        s => {
+                            let ms = pushfeed_core::timefmt::parse_iso(&s)
+                                .map_err(|e| format!("{}: {}", c.name, e.0))?;
+                            Cell::Text(Cow::Owned(pushfeed_core::timefmt::iso(ms)))
+                        }
+                    }
                 }
                 (Some(v), ColumnKind::Text(width)) => {
                     let width = width as usize;
