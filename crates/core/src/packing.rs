@@ -48,6 +48,10 @@ pub struct LineTooLarge {
 }
 
 /// Packs lines greedily, in order, into records of at most `max_record_bytes`.
+/// Headroom past the record limit for the line that crosses it: canonical lines are a few
+/// KB (a longer one still fits, at the cost of one reallocation).
+const OVERFLOW_ROOM: usize = 64 * 1024;
+
 #[derive(Debug)]
 pub struct Packer {
     limits: Limits,
@@ -82,8 +86,13 @@ impl Packer {
     pub fn buffer(&mut self) -> &mut Vec<u8> {
         if self.current.data.is_empty() {
             // The whole record at once: growing it by doubling copied it twice over.
-            // Pages never written are never touched, so this costs no memory.
-            self.current.data.reserve(self.limits.max_record_bytes);
+            // Pages never written are never touched, so this costs no memory. With room
+            // for the line that crosses the limit (`commit` moves it to the next record):
+            // reserved to the limit alone, the buffer was reallocated — doubled, the whole
+            // record copied — each time a line crossed it.
+            self.current
+                .data
+                .reserve(self.limits.max_record_bytes + OVERFLOW_ROOM);
         }
         &mut self.current.data
     }
@@ -172,6 +181,30 @@ mod tests {
             max_record_bytes: 64,
             max_batch_records: 3,
             max_batch_bytes: 150,
+        }
+    }
+
+    #[test]
+    fn a_line_crossing_the_limit_does_not_double_the_record() {
+        let mut packer = Packer::new(Limits::FIREHOSE);
+        let line = [b'x'; 999]
+            .iter()
+            .chain(b"\n")
+            .copied()
+            .collect::<Vec<u8>>();
+        for i in 0..3_000 {
+            packer.push(&line, i).unwrap();
+        }
+        let records = packer.finish();
+        assert_eq!(records.len(), 3);
+        for r in &records {
+            assert!(r.data.len() <= Limits::FIREHOSE.max_record_bytes);
+            // Reallocated past the limit, a record would hold twice the memory it needs.
+            assert!(
+                r.data.capacity() <= Limits::FIREHOSE.max_record_bytes + OVERFLOW_ROOM,
+                "{}",
+                r.data.capacity()
+            );
         }
     }
 
