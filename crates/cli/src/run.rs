@@ -434,7 +434,6 @@ pub fn run(
         }
         summary.kinesis_batches += 1;
         summary.firehose_records += report.firehose_records_sent;
-        batch.clear();
         Ok(())
     };
 

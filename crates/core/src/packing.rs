@@ -47,11 +47,11 @@ pub struct LineTooLarge {
     pub bytes: usize,
 }
 
-/// Packs lines greedily, in order, into records of at most `max_record_bytes`.
 /// Headroom past the record limit for the line that crosses it: canonical lines are a few
 /// KB (a longer one still fits, at the cost of one reallocation).
 const OVERFLOW_ROOM: usize = 64 * 1024;
 
+/// Packs lines greedily, in order, into records of at most `max_record_bytes`.
 #[derive(Debug)]
 pub struct Packer {
     limits: Limits,

@@ -944,8 +944,8 @@ pub fn with_copy_row<R>(
         for c in columns {
             let name = c.name.as_str();
             let n = members.len();
-            let at = (next.min(n)..n)
-                .chain(0..next.min(n))
+            let at = (next..n)
+                .chain(0..next)
                 .find(|&i| members[i].0.as_ref() == name)
                 .or_else(|| {
                     (keys_upper || upper(name))
