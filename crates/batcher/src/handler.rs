@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::event::KinesisBatch;
 use crate::sink::{EntryResult, FirehoseSink, SinkError};
 use aws_lambda_events::event::streams::{KinesisBatchItemFailure, KinesisEventResponse};
+use bytes::Bytes;
 use futures::stream::{self, StreamExt};
 use pushfeed_core::audit::{self, AuditTally};
 use pushfeed_core::catalogue::{audit_index, DestinationKind, DESTINATIONS};
@@ -68,6 +69,7 @@ struct JobResult {
     sent_records: u64,
     sent_bytes: u64,
     retries: u64,
+    /// Records never accepted, their data dropped (their sources are reported).
     failed: Vec<PackedRecord>,
     /// Accepted records, their data dropped (kept for the audit's counts).
     accepted: Vec<PackedRecord>,
@@ -308,13 +310,18 @@ async fn send_with_retry<S: FirehoseSink>(
 ) -> JobResult {
     let mut result = JobResult::default();
     let mut pending: Vec<usize> = (0..job.records.len()).collect();
+    // The records' bytes as shared buffers (no copy): a retry resends the same ones, and a
+    // sink that keeps them shares them.
+    let mut job = job;
+    let bodies: Vec<Bytes> = job
+        .records
+        .iter_mut()
+        .map(|r| Bytes::from(std::mem::take(&mut r.data)))
+        .collect();
     let mut attempt = 0u32;
     loop {
         attempt += 1;
-        let data: Vec<&[u8]> = pending
-            .iter()
-            .map(|i| job.records[*i].data.as_slice())
-            .collect();
+        let data: Vec<Bytes> = pending.iter().map(|i| bodies[*i].clone()).collect();
         // Each call gets the attempt timeout, or what is left of the invocation less the
         // margin if that is shorter: a call with no answer is a transient failure.
         let budget = deadline.map_or(config.attempt_timeout, |d| {
@@ -337,7 +344,7 @@ async fn send_with_retry<S: FirehoseSink>(
                     match entry {
                         EntryResult::Ok => {
                             result.sent_records += 1;
-                            result.sent_bytes += job.records[*i].data.len() as u64;
+                            result.sent_bytes += bodies[*i].len() as u64;
                         }
                         EntryResult::Failed { code, message } => {
                             tracing::warn!(stream = %job.stream, attempt, code = %code, message = %message, "Firehose entry failed");
@@ -374,12 +381,6 @@ async fn send_with_retry<S: FirehoseSink>(
     for i in pending.into_iter().rev() {
         result.failed.push(records.swap_remove(i));
     }
-    result.accepted = records
-        .into_iter()
-        .map(|mut r| {
-            r.data = Vec::new();
-            r
-        })
-        .collect();
+    result.accepted = records;
     result
 }

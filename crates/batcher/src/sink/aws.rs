@@ -2,6 +2,7 @@
 //! service's own error code deciding whether a failed call is worth retrying.
 
 use super::{EntryResult, FirehoseSink, SinkError};
+use bytes::Bytes;
 /// The AWS SDK Firehose client.
 #[derive(Debug, Clone)]
 pub struct AwsFirehose {
@@ -36,7 +37,7 @@ impl FirehoseSink for AwsFirehose {
     async fn put_record_batch(
         &self,
         stream: &str,
-        records: &[&[u8]],
+        records: &[Bytes],
     ) -> Result<Vec<EntryResult>, SinkError> {
         use aws_sdk_firehose::error::SdkError;
         use aws_sdk_firehose::operation::put_record_batch::PutRecordBatchError;

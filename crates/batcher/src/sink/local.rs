@@ -4,6 +4,7 @@
 //! the CLI's `pushfeed run`).
 
 use super::{EntryResult, FirehoseSink, SinkError};
+use bytes::Bytes;
 use flate2::write::GzEncoder;
 use pushfeed_core::catalogue::DESTINATIONS;
 use pushfeed_core::names::local;
@@ -165,7 +166,7 @@ impl FirehoseSink for LocalFirehose {
     async fn put_record_batch(
         &self,
         stream: &str,
-        records: &[&[u8]],
+        records: &[Bytes],
     ) -> Result<Vec<EntryResult>, SinkError> {
         let n = records.len();
         let full = {
@@ -239,7 +240,8 @@ mod tests {
         for i in 0..300 {
             for s in [send, open] {
                 let rec = line(s, i).into_bytes();
-                rt.block_on(firehose.put_record_batch(s, &[&rec])).unwrap();
+                rt.block_on(firehose.put_record_batch(s, &[Bytes::from(rec.clone())]))
+                    .unwrap();
                 if !(s == open && i == 6) {
                     sent.push((s.to_owned(), rec));
                 }

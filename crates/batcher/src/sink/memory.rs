@@ -4,6 +4,7 @@
 //! accepted unless told otherwise. Every test and bench uses this one fake.
 
 use super::{EntryResult, FirehoseSink, SinkError};
+use bytes::Bytes;
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
@@ -25,7 +26,8 @@ pub enum Answer {
 #[derive(Debug, Default)]
 pub struct MemoryFirehose {
     scripts: Mutex<Vec<(String, VecDeque<Answer>)>>,
-    calls: Mutex<Vec<(String, Vec<Vec<u8>>)>>,
+    /// (stream, records) per call: the caller's buffers, shared rather than copied.
+    calls: Mutex<Vec<(String, Vec<Bytes>)>>,
 }
 
 impl MemoryFirehose {
@@ -43,7 +45,14 @@ impl MemoryFirehose {
 
     /// Every call so far: (stream, records).
     pub fn calls(&self) -> Vec<(String, Vec<Vec<u8>>)> {
-        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
+        self.calls
+            .lock()
+            .map(|c| {
+                c.iter()
+                    .map(|(s, recs)| (s.clone(), recs.iter().map(|r| r.to_vec()).collect()))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Every record sent so far, in order: (stream, bytes), accepted or not.
@@ -63,7 +72,10 @@ impl MemoryFirehose {
             .unwrap_or_default();
         calls
             .into_iter()
-            .flat_map(|(s, recs)| recs.into_iter().map(move |r| (s.clone(), r)))
+            .flat_map(|(s, recs)| {
+                recs.into_iter()
+                    .map(move |r| (s.clone(), Vec::<u8>::from(r)))
+            })
             .collect()
     }
 }
@@ -72,7 +84,7 @@ impl FirehoseSink for MemoryFirehose {
     async fn put_record_batch(
         &self,
         stream: &str,
-        records: &[&[u8]],
+        records: &[Bytes],
     ) -> Result<Vec<EntryResult>, SinkError> {
         assert!(records.len() <= 500, "more than 500 records in one call");
         assert!(
@@ -85,10 +97,7 @@ impl FirehoseSink for MemoryFirehose {
         );
         let n = records.len();
         if let Ok(mut calls) = self.calls.lock() {
-            calls.push((
-                stream.to_owned(),
-                records.iter().map(|r| r.to_vec()).collect(),
-            ));
+            calls.push((stream.to_owned(), records.to_vec()));
         }
         let answer = self
             .scripts

@@ -14,6 +14,7 @@ pub use aws::AwsFirehose;
 pub use local::{LocalFirehose, WrittenObject};
 pub use memory::{Answer, MemoryFirehose};
 
+use bytes::Bytes;
 use std::future::Future;
 
 /// The fate of one record in a PutRecordBatch call.
@@ -39,11 +40,12 @@ pub enum SinkError {
 }
 
 pub trait FirehoseSink: Sync {
-    /// Send records to a stream; one result per record, in order. Records are borrowed:
-    /// a retry resends the same bytes, and each sink copies only what it keeps.
+    /// Send records to a stream; one result per record, in order. Records are shared
+    /// buffers: a retry resends the same bytes, and a sink that keeps a record (the
+    /// in-memory one) keeps a reference, not a copy.
     fn put_record_batch(
         &self,
         stream: &str,
-        records: &[&[u8]],
+        records: &[Bytes],
     ) -> impl Future<Output = Result<Vec<EntryResult>, SinkError>> + Send;
 }
