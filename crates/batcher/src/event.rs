@@ -87,13 +87,12 @@ impl KinesisBatch {
     /// record data base64-decoded with SIMD. Gives what `serde_json::from_slice` gives for
     /// every payload Lambda sends (tests compare the two); an error names what is wrong.
     pub fn from_json(body: &[u8]) -> Result<KinesisBatch, PayloadError> {
-        let text = json::utf8(body).map_err(PayloadError::NotUtf8)?;
         // Every record's data, decoded into one buffer (base64 is 4/3 of its bytes).
         let mut arena = Vec::with_capacity(body.len() / 4 * 3);
         let mut records = Vec::with_capacity(body.len() / 1200 + 1);
         let mut bad_record = None;
         let found = Tape::default()
-            .for_each_element(text, "Records", &["eventID", "kinesis"], |index, r| {
+            .for_each_element(body, "Records", &["eventID", "kinesis"], |index, r| {
                 match record(r, &mut arena) {
                     Ok(read) => records.push(read),
                     Err(why) => {
@@ -104,12 +103,18 @@ impl KinesisBatch {
                 }
                 Ok(())
             })
-            .map_err(|e| bad_record.take().unwrap_or(PayloadError::NotJson(e)))?;
+            // UTF-8 is checked as the payload is read (base64 data is read once, not
+            // twice); a payload that fails is checked apart, so one that is not UTF-8 is
+            // reported as such whatever else is wrong with it, as before.
+            .map_err(|e| match json::utf8(body) {
+                Err(at) => PayloadError::NotUtf8(at),
+                Ok(_) => bad_record.take().unwrap_or(PayloadError::NotJson(e)),
+            })?;
         if !found {
             // A wrongly wired trigger (or a test event) must not pass for an empty batch.
             let mut keys = Vec::new();
             let mut tape = Tape::default();
-            if let Ok(root) = tape.parse_one(text) {
+            if let Ok(root) = tape.parse_bytes(body) {
                 if let Some(o) = tape.val(root).object() {
                     keys = o.iter().take(8).map(|(k, _)| k.to_string()).collect();
                 }
@@ -319,6 +324,38 @@ mod tests {
             KinesisBatch::from_json(b"\xff"),
             Err(PayloadError::NotUtf8(0))
         ));
+        // Bytes past ASCII are checked as the payload is read, in every string — a member
+        // the batcher skips, a key, the data — and outside strings; a payload that is not
+        // UTF-8 is refused as such, at its first bad byte, even when a record before it is
+        // wrong too.
+        let record = br#"{"Records":[{"kinesis":{"data":"aGk=","sequenceNumber":"1","approximateArrivalTimestamp":1},"eventSource":"aws:kinesis"#;
+        for (before, bad, after) in [
+            (&record[..], &b"\xff"[..], &br#""}]}"#[..]),
+            (&record[..], b"\xc3\xa9\xed\xa0\x80", br#""}]}"#),
+            (
+                br#"{"Records":[{"kinesis":{"data":"aGk"#,
+                b"\xe2\x82",
+                br#"="}}]}"#,
+            ),
+            (
+                br#"{"Records":[{"kinesis":{"da"#,
+                b"\xf4\x90\x80\x80",
+                br#"ta":"aGk="}}]}"#,
+            ),
+            (br#"{"Records":[{"kinesis":{}} "#, b"\xff", br#"]}"#),
+        ] {
+            let body = [before, bad, after].concat();
+            let at = std::str::from_utf8(&body).unwrap_err().valid_up_to();
+            assert_eq!(
+                KinesisBatch::from_json(&body),
+                Err(PayloadError::NotUtf8(at)),
+                "{}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+        // Text past ASCII that is UTF-8 is read as it is.
+        let body = [&record[..], "é日😀".as_bytes(), br#""}]}"#].concat();
+        assert_eq!(KinesisBatch::from_json(&body).unwrap().records.len(), 1);
     }
 
     proptest::proptest! {

@@ -1,13 +1,18 @@
 //! A small validating JSON reader built for the batcher's hot path.
 //!
-//! One pass over a record's text checks it is JSON (RFC 8259: strings without raw control
-//! characters, valid escapes and paired surrogates, the number grammar, nesting at most
-//! [`MAX_DEPTH`]) and records every value on a flat *tape*: its raw text, borrowed from the
+//! One pass over a record's bytes checks it is JSON (RFC 8259: UTF-8, strings without raw
+//! control characters, valid escapes and paired surrogates, the number grammar, nesting at
+//! most [`MAX_DEPTH`]) and records every value on a flat *tape*: its raw text, borrowed from the
 //! input, and for objects and arrays the range of their members on the same tape. The
 //! vendor decoder then reads ids, types and times from the tape and copies every other
 //! value's raw text straight into the canonical line: nothing is parsed twice and no value
 //! tree is built. An object that repeats a key keeps the key's first position and its last
 //! value, as reading it into a map does.
+//!
+//! UTF-8 is checked in the same pass: outside strings only ASCII tokens are accepted, so
+//! only a string can hold other bytes, and the string scan that looks for its end flags
+//! them too; only a string that holds one is validated (with SIMD), before any text of it
+//! is handed out. ASCII text — base64 record data, most events — is read once, not twice.
 //!
 //! Numbers whose magnitude is beyond a double (`1e999`) are valid JSON grammar but no
 //! reader downstream accepts them; they are flagged (`huge`) on every value that contains
@@ -226,7 +231,14 @@ impl<'a> Tape<'a> {
 
     /// Exactly one JSON text (white space around it allowed); its node index.
     pub fn parse_one(&mut self, text: &'a str) -> Result<usize, SyntaxError> {
-        let mut p = Parser::new(text, self);
+        self.parse_bytes(text.as_bytes())
+    }
+
+    /// Exactly one JSON text in bytes, which must be UTF-8 (checked as it is read); its node
+    /// index. A text that is not UTF-8 fails with a syntax error (at or after the first
+    /// bad byte): callers that report UTF-8 apart run [`utf8`] on a failed text.
+    pub fn parse_bytes(&mut self, bytes: &'a [u8]) -> Result<usize, SyntaxError> {
+        let mut p = Parser::new(bytes, self);
         let root = p.value(0, Cow::Borrowed(""))?;
         p.skip_ws();
         if p.pos != p.b.len() {
@@ -235,33 +247,22 @@ impl<'a> Tape<'a> {
         Ok(root)
     }
 
-    /// Exactly one JSON text in bytes that must be UTF-8 (checked with SIMD where the CPU
-    /// has it); its node index.
-    pub fn parse_bytes(&mut self, bytes: &'a [u8]) -> Result<usize, SyntaxError> {
-        match utf8(bytes) {
-            Ok(text) => self.parse_one(text),
-            Err(at) => Err(SyntaxError {
-                at,
-                what: "invalid UTF-8",
-            }),
-        }
-    }
-
     /// For a JSON object text whose member `key` is an array of many values — a Lambda
     /// event's `Records` — read the elements one at a time, each onto this tape (emptied
     /// first), and hand each to `each`; the other members are checked and skipped. The
     /// tape stays the size of one element however long the array is. When `keep` is not
     /// empty, an element that is an object keeps only those members (the others are
     /// checked and skipped). Returns whether the member was there; an error from `each`
-    /// stops the reading.
+    /// stops the reading. The text must be UTF-8, checked as it is read (as
+    /// [`Tape::parse_bytes`]): once this returns `Ok`, it was.
     pub fn for_each_element(
         &mut self,
-        text: &'a str,
+        text: &'a [u8],
         key: &str,
         keep: &[&str],
         mut each: impl FnMut(usize, Val<'_>) -> Result<(), String>,
     ) -> Result<bool, String> {
-        let b = text.as_bytes();
+        let b = text;
         let syntax = |e: SyntaxError| e.describe(b);
         let mut pos = skip_ws(b, 0);
         if b.get(pos) != Some(&b'{') {
@@ -381,6 +382,12 @@ impl<'a> Tape<'a> {
     /// Whitespace-separated JSON texts (a value that does not end itself — a number,
     /// `true` — must be followed by white space or the end); their node indices.
     pub fn parse_stream(&mut self, text: &'a str) -> Result<Vec<usize>, SyntaxError> {
+        self.parse_stream_bytes(text.as_bytes())
+    }
+
+    /// [`Tape::parse_stream`] of bytes, which must be UTF-8 (checked as they are read, as
+    /// [`Tape::parse_bytes`]).
+    pub fn parse_stream_bytes(&mut self, text: &'a [u8]) -> Result<Vec<usize>, SyntaxError> {
         let mut p = Parser::new(text, self);
         let mut roots = Vec::new();
         loop {
@@ -403,21 +410,33 @@ impl<'a> Tape<'a> {
     }
 }
 
+/// Reads bytes onto a tape. Invariant: every byte before `pos` that is not inside a string
+/// was accepted as an ASCII token (structure, white space, number, literal), and every
+/// string that ended before `pos` was checked to be UTF-8 (`string`): so any range of
+/// whole values and strings read so far is UTF-8, which [`Parser::text`] relies on.
 struct Parser<'a, 't> {
-    text: &'a str,
     b: &'a [u8],
     pos: usize,
     tape: &'t mut Tape<'a>,
 }
 
 impl<'a, 't> Parser<'a, 't> {
-    fn new(text: &'a str, tape: &'t mut Tape<'a>) -> Self {
-        Parser {
-            text,
-            b: text.as_bytes(),
-            pos: 0,
-            tape,
-        }
+    fn new(b: &'a [u8], tape: &'t mut Tape<'a>) -> Self {
+        Parser { b, pos: 0, tape }
+    }
+
+    /// The text of bytes already read, from the start of a value or string (or the content
+    /// of a string) to the end of one.
+    #[inline]
+    fn text(&self, start: usize, end: usize) -> &'a str {
+        let bytes = &self.b[start..end];
+        debug_assert!(std::str::from_utf8(bytes).is_ok());
+        // SAFETY: by the parser's invariant (see `Parser`), a range from the start of a
+        // value or string to the end of one, all read, is UTF-8: outside strings the
+        // reader accepts ASCII only, and `string` validates every string holding other
+        // bytes before it returns. The range starts and ends on ASCII bytes (a token's or
+        // a quote's, or the end of a validated string), so it is on char boundaries.
+        unsafe { std::str::from_utf8_unchecked(bytes) }
     }
 
     fn err(&self, what: &'static str) -> SyntaxError {
@@ -435,7 +454,7 @@ impl<'a, 't> Parser<'a, 't> {
         let at = self.tape.nodes.len();
         self.tape.nodes.push(Node {
             key,
-            raw: &self.text[start..self.pos],
+            raw: self.text(start, self.pos),
             end: at as u32 + 1,
             replaced_by: 0,
             huge,
@@ -461,7 +480,7 @@ impl<'a, 't> Parser<'a, 't> {
 
     fn close(&mut self, at: usize, start: usize, huge: bool) {
         let end = self.tape.nodes.len() as u32;
-        let raw = &self.text[start..self.pos];
+        let raw = self.text(start, self.pos);
         if let Some(node) = self.tape.nodes.get_mut(at) {
             node.raw = raw;
             node.end = end;
@@ -529,7 +548,7 @@ impl<'a, 't> Parser<'a, 't> {
                 }
                 let key_start = self.pos + 1;
                 let escaped = self.string()?;
-                let raw_key = &self.text[key_start..self.pos - 1];
+                let raw_key = self.text(key_start, self.pos - 1);
                 let member_key = if escaped {
                     Cow::Owned(unescape(raw_key))
                 } else {
@@ -639,12 +658,12 @@ impl<'a, 't> Parser<'a, 't> {
 
     #[inline(always)]
     fn string(&mut self) -> Result<bool, SyntaxError> {
-        // Fast path, inlined: a string with nothing to escape that ends within 32 bytes
-        // (keys, ids, UUIDs, times: most of them).
+        // Fast path, inlined: an ASCII string with nothing to escape that ends within 32
+        // bytes (keys, ids, UUIDs, times: most of them).
         #[cfg(target_arch = "x86_64")]
         if let Some(chunk) = self.b.get(self.pos + 1..self.pos + 33) {
-            let k =
-                sse2::first16(&chunk[..16]).or_else(|| sse2::first16(&chunk[16..]).map(|k| k + 16));
+            let k = sse2::first16::<true>(&chunk[..16])
+                .or_else(|| sse2::first16::<true>(&chunk[16..]).map(|k| k + 16));
             if let Some(k) = k {
                 if chunk[k] == b'"' {
                     self.pos += k + 2;
@@ -655,17 +674,35 @@ impl<'a, 't> Parser<'a, 't> {
         self.string_slow()
     }
 
+    /// A string; whether it holds an escape. A string holding bytes past ASCII is checked
+    /// to be UTF-8 as a whole (with SIMD) once its end is found: the scan stops at the
+    /// first such byte, then looks for the end only.
     #[inline(never)]
     fn string_slow(&mut self) -> Result<bool, SyntaxError> {
         let b = self.b;
-        let mut i = self.pos + 1;
+        let content = self.pos + 1;
+        let mut i = content;
         let mut escaped = false;
+        let mut high = false;
         loop {
-            i = find_special(b, i);
+            i = match high {
+                false => find_special::<true>(b, i),
+                true => find_special::<false>(b, i),
+            };
             match b.get(i) {
                 Some(b'"') => {
+                    if high {
+                        if let Err(at) = utf8(&b[content..i]) {
+                            self.pos = content + at;
+                            return Err(self.err("invalid UTF-8 in a string"));
+                        }
+                    }
                     self.pos = i + 1;
                     return Ok(escaped);
+                }
+                Some(0x80..=0xff) => {
+                    high = true;
+                    i += 1;
                 }
                 Some(b'\\') => {
                     escaped = true;
@@ -793,7 +830,8 @@ impl<'a, 't> Parser<'a, 't> {
         if plain && i - start < 300 {
             return Ok(false);
         }
-        Ok(self.text[start..i]
+        Ok(self
+            .text(start, i)
             .parse::<f64>()
             .map_or(true, |f| f.is_infinite()))
     }
@@ -897,22 +935,23 @@ pub fn unescape_into(content: &str, out: &mut String) {
 /// Whether bytes hold `"`, `\\` or a control character: what a JSON string must escape.
 #[inline]
 pub fn needs_escape(b: &[u8]) -> bool {
-    find_special(b, 0) < b.len()
+    find_special::<false>(b, 0) < b.len()
 }
 
-/// The first index at or after `i` holding `"`, `\` or a control character (or the length).
+/// The first index at or after `i` holding `"`, `\` or a control character — and with
+/// `HIGH`, a byte past ASCII (where a string must be checked for UTF-8) — or the length.
 #[inline]
-fn find_special(b: &[u8], mut i: usize) -> usize {
+fn find_special<const HIGH: bool>(b: &[u8], mut i: usize) -> usize {
     #[cfg(target_arch = "x86_64")]
     {
-        i = sse2::find_special(b, i);
+        i = sse2::find_special::<HIGH>(b, i);
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        i = swar_find_special(b, i);
+        i = swar_find_special::<HIGH>(b, i);
     }
     while let Some(&c) = b.get(i) {
-        if c == b'"' || c == b'\\' || c < 0x20 {
+        if c == b'"' || c == b'\\' || c < 0x20 || (HIGH && c >= 0x80) {
             return i;
         }
         i += 1;
@@ -922,7 +961,7 @@ fn find_special(b: &[u8], mut i: usize) -> usize {
 
 /// Word-at-a-time search; stops at a match or where fewer than 8 bytes are left.
 #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
-fn swar_find_special(b: &[u8], mut i: usize) -> usize {
+fn swar_find_special<const HIGH: bool>(b: &[u8], mut i: usize) -> usize {
     const ONES: u64 = u64::MAX / 255;
     while let Some(chunk) = b.get(i..i + 8) {
         let w = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
@@ -931,7 +970,8 @@ fn swar_find_special(b: &[u8], mut i: usize) -> usize {
         let q = q.wrapping_sub(ONES) & !q;
         let s = w ^ (ONES * b'\\' as u64);
         let s = s.wrapping_sub(ONES) & !s;
-        let m = (ctrl | q | s) & (ONES << 7);
+        let high = if HIGH { w } else { 0 };
+        let m = (ctrl | q | s | high) & (ONES << 7);
         if m != 0 {
             return i + m.trailing_zeros() as usize / 8;
         }
@@ -946,9 +986,10 @@ mod sse2 {
 
     /// 16 bytes at a time with SSE2 (part of every x86_64); stops at a match or where
     /// fewer than 16 bytes are left.
-    /// Lanes holding `"`, `\\` or a control character.
+    /// Lanes holding `"`, `\\` or a control character — with `HIGH`, also past ASCII —
+    /// in their high bit (what `_mm_movemask_epi8` reads).
     #[inline(always)]
-    fn mask16(v: __m128i) -> __m128i {
+    fn mask16<const HIGH: bool>(v: __m128i) -> __m128i {
         // SAFETY: register arithmetic only; SSE2 is part of the x86_64 baseline, so these
         // instructions always exist.
         unsafe {
@@ -956,25 +997,31 @@ mod sse2 {
             let slash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
             // v <= 0x1f (unsigned) exactly when min(v, 0x1f) == v.
             let ctrl = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
-            _mm_or_si128(_mm_or_si128(quote, slash), ctrl)
+            let m = _mm_or_si128(_mm_or_si128(quote, slash), ctrl);
+            // A byte past ASCII has its own high bit set.
+            if HIGH {
+                _mm_or_si128(m, v)
+            } else {
+                m
+            }
         }
     }
 
     /// The first of 16 bytes at `i` that is special, if any.
     #[inline(always)]
-    pub(super) fn first16(chunk: &[u8]) -> Option<usize> {
+    pub(super) fn first16<const HIGH: bool>(chunk: &[u8]) -> Option<usize> {
         // SAFETY: callers pass 16 readable bytes; the load is unaligned.
         let v = unsafe { _mm_loadu_si128(chunk.as_ptr() as *const __m128i) };
         // SAFETY: register arithmetic only (SSE2, x86_64 baseline).
-        let mask = unsafe { _mm_movemask_epi8(mask16(v)) } as u32;
+        let mask = unsafe { _mm_movemask_epi8(mask16::<HIGH>(v)) } as u32;
         (mask != 0).then(|| mask.trailing_zeros() as usize)
     }
 
     #[inline]
-    pub(super) fn find_special(b: &[u8], mut i: usize) -> usize {
+    pub(super) fn find_special<const HIGH: bool>(b: &[u8], mut i: usize) -> usize {
         // Most strings are short: look at 16 bytes first.
         match b.get(i..i + 16) {
-            Some(chunk) => match first16(chunk) {
+            Some(chunk) => match first16::<HIGH>(chunk) {
                 Some(k) => return i + k,
                 None => i += 16,
             },
@@ -995,8 +1042,8 @@ mod sse2 {
             // SAFETY: register arithmetic only (SSE2, x86_64 baseline).
             let any = unsafe {
                 _mm_movemask_epi8(_mm_or_si128(
-                    _mm_or_si128(mask16(a), mask16(b1)),
-                    _mm_or_si128(mask16(c), mask16(d)),
+                    _mm_or_si128(mask16::<HIGH>(a), mask16::<HIGH>(b1)),
+                    _mm_or_si128(mask16::<HIGH>(c), mask16::<HIGH>(d)),
                 ))
             };
             if any != 0 {
@@ -1005,7 +1052,7 @@ mod sse2 {
             i += 64;
         }
         while let Some(chunk) = b.get(i..i + 16) {
-            if let Some(k) = first16(chunk) {
+            if let Some(k) = first16::<HIGH>(chunk) {
                 return i + k;
             }
             i += 16;
@@ -1020,9 +1067,9 @@ mod tests {
     use proptest::prelude::*;
     use serde_json::Value;
 
-    fn scalar_find(b: &[u8], i: usize) -> usize {
+    fn scalar_find(b: &[u8], i: usize, high: bool) -> usize {
         (i..b.len())
-            .find(|&k| b[k] == b'"' || b[k] == b'\\' || b[k] < 0x20)
+            .find(|&k| b[k] == b'"' || b[k] == b'\\' || b[k] < 0x20 || (high && b[k] >= 0x80))
             .unwrap_or(b.len())
     }
 
@@ -1190,7 +1237,7 @@ mod tests {
         let text = r#"{"x":[1,{"y":2}],"Records":[{"a":1,"skip":"s","b":{"c":[3]}},{"skip":{"deep":[1e999]},"a":2},[4]],"z":null}"#;
         let mut seen = Vec::new();
         let found = Tape::default()
-            .for_each_element(text, "Records", &["a", "b"], |i, v| {
+            .for_each_element(text.as_bytes(), "Records", &["a", "b"], |i, v| {
                 let kept = v.object().map(|o| {
                     let keys: Vec<String> = o.iter().map(|(k, _)| k.to_string()).collect();
                     (keys, o.huge)
@@ -1211,7 +1258,7 @@ mod tests {
         // A skipped member that is not JSON is an error, as anywhere else.
         let err = tape
             .for_each_element(
-                r#"{"Records":[{"a":1,"skip":tru}]}"#,
+                br#"{"Records":[{"a":1,"skip":tru}]}"#,
                 "Records",
                 &["a"],
                 |_, _| Ok(()),
@@ -1219,11 +1266,11 @@ mod tests {
             .unwrap_err();
         assert!(err.contains("expected a JSON value"), "{err}");
         assert!(tape
-            .for_each_element(r#"{"Records":{}}"#, "Records", &[], |_, _| Ok(()))
+            .for_each_element(br#"{"Records":{}}"#, "Records", &[], |_, _| Ok(()))
             .unwrap_err()
             .contains("not an array"));
         assert!(!tape
-            .for_each_element("{}", "Records", &[], |_, _| Ok(()))
+            .for_each_element(b"{}", "Records", &[], |_, _| Ok(()))
             .unwrap());
     }
 
@@ -1244,12 +1291,38 @@ mod tests {
             start in 0usize..80,
         ) {
             let start = start.min(b.len());
-            prop_assert_eq!(find_special(&b, start), scalar_find(&b, start));
+            prop_assert_eq!(find_special::<false>(&b, start), scalar_find(&b, start, false));
+            prop_assert_eq!(find_special::<true>(&b, start), scalar_find(&b, start, true));
             // The word-at-a-time search (other targets) stops at the same byte, or before it
             // where fewer than 8 bytes are left.
-            let i = swar_find_special(&b, start);
-            let want = scalar_find(&b, start);
-            prop_assert!(i == want || (i < want && b.len() - i < 8), "{} vs {}", i, want);
+            for high in [false, true] {
+                let i = match high {
+                    false => swar_find_special::<false>(&b, start),
+                    true => swar_find_special::<true>(&b, start),
+                };
+                let want = scalar_find(&b, start, high);
+                prop_assert!(i == want || (i < want && b.len() - i < 8), "{} vs {}", i, want);
+            }
+        }
+
+        /// Long strings: the 64-byte blocks must stop at the block holding the special
+        /// byte, wherever it is in the block.
+        #[test]
+        fn finds_a_special_byte_far_into_plain_text(
+            len in 0usize..600,
+            specials in proptest::collection::vec((0usize..600, prop_oneof![Just(b'"'), Just(b'\\'), 0u8..0x20, 0x80u8..=0xff]), 0..3),
+            start in 0usize..100,
+        ) {
+            // ASCII text (base64's alphabet and more); a byte past ASCII among the specials.
+            let mut b: Vec<u8> = (0..len).map(|k| b"abcXYZ0+/= ~{}:"[k % 15]).collect();
+            for (at, c) in specials {
+                if at < b.len() {
+                    b[at] = c;
+                }
+            }
+            let start = start.min(b.len());
+            prop_assert_eq!(find_special::<false>(&b, start), scalar_find(&b, start, false));
+            prop_assert_eq!(find_special::<true>(&b, start), scalar_find(&b, start, true));
         }
 
         #[test]
@@ -1264,6 +1337,29 @@ mod tests {
             check(&parts.concat())?;
         }
 
+        /// Bytes, not text: UTF-8 is checked in the same pass, so a text is accepted
+        /// exactly when it is UTF-8 and serde_json accepts it — whether the bad bytes are
+        /// in a key, a value, a long string, after an escape or outside any string.
+        #[test]
+        fn accepts_bytes_exactly_when_they_are_utf8_json(
+            parts in proptest::collection::vec(proptest::sample::select(BYTE_PARTS), 0..16),
+        ) {
+            let bytes = parts.concat();
+            let want = std::str::from_utf8(&bytes).ok().map(serde_verdict);
+            let mut tape = Tape::default();
+            let ours = tape.parse_bytes(&bytes);
+            match (want, ours) {
+                (Some(Ok(())), Ok(_)) | (Some(Err(true)), Ok(_)) => {}
+                (None | Some(Err(false)), Err(_)) => {}
+                (want, got) => prop_assert!(false, "{:?}: utf8+serde {:?}, ours {:?}", String::from_utf8_lossy(&bytes), want, got),
+            }
+            let mut tape = Tape::default();
+            let stream = tape.parse_stream_bytes(&bytes);
+            if stream.is_ok() {
+                prop_assert!(std::str::from_utf8(&bytes).is_ok(), "stream accepted non-UTF-8");
+            }
+        }
+
         #[test]
         fn agrees_with_serde_json_on_generated_values(v in arb_json()) {
             let compact = serde_json::to_string(&v).unwrap();
@@ -1272,6 +1368,34 @@ mod tests {
             check(&pretty)?;
         }
     }
+
+    /// Pieces of JSON and of UTF-8 — valid (2, 3 and 4 bytes), cut short, overlong, a
+    /// surrogate, past U+10FFFF, a lone continuation byte — for texts in bytes.
+    const BYTE_PARTS: &[&[u8]] = &[
+        b"{",
+        b"}",
+        b"[",
+        b"]",
+        b",",
+        b":",
+        b"\"k\"",
+        b"\"",
+        b"\"a\\\"b",
+        b"1",
+        b"true",
+        b" ",
+        "é".as_bytes(),
+        "日本".as_bytes(),
+        "😀".as_bytes(),
+        b"\xff",
+        b"\xc3",
+        b"\xa9",
+        b"\xed\xa0\x80",
+        b"\xf4\x90\x80\x80",
+        b"\xc0\xaf",
+        b"\xe2\x82",
+        b"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+    ];
 
     fn arb_json() -> impl Strategy<Value = Value> {
         let leaf = prop_oneof![

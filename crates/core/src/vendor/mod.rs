@@ -256,12 +256,14 @@ impl Decoder {
         fixed.extend_from_slice(b",\"source_sequence_number\":");
         json_str(fixed, coords.sequence_number);
         let mut tape = Tape::from_buffer(std::mem::take(&mut self.nodes));
-        let parsed = match json::utf8(bytes) {
-            Ok(text) => match tape.parse_stream(text) {
-                Ok(roots) => Ok(roots),
-                Err(e) => Err(Reason::InvalidJson.detail_for(e.describe(bytes))),
-            },
-            Err(at) => Err((Reason::NotUtf8, format!("invalid UTF-8 at byte {at}"))),
+        // UTF-8 is checked as the bytes are read; only a record that fails is checked
+        // apart, so that one not UTF-8 anywhere is quarantined as such, as before.
+        let parsed = match tape.parse_stream_bytes(bytes) {
+            Ok(roots) => Ok(roots),
+            Err(e) => Err(match json::utf8(bytes) {
+                Ok(_) => Reason::InvalidJson.detail_for(e.describe(bytes)),
+                Err(at) => (Reason::NotUtf8, format!("invalid UTF-8 at byte {at}")),
+            }),
         };
         let lines = match &parsed {
             Ok(_) => None,
