@@ -418,11 +418,18 @@ struct Parser<'a, 't> {
     b: &'a [u8],
     pos: usize,
     tape: &'t mut Tape<'a>,
+    /// The CPU has AVX2, for long strings (asked once per text, not per string).
+    wide: bool,
 }
 
 impl<'a, 't> Parser<'a, 't> {
     fn new(b: &'a [u8], tape: &'t mut Tape<'a>) -> Self {
-        Parser { b, pos: 0, tape }
+        Parser {
+            b,
+            pos: 0,
+            tape,
+            wide: has_avx2(),
+        }
     }
 
     /// The text of bytes already read, from the start of a value or string (or the content
@@ -686,8 +693,8 @@ impl<'a, 't> Parser<'a, 't> {
         let mut high = false;
         loop {
             i = match high {
-                false => find_special::<true>(b, i),
-                true => find_special::<false>(b, i),
+                false => find_special::<true>(b, i, self.wide),
+                true => find_special::<false>(b, i, self.wide),
             };
             match b.get(i) {
                 Some(b'"') => {
@@ -935,19 +942,21 @@ pub fn unescape_into(content: &str, out: &mut String) {
 /// Whether bytes hold `"`, `\\` or a control character: what a JSON string must escape.
 #[inline]
 pub fn needs_escape(b: &[u8]) -> bool {
-    find_special::<false>(b, 0) < b.len()
+    find_special::<false>(b, 0, false) < b.len()
 }
 
 /// The first index at or after `i` holding `"`, `\` or a control character — and with
 /// `HIGH`, a byte past ASCII (where a string must be checked for UTF-8) — or the length.
+/// `wide`: the CPU has AVX2 ([`has_avx2`]), used past a string's first 16 bytes.
 #[inline]
-fn find_special<const HIGH: bool>(b: &[u8], mut i: usize) -> usize {
+fn find_special<const HIGH: bool>(b: &[u8], mut i: usize, wide: bool) -> usize {
     #[cfg(target_arch = "x86_64")]
     {
-        i = sse2::find_special::<HIGH>(b, i);
+        i = sse2::find_special::<HIGH>(b, i, wide);
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
+        let _ = wide;
         i = swar_find_special::<HIGH>(b, i);
     }
     while let Some(&c) = b.get(i) {
@@ -1018,7 +1027,7 @@ mod sse2 {
     }
 
     #[inline]
-    pub(super) fn find_special<const HIGH: bool>(b: &[u8], mut i: usize) -> usize {
+    pub(super) fn find_special<const HIGH: bool>(b: &[u8], mut i: usize, mut wide: bool) -> usize {
         // Most strings are short: look at 16 bytes first.
         match b.get(i..i + 16) {
             Some(chunk) => match first16::<HIGH>(chunk) {
@@ -1050,12 +1059,71 @@ mod sse2 {
                 break;
             }
             i += 64;
+            // Past 80 bytes, a long string (record data): the rest with AVX2 where the CPU
+            // has it, half the instructions per block.
+            if wide {
+                wide = false;
+                // SAFETY: `wide` is only ever true when the CPU has AVX2 (`has_avx2`).
+                i = unsafe { super::avx2::skip_plain::<HIGH>(b, i) };
+            }
         }
         while let Some(chunk) = b.get(i..i + 16) {
             if let Some(k) = first16::<HIGH>(chunk) {
                 return i + k;
             }
             i += 16;
+        }
+        i
+    }
+}
+
+/// Whether the CPU has AVX2 (std caches the answer).
+#[inline]
+fn has_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use core::arch::x86_64::*;
+
+    /// As `sse2::mask16`, 32 lanes at a time.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn mask32<const HIGH: bool>(v: __m256i) -> __m256i {
+        let quote = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'"' as i8));
+        let slash = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'\\' as i8));
+        let ctrl = _mm256_cmpeq_epi8(_mm256_min_epu8(v, _mm256_set1_epi8(0x1f)), v);
+        let m = _mm256_or_si256(_mm256_or_si256(quote, slash), ctrl);
+        if HIGH {
+            _mm256_or_si256(m, v)
+        } else {
+            m
+        }
+    }
+
+    /// From `i`, past every whole 64-byte block holding no byte `sse2::find_special` stops
+    /// at: the start of the first block holding one, or where fewer than 64 bytes are left.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn skip_plain<const HIGH: bool>(b: &[u8], mut i: usize) -> usize {
+        while let Some(chunk) = b.get(i..i + 64) {
+            let p = chunk.as_ptr() as *const __m256i;
+            // SAFETY: `chunk` is 64 readable bytes; the loads are unaligned.
+            let (lo, hi) = unsafe { (_mm256_loadu_si256(p), _mm256_loadu_si256(p.add(1))) };
+            if _mm256_movemask_epi8(_mm256_or_si256(mask32::<HIGH>(lo), mask32::<HIGH>(hi))) != 0 {
+                break;
+            }
+            i += 64;
         }
         i
     }
@@ -1291,8 +1359,10 @@ mod tests {
             start in 0usize..80,
         ) {
             let start = start.min(b.len());
-            prop_assert_eq!(find_special::<false>(&b, start), scalar_find(&b, start, false));
-            prop_assert_eq!(find_special::<true>(&b, start), scalar_find(&b, start, true));
+            for wide in [false, has_avx2()] {
+                prop_assert_eq!(find_special::<false>(&b, start, wide), scalar_find(&b, start, false));
+                prop_assert_eq!(find_special::<true>(&b, start, wide), scalar_find(&b, start, true));
+            }
             // The word-at-a-time search (other targets) stops at the same byte, or before it
             // where fewer than 8 bytes are left.
             for high in [false, true] {
@@ -1321,8 +1391,11 @@ mod tests {
                 }
             }
             let start = start.min(b.len());
-            prop_assert_eq!(find_special::<false>(&b, start), scalar_find(&b, start, false));
-            prop_assert_eq!(find_special::<true>(&b, start), scalar_find(&b, start, true));
+            // Both scans where the CPU has AVX2 (64-byte blocks with AVX2, or SSE2 only).
+            for wide in [false, has_avx2()] {
+                prop_assert_eq!(find_special::<false>(&b, start, wide), scalar_find(&b, start, false));
+                prop_assert_eq!(find_special::<true>(&b, start, wide), scalar_find(&b, start, true));
+            }
         }
 
         #[test]
