@@ -70,6 +70,8 @@ pub struct Node<'a> {
     pub huge: bool,
     /// Objects: this member repeats an earlier key (its value shows there).
     pub repeat: bool,
+    /// Strings: the text holds an escape (its content is not its text as it is).
+    pub escaped: bool,
 }
 
 /// The values of one or more JSON texts. Reused between records to keep its allocation.
@@ -101,8 +103,10 @@ impl<'a> Val<'a> {
     }
     /// A string value's text, escapes resolved (borrowed when it has none).
     pub fn str(&self) -> Option<Cow<'a, str>> {
-        let inner = self.get().strip_prefix('"')?.strip_suffix('"')?;
-        Some(match inner.contains('\\') {
+        let node = self.node();
+        let inner = node.raw.strip_prefix('"')?.strip_suffix('"')?;
+        // The reader noted whether the string holds an escape: no second look for one.
+        Some(match node.escaped {
             false => Cow::Borrowed(inner),
             true => Cow::Owned(unescape(inner)),
         })
@@ -457,7 +461,7 @@ impl<'a, 't> Parser<'a, 't> {
 
     /// Push a scalar's node (it started at `start` and ends here); its index.
     #[inline]
-    fn push(&mut self, key: Cow<'a, str>, start: usize, huge: bool) -> usize {
+    fn push(&mut self, key: Cow<'a, str>, start: usize, huge: bool, escaped: bool) -> usize {
         let at = self.tape.nodes.len();
         self.tape.nodes.push(Node {
             key,
@@ -466,6 +470,7 @@ impl<'a, 't> Parser<'a, 't> {
             replaced_by: 0,
             huge,
             repeat: false,
+            escaped,
         });
         at
     }
@@ -481,6 +486,7 @@ impl<'a, 't> Parser<'a, 't> {
             replaced_by: 0,
             huge: false,
             repeat: false,
+            escaped: false,
         });
         at
     }
@@ -501,14 +507,14 @@ impl<'a, 't> Parser<'a, 't> {
         let start = self.pos;
         match self.b.get(self.pos) {
             Some(b'"') => {
-                self.string()?;
-                Ok(self.push(key, start, false))
+                let escaped = self.string()?;
+                Ok(self.push(key, start, false, escaped))
             }
             Some(b'{') => self.object(depth + 1, key, &[]),
             Some(b'[') => self.array(depth + 1, key),
             Some(b'-' | b'0'..=b'9') => {
                 let huge = self.number()?;
-                Ok(self.push(key, start, huge))
+                Ok(self.push(key, start, huge, false))
             }
             Some(b't') => self.literal(b"true", key),
             Some(b'f') => self.literal(b"false", key),
@@ -522,7 +528,7 @@ impl<'a, 't> Parser<'a, 't> {
         let start = self.pos;
         if self.b[self.pos..].starts_with(word) {
             self.pos += word.len();
-            Ok(self.push(key, start, false))
+            Ok(self.push(key, start, false, false))
         } else {
             Err(self.err("expected a JSON value"))
         }
@@ -1177,7 +1183,12 @@ mod tests {
         if let Some(items) = v.array() {
             return Value::Array(items.map(rebuild).collect());
         }
-        serde_json::from_str(v.get()).unwrap()
+        let value: Value = serde_json::from_str(v.get()).unwrap();
+        // A string's text as the reader gives it (escapes resolved when it noted one).
+        if let Value::String(s) = &value {
+            assert_eq!(v.str().as_deref(), Some(s.as_str()), "{}", v.get());
+        }
+        value
     }
 
     #[test]
