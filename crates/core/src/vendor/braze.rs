@@ -120,21 +120,40 @@ fn braze_time(k: &Known<'_>) -> Result<i64, Rejection> {
                 Err(_) => timefmt::parse_iso(&s).map_err(bad),
             }
         }
-        b'-' | b'0'..=b'9' => match serde_json::from_str::<serde_json::Number>(raw.get()) {
-            Ok(n) => match n.as_f64() {
-                Some(f) => timefmt::from_unix_seconds(f, &n.to_string()).map_err(bad),
-                None => Err(reject(
-                    Reason::BadTimestamp,
-                    format!("time {n} is not a number of seconds"),
-                )),
-            },
-            Err(_) => Err(reject(Reason::InvalidJson, OUT_OF_RANGE)),
-        },
+        b'-' | b'0'..=b'9' => {
+            // Whole seconds (most Braze times) in range: the value serde_json reads,
+            // without it. Anything else, and every bad time, as before.
+            if let Some(ms) =
+                whole_seconds(raw.get()).and_then(|f| timefmt::from_unix_seconds(f, "").ok())
+            {
+                return Ok(ms);
+            }
+            match serde_json::from_str::<serde_json::Number>(raw.get()) {
+                Ok(n) => match n.as_f64() {
+                    Some(f) => timefmt::from_unix_seconds(f, &n.to_string()).map_err(bad),
+                    None => Err(reject(
+                        Reason::BadTimestamp,
+                        format!("time {n} is not a number of seconds"),
+                    )),
+                },
+                Err(_) => Err(reject(Reason::InvalidJson, OUT_OF_RANGE)),
+            }
+        }
         _ => Err(reject(
             Reason::BadTimestamp,
             format!("time is {}", kind_of(raw)),
         )),
     }
+}
+
+/// A JSON number that is a whole number of seconds (`-?[0-9]{1,18}`), as a double: what
+/// serde_json reads from it (an integer, then `as f64`).
+fn whole_seconds(text: &str) -> Option<f64> {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    if digits.is_empty() || digits.len() > 18 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse::<i64>().ok().map(|n| n as f64)
 }
 
 fn event<'a>(
@@ -231,4 +250,40 @@ fn event<'a>(
     let start = out.len();
     e.write(&header, coords, out, scratch);
     Ok((destination, id, start))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::whole_seconds;
+    use proptest::prelude::*;
+
+    /// serde_json's double for a JSON number (what the reference decoder reads).
+    fn serde_f64(text: &str) -> Option<f64> {
+        serde_json::from_str::<serde_json::Number>(text)
+            .ok()
+            .and_then(|n| n.as_f64())
+    }
+
+    #[test]
+    fn whole_seconds_are_read_as_serde_json_reads_them() {
+        for t in ["0", "-0", "1767225600", "-1", "999999999999999999", "-999999999999999999"] {
+            assert_eq!(whole_seconds(t), serde_f64(t), "{t}");
+        }
+        // Not whole seconds, or too long for the short cut: left to serde_json.
+        for t in ["1767225600.5", "1e9", "1E9", "-", "", "1000000000000000000", "12a"] {
+            assert_eq!(whole_seconds(t), None, "{t}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_whole_number_reads_as_serde_json_reads_it(n in any::<i64>()) {
+            let t = n.to_string();
+            if let Some(f) = whole_seconds(&t) {
+                prop_assert_eq!(Some(f), serde_f64(&t));
+            } else {
+                prop_assert!(t.trim_start_matches('-').len() > 18);
+            }
+        }
+    }
 }
