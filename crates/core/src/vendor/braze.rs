@@ -266,11 +266,26 @@ mod tests {
 
     #[test]
     fn whole_seconds_are_read_as_serde_json_reads_them() {
-        for t in ["0", "-0", "1767225600", "-1", "999999999999999999", "-999999999999999999"] {
+        for t in [
+            "0",
+            "-0",
+            "1767225600",
+            "-1",
+            "999999999999999999",
+            "-999999999999999999",
+        ] {
             assert_eq!(whole_seconds(t), serde_f64(t), "{t}");
         }
         // Not whole seconds, or too long for the short cut: left to serde_json.
-        for t in ["1767225600.5", "1e9", "1E9", "-", "", "1000000000000000000", "12a"] {
+        for t in [
+            "1767225600.5",
+            "1e9",
+            "1E9",
+            "-",
+            "",
+            "1000000000000000000",
+            "12a",
+        ] {
             assert_eq!(whole_seconds(t), None, "{t}");
         }
     }
