@@ -181,9 +181,9 @@ fn event<'a>(
     } = bufs;
     flat.clear();
     // A bit per key taken so far: only on a hit is a key looked for among them.
-    let mut seen = 0u128;
+    let mut seen = json::KeySet::default();
     for (k, v) in m.iter() {
-        seen |= json::key_bit(k.as_bytes());
+        seen.add(json::key_bit(k.as_bytes()));
         match k.as_ref() {
             "id" | "event_type" | "time" => {}
             "user" if user.is_some() => {}
@@ -195,10 +195,10 @@ fn event<'a>(
         if let Some(inner) = inner {
             for (k, v) in inner.iter() {
                 let bit = json::key_bit(k.as_bytes());
-                if seen & bit != 0 && (m.has(k) || flat.iter().any(|(f, _)| f == k)) {
+                if seen.may_have(bit) && (m.has(k) || flat.iter().any(|(f, _)| f == k)) {
                     flat.push((Cow::Owned(format!("{outer}.{k}")), avro_unwrap(v)));
                 } else {
-                    seen |= bit;
+                    seen.add(bit);
                     flat.push((k.clone(), avro_unwrap(v)));
                 }
             }
