@@ -673,28 +673,35 @@ impl<'a, 't> Parser<'a, 't> {
     fn string(&mut self) -> Result<bool, SyntaxError> {
         // Fast path, inlined: an ASCII string with nothing to escape that ends within 32
         // bytes (keys, ids, UUIDs, times: most of them).
+        // Otherwise the slow path goes on from the first byte it has to look at (the
+        // special one found, or past the 32 plain ones).
+        #[allow(unused_mut)]
+        let mut from = self.pos + 1;
         #[cfg(target_arch = "x86_64")]
         if let Some(chunk) = self.b.get(self.pos + 1..self.pos + 33) {
             let k = sse2::first16::<true>(&chunk[..16])
                 .or_else(|| sse2::first16::<true>(&chunk[16..]).map(|k| k + 16));
-            if let Some(k) = k {
-                if chunk[k] == b'"' {
+            match k {
+                Some(k) if chunk[k] == b'"' => {
                     self.pos += k + 2;
                     return Ok(false);
                 }
+                Some(k) => from += k,
+                None => from += 32,
             }
         }
-        self.string_slow()
+        self.string_slow(from)
     }
 
     /// A string; whether it holds an escape. A string holding bytes past ASCII is checked
     /// to be UTF-8 as a whole (with SIMD) once its end is found: the scan stops at the
     /// first such byte, then looks for the end only.
+    /// `from`: where to look on (the bytes before it are plain ASCII).
     #[inline(never)]
-    fn string_slow(&mut self) -> Result<bool, SyntaxError> {
+    fn string_slow(&mut self, from: usize) -> Result<bool, SyntaxError> {
         let b = self.b;
         let content = self.pos + 1;
-        let mut i = content;
+        let mut i = from;
         let mut escaped = false;
         let mut high = false;
         loop {
@@ -1478,6 +1485,30 @@ mod tests {
             let stream = tape.parse_stream_bytes(&bytes);
             if stream.is_ok() {
                 prop_assert!(std::str::from_utf8(&bytes).is_ok(), "stream accepted non-UTF-8");
+            }
+        }
+
+        /// Strings of every length around the 32-byte fast path and the 16- and 64-byte
+        /// scans, with escapes and text past ASCII anywhere in them.
+        #[test]
+        fn reads_strings_of_any_length_as_serde_json_writes_them(
+            plain in 0usize..100,
+            rest in "[a-z0-9 \"\\\\\n\u{1}é😀]{0,40}",
+        ) {
+            // Plain text first, so that what the scans stop at falls on every offset.
+            let s = format!("{}{rest}", "a".repeat(plain));
+            let text = serde_json::to_string(&s).unwrap();
+            let mut tape = Tape::default();
+            let root = tape.parse_one(&text);
+            prop_assert!(root.is_ok(), "{:?}", text);
+            let read = tape.val(root.unwrap()).str();
+            prop_assert_eq!(read.as_deref(), Some(s.as_str()));
+            // The same bytes with one made invalid UTF-8 are refused.
+            let mut bad = text.clone().into_bytes();
+            if bad.len() > 2 {
+                let at = bad.len() / 2;
+                bad[at] = 0xff;
+                prop_assert!(Tape::default().parse_bytes(&bad).is_err());
             }
         }
 
