@@ -992,9 +992,31 @@ pub fn unescape_into(content: &str, out: &mut String) {
 }
 
 /// Whether bytes hold `"`, `\\` or a control character: what a JSON string must escape.
+/// Short texts (most written: names, types, ids) are read as one or two words that may
+/// overlap rather than a byte at a time.
 #[inline]
 pub fn needs_escape(b: &[u8]) -> bool {
-    find_special::<false>(b, 0, false) < b.len()
+    let n = b.len();
+    let word = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap_or([0; 8]));
+    let half = |at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap_or([0; 4]));
+    match n {
+        16.. => find_special::<false>(b, 0, false) < n,
+        8..=15 => special_in_word(word(0)) || special_in_word(word(n - 8)),
+        4..=7 => special_in_word(half(0) as u64 | (half(n - 4) as u64) << 32),
+        _ => b.iter().any(|&c| c == b'"' || c == b'\\' || c < 0x20),
+    }
+}
+
+/// Whether any of a word's 8 bytes is `"`, `\\` or a control character.
+#[inline]
+fn special_in_word(w: u64) -> bool {
+    const ONES: u64 = u64::MAX / 255;
+    let ctrl = w.wrapping_sub(ONES * 0x20) & !w;
+    let q = w ^ (ONES * b'"' as u64);
+    let q = q.wrapping_sub(ONES) & !q;
+    let s = w ^ (ONES * b'\\' as u64);
+    let s = s.wrapping_sub(ONES) & !s;
+    (ctrl | q | s) & (ONES << 7) != 0
 }
 
 /// The first index at or after `i` holding `"`, `\` or a control character — and with
@@ -1432,6 +1454,20 @@ mod tests {
                 };
                 let want = scalar_find(&b, start, high);
                 prop_assert!(i == want || (i < want && b.len() - i < 8), "{} vs {}", i, want);
+            }
+        }
+
+        /// Short texts are read as overlapping words: the same verdict as a plain loop.
+        #[test]
+        fn needs_escape_agrees_with_a_plain_loop(
+            b in proptest::collection::vec(prop_oneof![Just(b'"'), Just(b'\\'), 0u8..0x20, 0x20u8..=0xff, Just(b'a')], 0..40),
+        ) {
+            prop_assert_eq!(needs_escape(&b), scalar_find(&b, 0, false) < b.len());
+            // And with every byte but one plain.
+            for at in 0..b.len() {
+                let mut one = vec![b'x'; b.len()];
+                one[at] = b[at];
+                prop_assert_eq!(needs_escape(&one), scalar_find(&one, 0, false) < one.len());
             }
         }
 
