@@ -370,7 +370,21 @@ pub(super) fn write_object(
 
 /// An object built from members, as an attribute value.
 pub(super) fn object_json<'a>(members: &[(Cow<'_, str>, Json<'_>)]) -> Json<'a> {
-    let mut out = Vec::new();
+    // Room for the whole object at once (keys, values, punctuation): grown from empty, the
+    // buffer was reallocated several times per object.
+    let room: usize = members
+        .iter()
+        .map(|(k, v)| {
+            k.len()
+                + 4
+                + match v {
+                    Json::Raw(raw) => raw.len(),
+                    Json::Built(text) => text.len(),
+                    Json::Extras(v) => v.get().len(),
+                }
+        })
+        .sum();
+    let mut out = Vec::with_capacity(room + 2);
     write_object(&mut out, members, &mut LineScratch::default());
     Json::Built(String::from_utf8_lossy(&out).into_owned())
 }
