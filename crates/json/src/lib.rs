@@ -1001,22 +1001,25 @@ pub fn needs_escape(b: &[u8]) -> bool {
     let half = |at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap_or([0; 4]));
     match n {
         16.. => find_special::<false>(b, 0, false) < n,
-        8..=15 => special_in_word(word(0)) || special_in_word(word(n - 8)),
-        4..=7 => special_in_word(half(0) as u64 | (half(n - 4) as u64) << 32),
+        8..=15 => special_bytes::<false>(word(0)) | special_bytes::<false>(word(n - 8)) != 0,
+        4..=7 => special_bytes::<false>(half(0) as u64 | (half(n - 4) as u64) << 32) != 0,
         _ => b.iter().any(|&c| c == b'"' || c == b'\\' || c < 0x20),
     }
 }
 
-/// Whether any of a word's 8 bytes is `"`, `\\` or a control character.
+/// A word's 8 bytes that are `"`, `\\` or a control character — with `HIGH`, also past
+/// ASCII — flagged in their high bit. Exact up to the first flagged byte (a borrow only
+/// runs upward, from a byte that is flagged itself), so "any" and "the first" are exact.
 #[inline]
-fn special_in_word(w: u64) -> bool {
+fn special_bytes<const HIGH: bool>(w: u64) -> u64 {
     const ONES: u64 = u64::MAX / 255;
     let ctrl = w.wrapping_sub(ONES * 0x20) & !w;
     let q = w ^ (ONES * b'"' as u64);
     let q = q.wrapping_sub(ONES) & !q;
     let s = w ^ (ONES * b'\\' as u64);
     let s = s.wrapping_sub(ONES) & !s;
-    (ctrl | q | s) & (ONES << 7) != 0
+    let high = if HIGH { w } else { 0 };
+    (ctrl | q | s | high) & (ONES << 7)
 }
 
 /// The first index at or after `i` holding `"`, `\` or a control character — and with
@@ -1045,16 +1048,9 @@ fn find_special<const HIGH: bool>(b: &[u8], mut i: usize, wide: bool) -> usize {
 /// Word-at-a-time search; stops at a match or where fewer than 8 bytes are left.
 #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
 fn swar_find_special<const HIGH: bool>(b: &[u8], mut i: usize) -> usize {
-    const ONES: u64 = u64::MAX / 255;
     while let Some(chunk) = b.get(i..i + 8) {
         let w = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
-        let ctrl = w.wrapping_sub(ONES * 0x20) & !w;
-        let q = w ^ (ONES * b'"' as u64);
-        let q = q.wrapping_sub(ONES) & !q;
-        let s = w ^ (ONES * b'\\' as u64);
-        let s = s.wrapping_sub(ONES) & !s;
-        let high = if HIGH { w } else { 0 };
-        let m = (ctrl | q | s | high) & (ONES << 7);
+        let m = special_bytes::<HIGH>(w);
         if m != 0 {
             return i + m.trailing_zeros() as usize / 8;
         }
