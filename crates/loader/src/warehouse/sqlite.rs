@@ -1129,6 +1129,22 @@ mod tests {
             .unwrap_err()
             .contains("event_id is NOT NULL"));
         assert!(copy_row(b"not json", &cols).is_err());
+        // A line that is not UTF-8 says so, wherever the bad byte is (in a string, which
+        // the reader checks as it goes, or outside one), at its place.
+        for line in [
+            &b"{\"event_id\":\"e\xff1\"}"[..],
+            b"{\"event_id\":\"e1\"\xff}",
+            b"{\"event_id\":\"\xc3\"}",
+        ] {
+            let at = std::str::from_utf8(line).unwrap_err().valid_up_to();
+            let why = copy_row(line, &cols).unwrap_err();
+            assert_eq!(
+                why,
+                format!("invalid JSON: invalid UTF-8 at line 1 column {}", at + 1),
+                "{}",
+                String::from_utf8_lossy(line)
+            );
+        }
     }
 
     /// Compacts `text` (a line's only value) as the COPY stand-in does.
