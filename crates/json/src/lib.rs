@@ -37,7 +37,25 @@ impl std::fmt::Display for SyntaxError {
     }
 }
 
+/// What a [`SyntaxError`] says of a text that is not UTF-8 (`at`: its first bad byte).
+pub const NOT_UTF8: &str = "invalid UTF-8";
+
 impl SyntaxError {
+    /// The text is not UTF-8, whatever else is wrong with it (`at`: its first bad byte).
+    pub fn not_utf8(&self) -> bool {
+        self.what == NOT_UTF8
+    }
+
+    /// This error, or — when `text` (the text that failed) is not UTF-8 — that, at the
+    /// first bad byte: UTF-8 is checked as a text is read, so a bad byte outside a string
+    /// first shows as some other syntax error, or an earlier one may stop the reading.
+    fn utf8_first(self, text: &[u8]) -> SyntaxError {
+        match utf8(text) {
+            Err(at) if !self.not_utf8() => SyntaxError { at, what: NOT_UTF8 },
+            _ => self,
+        }
+    }
+
     /// `what at line L column C` (1-based, as editors count) within `text`.
     pub fn describe(&self, text: &[u8]) -> String {
         let at = self.at.min(text.len());
@@ -239,9 +257,13 @@ impl<'a> Tape<'a> {
     }
 
     /// Exactly one JSON text in bytes, which must be UTF-8 (checked as it is read); its node
-    /// index. A text that is not UTF-8 fails with a syntax error (at or after the first
-    /// bad byte): callers that report UTF-8 apart run [`utf8`] on a failed text.
+    /// index. A text that is not UTF-8 fails as such ([`SyntaxError::not_utf8`]), at its
+    /// first bad byte, whatever else is wrong with it.
     pub fn parse_bytes(&mut self, bytes: &'a [u8]) -> Result<usize, SyntaxError> {
+        self.one(bytes).map_err(|e| e.utf8_first(bytes))
+    }
+
+    fn one(&mut self, bytes: &'a [u8]) -> Result<usize, SyntaxError> {
         let mut p = Parser::new(bytes, self);
         let root = p.value(0, Cow::Borrowed(""))?;
         p.skip_ws();
@@ -389,9 +411,13 @@ impl<'a> Tape<'a> {
         self.parse_stream_bytes(text.as_bytes())
     }
 
-    /// [`Tape::parse_stream`] of bytes, which must be UTF-8 (checked as they are read, as
-    /// [`Tape::parse_bytes`]).
+    /// [`Tape::parse_stream`] of bytes, which must be UTF-8 (checked as they are read; not,
+    /// it fails as [`Tape::parse_bytes`] does).
     pub fn parse_stream_bytes(&mut self, text: &'a [u8]) -> Result<Vec<usize>, SyntaxError> {
+        self.stream(text).map_err(|e| e.utf8_first(text))
+    }
+
+    fn stream(&mut self, text: &'a [u8]) -> Result<Vec<usize>, SyntaxError> {
         let mut p = Parser::new(text, self);
         let mut roots = Vec::new();
         loop {
@@ -714,7 +740,8 @@ impl<'a, 't> Parser<'a, 't> {
                     if high {
                         if let Err(at) = utf8(&b[content..i]) {
                             self.pos = content + at;
-                            return Err(self.err("invalid UTF-8 in a string"));
+                            // The text's first bad byte: all before it were checked.
+                            return Err(self.err(NOT_UTF8));
                         }
                     }
                     self.pos = i + 1;
@@ -1513,15 +1540,27 @@ mod tests {
             let want = std::str::from_utf8(&bytes).ok().map(serde_verdict);
             let mut tape = Tape::default();
             let ours = tape.parse_bytes(&bytes);
-            match (want, ours) {
+            match (want, &ours) {
                 (Some(Ok(())), Ok(_)) | (Some(Err(true)), Ok(_)) => {}
                 (None | Some(Err(false)), Err(_)) => {}
                 (want, got) => prop_assert!(false, "{:?}: utf8+serde {:?}, ours {:?}", String::from_utf8_lossy(&bytes), want, got),
             }
             let mut tape = Tape::default();
             let stream = tape.parse_stream_bytes(&bytes);
-            if stream.is_ok() {
-                prop_assert!(std::str::from_utf8(&bytes).is_ok(), "stream accepted non-UTF-8");
+            match std::str::from_utf8(&bytes) {
+                Ok(_) => {
+                    // Valid text never fails as "not UTF-8".
+                    prop_assert!(!ours.as_ref().is_err_and(SyntaxError::not_utf8));
+                    prop_assert!(!stream.as_ref().is_err_and(SyntaxError::not_utf8));
+                }
+                // A text that is not UTF-8 fails as such, at its first bad byte, wherever
+                // it is and whatever else is wrong.
+                Err(e) => {
+                    for got in [ours.clone().map(|_| ()), stream.map(|_| ())] {
+                        let got = got.unwrap_err();
+                        prop_assert!(got.not_utf8() && got.at == e.valid_up_to(), "{:?}", got);
+                    }
+                }
             }
         }
 

@@ -256,14 +256,12 @@ impl Decoder {
         fixed.extend_from_slice(b",\"source_sequence_number\":");
         json_str(fixed, coords.sequence_number);
         let mut tape = Tape::from_buffer(std::mem::take(&mut self.nodes));
-        // UTF-8 is checked as the bytes are read; only a record that fails is checked
-        // apart, so that one not UTF-8 anywhere is quarantined as such, as before.
         let parsed = match tape.parse_stream_bytes(bytes) {
             Ok(roots) => Ok(roots),
-            Err(e) => Err(match json::utf8(bytes) {
-                Ok(_) => Reason::InvalidJson.detail_for(e.describe(bytes)),
-                Err(at) => (Reason::NotUtf8, format!("invalid UTF-8 at byte {at}")),
-            }),
+            Err(e) if e.not_utf8() => {
+                Err((Reason::NotUtf8, format!("invalid UTF-8 at byte {}", e.at)))
+            }
+            Err(e) => Err(Reason::InvalidJson.detail_for(e.describe(bytes))),
         };
         let lines = match &parsed {
             Ok(_) => None,
@@ -359,19 +357,17 @@ fn split_lines<'a>(bytes: &'a [u8], tape: &mut Tape<'a>) -> Option<Vec<Line<'a>>
     }
     let mut out = Vec::with_capacity(lines.len());
     for line in lines {
-        let value = match simdutf8::compat::from_utf8(line) {
-            Err(e) => Err((
-                Reason::NotUtf8,
-                format!("invalid UTF-8 at byte {} of the line", e.valid_up_to()),
+        let value = match tape.parse_stream_bytes(line) {
+            Ok(values) if values.len() == 1 => Ok(values[0]),
+            Ok(_) => Err((
+                Reason::InvalidJson,
+                "a line holds more than one JSON value".into(),
             )),
-            Ok(text) => match tape.parse_stream(text) {
-                Ok(values) if values.len() == 1 => Ok(values[0]),
-                Ok(_) => Err((
-                    Reason::InvalidJson,
-                    "a line holds more than one JSON value".into(),
-                )),
-                Err(e) => Err(Reason::InvalidJson.detail_for(e.describe(line))),
-            },
+            Err(e) if e.not_utf8() => Err((
+                Reason::NotUtf8,
+                format!("invalid UTF-8 at byte {} of the line", e.at),
+            )),
+            Err(e) => Err(Reason::InvalidJson.detail_for(e.describe(line))),
         };
         out.push((line, value));
     }

@@ -924,17 +924,9 @@ pub fn with_copy_row<R>(
 ) -> Result<R, String> {
     let mut t = Tape::from_buffer(std::mem::take(tape));
     let result = (|| {
-        let root = t.parse_bytes(line).map_err(|e| {
-            // UTF-8 is checked as the line is read; a line that is not UTF-8 says so.
-            let e = match pushfeed_core::json::utf8(line) {
-                Ok(_) => e,
-                Err(at) => pushfeed_core::json::SyntaxError {
-                    at,
-                    what: "invalid UTF-8",
-                },
-            };
-            format!("invalid JSON: {}", e.describe(line))
-        })?;
+        let root = t
+            .parse_bytes(line)
+            .map_err(|e| format!("invalid JSON: {}", e.describe(line)))?;
         let obj = t
             .val(root)
             .object()
