@@ -304,7 +304,7 @@ fn backoff(config: &Config, attempt: u32) -> Duration {
 
 async fn send_with_retry<S: FirehoseSink>(
     sink: &S,
-    job: Job,
+    mut job: Job,
     config: &Config,
     deadline: Option<Instant>,
 ) -> JobResult {
@@ -312,7 +312,6 @@ async fn send_with_retry<S: FirehoseSink>(
     let mut pending: Vec<usize> = (0..job.records.len()).collect();
     // The records' bytes as shared buffers (no copy): a retry resends the same ones, and a
     // sink that keeps them shares them.
-    let mut job = job;
     let bodies: Vec<Bytes> = job
         .records
         .iter_mut()

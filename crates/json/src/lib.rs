@@ -283,12 +283,11 @@ impl<'a> Tape<'a> {
     /// [`Tape::parse_bytes`]): once this returns `Ok`, it was.
     pub fn for_each_element(
         &mut self,
-        text: &'a [u8],
+        b: &'a [u8],
         key: &str,
         keep: &[&str],
         mut each: impl FnMut(usize, Val<'_>) -> Result<(), String>,
     ) -> Result<bool, String> {
-        let b = text;
         let syntax = |e: SyntaxError| e.describe(b);
         let mut pos = skip_ws(b, 0);
         if b.get(pos) != Some(&b'{') {
@@ -317,7 +316,7 @@ impl<'a> Tape<'a> {
             }
             first = false;
             self.clear();
-            let mut p = Parser::new(text, self);
+            let mut p = Parser::new(b, self);
             p.pos = pos;
             let key_at = p.value(1, Cow::Borrowed("")).map_err(syntax)?;
             let key_raw = p.tape.nodes[key_at].raw;
@@ -343,7 +342,7 @@ impl<'a> Tape<'a> {
                         break;
                     }
                     self.clear();
-                    let mut p = Parser::new(text, self);
+                    let mut p = Parser::new(b, self);
                     p.pos = pos;
                     p.skip_ws();
                     let at = if !keep.is_empty() && p.b.get(p.pos) == Some(&b'{') {
@@ -1030,8 +1029,14 @@ pub fn needs_escape(b: &[u8]) -> bool {
         16.. => find_special::<false>(b, 0, false) < n,
         8..=15 => special_bytes::<false>(word(0)) | special_bytes::<false>(word(n - 8)) != 0,
         4..=7 => special_bytes::<false>(half(0) as u64 | (half(n - 4) as u64) << 32) != 0,
-        _ => b.iter().any(|&c| c == b'"' || c == b'\\' || c < 0x20),
+        _ => b.iter().any(|&c| special::<false>(c)),
     }
+}
+
+/// Whether a byte is `"`, `\\` or a control character — with `HIGH`, or past ASCII.
+#[inline]
+fn special<const HIGH: bool>(c: u8) -> bool {
+    c == b'"' || c == b'\\' || c < 0x20 || (HIGH && c >= 0x80)
 }
 
 /// A word's 8 bytes that are `"`, `\\` or a control character — with `HIGH`, also past
@@ -1064,7 +1069,7 @@ fn find_special<const HIGH: bool>(b: &[u8], mut i: usize, wide: bool) -> usize {
         i = swar_find_special::<HIGH>(b, i);
     }
     while let Some(&c) = b.get(i) {
-        if c == b'"' || c == b'\\' || c < 0x20 || (HIGH && c >= 0x80) {
+        if special::<HIGH>(c) {
             return i;
         }
         i += 1;
@@ -1090,8 +1095,6 @@ fn swar_find_special<const HIGH: bool>(b: &[u8], mut i: usize) -> usize {
 mod sse2 {
     use core::arch::x86_64::*;
 
-    /// 16 bytes at a time with SSE2 (part of every x86_64); stops at a match or where
-    /// fewer than 16 bytes are left.
     /// Lanes holding `"`, `\\` or a control character — with `HIGH`, also past ASCII —
     /// in their high bit (what `_mm_movemask_epi8` reads).
     #[inline(always)]
@@ -1123,6 +1126,8 @@ mod sse2 {
         (mask != 0).then(|| mask.trailing_zeros() as usize)
     }
 
+    /// 16 bytes at a time with SSE2 (part of every x86_64), 64 per test in long strings;
+    /// stops at a match or where fewer than 16 bytes are left.
     #[inline]
     pub(super) fn find_special<const HIGH: bool>(b: &[u8], mut i: usize, mut wide: bool) -> usize {
         // Most strings are short: look at 16 bytes first.
