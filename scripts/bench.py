@@ -155,7 +155,7 @@ def main() -> int:
         def merged(impl: str, key: str = "ms_per_batch") -> dict:
             rs = timed[impl]
             out = dict(rs[-1])
-            for k in (key, "ms_min", "sonic_rs_ms", "simd_json_ms"):
+            for k in (key, "ms_min", "sonic_rs_ms", "simd_json_ms", "pushfeed_json_ms"):
                 if k in out:
                     out[k] = statistics.median(r[k] for r in rs)
             if "peak_rss_mib" in out:
@@ -167,6 +167,9 @@ def main() -> int:
 
         vs_orjson = ratios("fast", "ms_per_batch", "rust", "ms_per_batch")
         vs_floor = ratios("rust", "ms_per_batch", "floor", "floor_ms")
+        # pushfeed's own reader doing the floor's work: how much of the distance to the
+        # floor is reading, how much the canonical lines.
+        reader_vs_floor = ratios("floor", "pushfeed_json_ms", "floor", "floor_ms")
         rust, fast, typical, floor = merged("rust"), merged("fast"), merged("powertools"), merged("floor", "floor_ms")
         expected = canonical_lines(work / f"{name}.rust.jsonl")
         for impl in ("fast", "powertools"):
@@ -180,7 +183,8 @@ def main() -> int:
                    floor_ms=floor["floor_ms"], ratio=round(statistics.median(vs_orjson), 2),
                    ratio_powertools=round(statistics.median(ratios("powertools", "ms_per_batch", "rust", "ms_per_batch")), 2),
                    ratio_to_floor=round(statistics.median(vs_floor), 2),
-                   ratio_rounds=vs_orjson, ratio_to_floor_rounds=vs_floor)
+                   ratio_rounds=vs_orjson, ratio_to_floor_rounds=vs_floor,
+                   reader_ms=floor["pushfeed_json_ms"], reader_to_floor=round(statistics.median(reader_vs_floor), 2))
         return res
 
     def spread(rs: list[float]) -> str:
@@ -194,6 +198,8 @@ def main() -> int:
                         f"{mb / r['ms_per_batch'] * 1000:8.1f} MB/s  peak {r['peak_rss_mib']:6.1f} MiB")
         rows.append(f"  {name:<18} parse floor          {floor['floor_ms']:9.2f} ms/batch (sonic-rs {floor['sonic_rs_ms']:.2f}, simd-json {floor['simd_json_ms']:.2f}: "
                     f"event + base64 + every document validated, nothing produced)")
+        rows.append(f"  {name:<18} pushfeed's reader    {res['reader_ms']:9.2f} ms/batch (the floor's work, every document read onto pushfeed's tape: "
+                    f"{res['reader_to_floor']:.2f}× the floor; the rest of Rust's time is the canonical lines)")
         rows.append(f"  {name:<18} orjson ÷ Rust = {res['ratio']:.1f}×, powertools ÷ Rust = {res['ratio_powertools']:.1f}×, "
                     f"Rust ÷ floor = {res['ratio_to_floor']:.2f}× (rounds: {spread(res['ratio_rounds'])} and {spread(res['ratio_to_floor_rounds'])}); outputs equal ({res['lines']:,} lines, {res['records']:,} records, {mb:.1f} MB)")
 
@@ -350,6 +356,7 @@ def main() -> int:
                              "python_powertools_ms_per_batch": round(m["powertools"]["ms_per_batch"], 3),
                              "ratio": m["ratio"], "floor_ms": m["floor_ms"], "ratio_to_floor": m["ratio_to_floor"],
                              "ratio_rounds": m["ratio_rounds"], "ratio_to_floor_rounds": m["ratio_to_floor_rounds"],
+                             "reader_ms": m["reader_ms"], "reader_to_floor": m["reader_to_floor"],
                              "rust_peak_rss_mib": m["rust"]["peak_rss_mib"]}
                       for name, m in mixes.items()},
             "worst_ratio": worst_ratio,
