@@ -66,11 +66,14 @@ pub fn write_iso(out: &mut Vec<u8>, ms: i64) {
 }
 
 /// [`write_iso`] for many instants, most of them on the same day: the date part is
-/// worked out once per day rather than for every instant.
+/// worked out once per day rather than for every instant, and the instant written last
+/// (a record's arrival, the same for every event in it) is copied as it was written.
 #[derive(Debug, Clone)]
 pub struct IsoWriter {
     day: i64,
     date: [u8; 11],
+    last_ms: Option<i64>,
+    last: [u8; 24],
 }
 
 impl Default for IsoWriter {
@@ -78,6 +81,8 @@ impl Default for IsoWriter {
         IsoWriter {
             day: i64::MIN,
             date: *b"0000-00-00T",
+            last_ms: None,
+            last: [0; 24],
         }
     }
 }
@@ -85,6 +90,9 @@ impl Default for IsoWriter {
 impl IsoWriter {
     /// Append exactly what [`write_iso`] appends.
     pub fn write(&mut self, out: &mut Vec<u8>, ms: i64) {
+        if self.last_ms == Some(ms) {
+            return out.extend_from_slice(&self.last);
+        }
         let day = ms.div_euclid(86_400_000);
         if day != self.day {
             let mut full = Vec::with_capacity(24);
@@ -107,8 +115,10 @@ impl IsoWriter {
                 v /= 10;
             }
         }
-        out.extend_from_slice(&self.date);
-        out.extend_from_slice(&buf);
+        self.last[..11].copy_from_slice(&self.date);
+        self.last[11..].copy_from_slice(&buf);
+        self.last_ms = Some(ms);
+        out.extend_from_slice(&self.last);
     }
 }
 
@@ -309,7 +319,10 @@ mod tests {
             ], 1..20),
         ) {
             let mut w = IsoWriter::default();
-            for ms in instants {
+            // Each instant twice in a row (the second copied from the first) and i64::MIN
+            // first (no instant is cached yet).
+            let repeated = instants.iter().flat_map(|&ms| [ms, ms]);
+            for ms in std::iter::once(i64::MIN / 1000).chain(repeated) {
                 let (mut a, mut b) = (Vec::new(), Vec::new());
                 write_iso(&mut a, ms);
                 w.write(&mut b, ms);

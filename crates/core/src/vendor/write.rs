@@ -163,8 +163,10 @@ pub(super) enum Text<'a> {
 pub(super) struct Header<'a> {
     pub(super) id: &'a str,
     pub(super) id_raw: Val<'a>,
-    pub(super) event_type: &'a str,
-    pub(super) vendor: &'a str,
+    /// The canonical type and the vendor: names from pushfeed's own tables, plain ASCII
+    /// with nothing to escape (written as they are).
+    pub(super) event_type: &'static str,
+    pub(super) vendor: &'static str,
     pub(super) vendor_type: Val<'a>,
     pub(super) occurred_ms: i64,
 }
@@ -270,10 +272,14 @@ impl<'a, 'b> Event<'a, 'b> {
         } else {
             json_str(out, id);
         }
-        out.extend_from_slice(b",\"event_type\":");
-        json_str(out, event_type);
-        out.extend_from_slice(b",\"vendor\":");
-        json_str(out, vendor);
+        debug_assert!(
+            !json::needs_escape(event_type.as_bytes()) && !json::needs_escape(vendor.as_bytes())
+        );
+        out.extend_from_slice(b",\"event_type\":\"");
+        out.extend_from_slice(event_type.as_bytes());
+        out.extend_from_slice(b"\",\"vendor\":\"");
+        out.extend_from_slice(vendor.as_bytes());
+        out.push(b'"');
         out.extend_from_slice(b",\"vendor_event_type\":");
         out.extend_from_slice(vendor_type.get().as_bytes());
         out.extend_from_slice(b",\"occurred_at\":\"");
