@@ -578,7 +578,7 @@ fn event_id<'a>(k: &Known<'a>) -> Result<(Cow<'a, str>, Val<'a>), Rejection> {
 #[cfg(test)]
 mod tests {
     use super::reference as vendor_reference;
-    use super::write::{column_of, columns};
+    use super::write::{column_of, columns, sig_of};
     use super::*;
     use crate::event::CanonicalEvent;
     use proptest::prelude::*;
@@ -729,6 +729,23 @@ mod tests {
         assert!(
             matches!(&decode_record(single, &COORDS)[0], Outcome::Quarantined(q) if q.reason == Reason::InvalidJson && q.position.is_none())
         );
+    }
+
+    #[test]
+    fn keys_of_up_to_16_bytes_are_their_signature() {
+        // The column look-up takes equal signatures for equal keys up to 16 bytes: a byte
+        // changed anywhere in such a key must change its signature, at every length.
+        for n in 0..=16usize {
+            let key: Vec<u8> = (0..n as u8).map(|i| b'a' + i).collect();
+            for at in 0..n {
+                let mut other = key.clone();
+                other[at] = b'z';
+                assert_ne!(sig_of(&key), sig_of(&other), "length {n}, byte {at}");
+            }
+            if n > 0 {
+                assert_ne!(sig_of(&key), sig_of(&key[..n - 1]), "length {n}");
+            }
+        }
     }
 
     #[test]

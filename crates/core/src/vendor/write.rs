@@ -45,6 +45,7 @@ pub(super) struct ColumnTable {
 /// are the key, so comparing them is comparing the keys.
 pub(super) type Sig = (u64, u64, usize);
 
+#[inline]
 pub(super) fn sig_of(key: &[u8]) -> Sig {
     let n = key.len();
     let (head, tail) = match (key.get(..8), key.get(n.saturating_sub(8)..)) {
@@ -54,18 +55,30 @@ pub(super) fn sig_of(key: &[u8]) -> Sig {
             b.copy_from_slice(t);
             (u64::from_le_bytes(a), u64::from_le_bytes(b))
         }
+        // 4 to 7 bytes: two overlapping 4-byte loads, which with the length determine the
+        // key (as the byte-by-byte fold below does, in fewer steps).
+        _ if n >= 4 => {
+            let word = |at: usize| {
+                let mut w = [0u8; 4];
+                w.copy_from_slice(&key[at..at + 4]);
+                u32::from_le_bytes(w) as u64
+            };
+            (word(0) | word(n - 4) << 32, 0)
+        }
         _ => (key.iter().fold(0u64, |w, b| w << 8 | *b as u64), 0),
     };
     (head, tail, n)
 }
 
 /// A key's slot in the column table.
+#[inline]
 pub(super) fn slot_of((head, tail, n): Sig) -> usize {
     let h = (head ^ tail.rotate_left(29) ^ n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     (h >> 56) as usize % SLOTS
 }
 
 /// The global id of a text column named `name`, if there is one.
+#[inline]
 pub(super) fn column_of(name: &str) -> Option<u8> {
     let t = columns();
     let sig = sig_of(name.as_bytes());
@@ -203,6 +216,7 @@ impl<'a, 'b> Event<'a, 'b> {
         }
     }
 
+    #[inline]
     pub(super) fn column_id(&self, name: &str) -> Option<u8> {
         column_of(name).filter(|id| self.mask & (1u64 << id) != 0)
     }
