@@ -20,7 +20,7 @@ pub(crate) fn push_json_str(out: &mut Vec<u8>, s: &str) {
     if !crate::json::needs_escape(s.as_bytes()) {
         out.reserve(s.len() + 2);
         out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
+        crate::json::append(out, s.as_bytes());
         out.push(b'"');
     } else {
         // Writing a &str to a Vec cannot fail.

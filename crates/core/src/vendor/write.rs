@@ -280,42 +280,42 @@ impl<'a, 'b> Event<'a, 'b> {
             occurred_ms,
         } = *h;
         out.reserve(1024);
-        out.extend_from_slice(b"{\"event_id\":");
+        json::append(out, b"{\"event_id\":");
         if first_byte(id_raw) == b'"' {
-            out.extend_from_slice(id_raw.get().as_bytes());
+            json::append(out, id_raw.get().as_bytes());
         } else {
             json_str(out, id);
         }
         debug_assert!(
             !json::needs_escape(event_type.as_bytes()) && !json::needs_escape(vendor.as_bytes())
         );
-        out.extend_from_slice(b",\"event_type\":\"");
-        out.extend_from_slice(event_type.as_bytes());
-        out.extend_from_slice(b"\",\"vendor\":\"");
-        out.extend_from_slice(vendor.as_bytes());
+        json::append(out, b",\"event_type\":\"");
+        json::append(out, event_type.as_bytes());
+        json::append(out, b"\",\"vendor\":\"");
+        json::append(out, vendor.as_bytes());
         out.push(b'"');
-        out.extend_from_slice(b",\"vendor_event_type\":");
-        out.extend_from_slice(vendor_type.get().as_bytes());
-        out.extend_from_slice(b",\"occurred_at\":\"");
+        json::append(out, b",\"vendor_event_type\":");
+        json::append(out, vendor_type.get().as_bytes());
+        json::append(out, b",\"occurred_at\":\"");
         scratch.occurred.write(out, occurred_ms);
-        out.extend_from_slice(b"\",\"received_at\":\"");
+        json::append(out, b"\",\"received_at\":\"");
         scratch.received.write(out, coords.received_at_ms);
         out.push(b'"');
         self.columns.sort_unstable_by_key(|(id, _)| *id);
         let names = &columns().names;
         for (id, value) in self.columns.iter() {
-            out.extend_from_slice(b",\"");
-            out.extend_from_slice(names[*id as usize].as_bytes());
-            out.extend_from_slice(b"\":");
+            json::append(out, b",\"");
+            json::append(out, names[*id as usize].as_bytes());
+            json::append(out, b"\":");
             match value {
-                Text::Raw(raw) => out.extend_from_slice(raw.as_bytes()),
+                Text::Raw(raw) => json::append(out, raw.as_bytes()),
                 Text::Owned(s) => json_str(out, s),
             }
         }
-        out.extend_from_slice(&scratch.coords);
-        out.extend_from_slice(b",\"attributes\":");
+        json::append(out, &scratch.coords);
+        json::append(out, b",\"attributes\":");
         write_object(out, self.attributes, scratch);
-        out.extend_from_slice(b"}\n");
+        json::append(out, b"}\n");
     }
 }
 
@@ -328,7 +328,7 @@ pub(super) fn write_key(out: &mut Vec<u8>, k: &Cow<'_, str>) {
             debug_assert!(!json::needs_escape(s.as_bytes()), "{s:?}");
             out.reserve(s.len() + 2);
             out.push(b'"');
-            out.extend_from_slice(s.as_bytes());
+            json::append(out, s.as_bytes());
             out.push(b'"');
         }
         Cow::Owned(s) => json_str(out, s),
@@ -343,7 +343,7 @@ pub(super) fn write_raw(out: &mut Vec<u8>, raw: &str) {
     // Only an object or an array can hold a line break (strings cannot, raw).
     if !matches!(bytes.first(), Some(b'{' | b'[')) || memchr::memchr2(b'\n', b'\r', bytes).is_none()
     {
-        out.extend_from_slice(bytes);
+        json::append(out, bytes);
         return;
     }
     let (mut in_string, mut escaped) = (false, false);
@@ -381,7 +381,7 @@ pub(super) fn write_object(
         out.push(b':');
         match v {
             Json::Raw(raw) => write_raw(out, raw),
-            Json::Built(text) => out.extend_from_slice(text.as_bytes()),
+            Json::Built(text) => json::append(out, text.as_bytes()),
             Json::Extras(v) => write_extras(out, *v, scratch),
         }
     }
