@@ -191,13 +191,13 @@ fn device<'a>(e: &mut Event<'a, '_>, v: Val<'a>) {
     let platform_from_type = device.get("device_type").is_some_and(is_str);
     let mut rest: Vec<(Cow<'a, str>, Json<'a>)> = Vec::new();
     if let (Some(k), Some(val)) = (&id_key, id_val) {
-        e.field("device_id", Cow::Owned(format!("device.{k}")), val);
+        e.field_with("device_id", val, || Cow::Owned(format!("device.{k}")));
     }
     if let Some(p) = &platform {
         if !e.set("platform", Text::Owned(p.clone())) {
             e.attributes.push((
                 Cow::Borrowed("device.platform"),
-                Json::Built(serde_json::Value::from(p.as_str()).to_string()),
+                Json::Built(serde_json::Value::from(p.as_str()).to_string().into_bytes()),
             ));
         }
     }
@@ -215,9 +215,9 @@ fn device<'a>(e: &mut Event<'a, '_>, v: Val<'a>) {
             continue;
         }
         if NAMED_USER_KEYS.contains(&k.as_ref()) && first_byte(val) == b'"' {
-            let key: Cow<'a, str> = Cow::Owned(format!("device.{k}"));
-            e.field("external_user_id", key.clone(), val);
-            e.field("user_id", key, val);
+            let key = || Cow::Owned(format!("device.{k}"));
+            e.field_with("external_user_id", val, key);
+            e.field_with("user_id", val, key);
             continue;
         }
         if k == "attributes" {
@@ -328,7 +328,7 @@ fn take_push_ids<'a>(
         // Strings, and numbers (Airship types variant_id as an integer) as their text.
         match column {
             Some(c) if matches!(first_byte(val), b'"' | b'-' | b'0'..=b'9') => {
-                e.field(c, Cow::Owned(format!("{prefix}{k}")), val)
+                e.field_with(c, val, || Cow::Owned(format!("{prefix}{k}")))
             }
             _ => left.push((k.clone(), val)),
         }

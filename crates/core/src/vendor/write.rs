@@ -187,7 +187,7 @@ pub(super) struct Header<'a> {
 /// An attribute's value: raw JSON to copy, JSON text built here, or `message_extras`.
 pub(super) enum Json<'a> {
     Raw(&'a str),
-    Built(String),
+    Built(Vec<u8>),
     Extras(Val<'a>),
 }
 
@@ -233,6 +233,19 @@ impl<'a, 'b> Event<'a, 'b> {
     /// A vendor field: into its column when the destination has one and the value is a
     /// scalar (null leaves the column null), else into attributes under `attr_key`.
     pub(super) fn field(&mut self, column: &str, attr_key: Cow<'a, str>, v: Val<'a>) {
+        self.field_with(column, v, || attr_key)
+    }
+
+    /// [`Event::field`] with the attribute key made only when the value goes there (a
+    /// key built with `format!` for every field cost an allocation each, most of them
+    /// never used: the value went to its column).
+    #[inline]
+    pub(super) fn field_with(
+        &mut self,
+        column: &str,
+        v: Val<'a>,
+        attr_key: impl FnOnce() -> Cow<'a, str>,
+    ) {
         if let Some(id) = self.column_id(column) {
             let text = match first_byte(v) {
                 b'"' => Some(Some(Text::Raw(v.get()))),
@@ -250,7 +263,7 @@ impl<'a, 'b> Event<'a, 'b> {
                 _ => {}
             }
         }
-        self.attributes.push((attr_key, Json::Raw(v.get())));
+        self.attributes.push((attr_key(), Json::Raw(v.get())));
     }
 
     pub(super) fn set(&mut self, column: &str, value: Text<'a>) -> bool {
@@ -381,7 +394,7 @@ pub(super) fn write_object(
         out.push(b':');
         match v {
             Json::Raw(raw) => write_raw(out, raw),
-            Json::Built(text) => json::append(out, text.as_bytes()),
+            Json::Built(text) => json::append(out, text),
             Json::Extras(v) => write_extras(out, *v, scratch),
         }
     }
@@ -406,7 +419,7 @@ pub(super) fn object_json<'a>(members: &[(Cow<'_, str>, Json<'_>)]) -> Json<'a> 
         .sum();
     let mut out = Vec::with_capacity(room + 2);
     write_object(&mut out, members, &mut LineScratch::default());
-    Json::Built(String::from_utf8_lossy(&out).into_owned())
+    Json::Built(out)
 }
 
 /// A value written compactly, each object's repeated keys reduced to the last value.
