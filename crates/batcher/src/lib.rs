@@ -8,7 +8,7 @@ pub mod sample;
 pub mod sink;
 
 pub use config::Config;
-pub use event::{KinesisBatch, KinesisBatchRecord, PayloadError};
+pub use event::{KinesisBatch, KinesisBatchRecord, PayloadError, SharedText};
 pub use handler::{handle_batch, new_invocation_id, BatchReport};
 pub use sink::{Answer, AwsFirehose, EntryResult, FirehoseSink, MemoryFirehose, SinkError};
 #[cfg(feature = "local")]
