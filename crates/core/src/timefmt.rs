@@ -70,9 +70,10 @@ pub fn write_iso(out: &mut Vec<u8>, ms: i64) {
 /// (a record's arrival, the same for every event in it) is copied as it was written.
 #[derive(Debug, Clone)]
 pub struct IsoWriter {
+    /// The day of the instant written last, whose date `last` starts with.
     day: i64,
-    date: [u8; 11],
     last_ms: Option<i64>,
+    /// The instant written last, as written.
     last: [u8; 24],
 }
 
@@ -80,7 +81,6 @@ impl Default for IsoWriter {
     fn default() -> Self {
         IsoWriter {
             day: i64::MIN,
-            date: *b"0000-00-00T",
             last_ms: None,
             last: [0; 24],
         }
@@ -97,7 +97,7 @@ impl IsoWriter {
         if day != self.day {
             let mut full = Vec::with_capacity(24);
             write_iso(&mut full, ms);
-            self.date.copy_from_slice(&full[..11]);
+            self.last[..11].copy_from_slice(&full[..11]);
             self.day = day;
         }
         let rem = ms.rem_euclid(86_400_000) as u32;
@@ -115,7 +115,6 @@ impl IsoWriter {
                 v /= 10;
             }
         }
-        self.last[..11].copy_from_slice(&self.date);
         self.last[11..].copy_from_slice(&buf);
         self.last_ms = Some(ms);
         out.extend_from_slice(&self.last);
