@@ -1036,40 +1036,36 @@ pub fn append(out: &mut Vec<u8>, s: &[u8]) {
     }
     let src = s.as_ptr();
     // SAFETY: `out` has room for `n` more bytes (checked above), so every write below is
-    // within `out`'s allocation from `len` to `len + n`; every read is within `s` (each
-    // pair of moves covers `s` from both ends, overlapping in the middle, and is taken only
-    // when `s` is at least as long as one move). `set_len` then covers exactly the `n`
-    // bytes written, all initialised.
+    // within `out`'s allocation from `len` to `len + n`; every read is within `s`
+    // (`two_moves::<W>` is taken only when W <= n <= 2W). `set_len` then covers exactly
+    // the `n` bytes written, all initialised.
     unsafe {
         let dst = out.as_mut_ptr().add(len);
-        if n >= 16 {
-            let (a, b) = (
-                std::ptr::read_unaligned(src as *const [u8; 16]),
-                std::ptr::read_unaligned(src.add(n - 16) as *const [u8; 16]),
-            );
-            std::ptr::write_unaligned(dst as *mut [u8; 16], a);
-            std::ptr::write_unaligned(dst.add(n - 16) as *mut [u8; 16], b);
-        } else if n >= 8 {
-            let (a, b) = (
-                std::ptr::read_unaligned(src as *const u64),
-                std::ptr::read_unaligned(src.add(n - 8) as *const u64),
-            );
-            std::ptr::write_unaligned(dst as *mut u64, a);
-            std::ptr::write_unaligned(dst.add(n - 8) as *mut u64, b);
-        } else if n >= 4 {
-            let (a, b) = (
-                std::ptr::read_unaligned(src as *const u32),
-                std::ptr::read_unaligned(src.add(n - 4) as *const u32),
-            );
-            std::ptr::write_unaligned(dst as *mut u32, a);
-            std::ptr::write_unaligned(dst.add(n - 4) as *mut u32, b);
-        } else {
-            for i in 0..n {
-                *dst.add(i) = *src.add(i);
+        match n {
+            16.. => two_moves::<16>(src, dst, n),
+            8.. => two_moves::<8>(src, dst, n),
+            4.. => two_moves::<4>(src, dst, n),
+            _ => {
+                for i in 0..n {
+                    *dst.add(i) = *src.add(i);
+                }
             }
         }
         out.set_len(len + n);
     }
+}
+
+/// Copy `n` bytes, `W <= n <= 2W`, as two moves of `W` bytes: one from each end,
+/// overlapping in the middle.
+///
+/// # Safety
+/// `src` must be readable and `dst` writable for `n` bytes, and `W <= n`.
+#[inline(always)]
+unsafe fn two_moves<const W: usize>(src: *const u8, dst: *mut u8, n: usize) {
+    let head = std::ptr::read_unaligned(src as *const [u8; W]);
+    let tail = std::ptr::read_unaligned(src.add(n - W) as *const [u8; W]);
+    std::ptr::write_unaligned(dst as *mut [u8; W], head);
+    std::ptr::write_unaligned(dst.add(n - W) as *mut [u8; W], tail);
 }
 
 /// Whether bytes hold `"`, `\\` or a control character: what a JSON string must escape.
@@ -1425,7 +1421,7 @@ mod tests {
         for n in 0..=40 {
             for start in 0..3 {
                 // Its own allocation of exactly n bytes: a read past it is one valgrind's
-                // memcheck reports (the test is run under it once in a while).
+                // memcheck reports (scripts/test runs this test under it).
                 let s = &text[start..start + n].to_vec()[..];
                 for room in [0, n.saturating_sub(1), n, n + 1, 64] {
                     let mut out = Vec::with_capacity(5 + room);
