@@ -6,7 +6,7 @@
 use super::write::{object_json, Event, Header, Json, Text};
 use super::{event_id, first_byte, kind_of, reject, string, Bufs, Format, Known, LineResult};
 use crate::catalogue::{destination_index, unknown_type_index};
-use crate::event::{Coordinates, Reason};
+use crate::event::{push_json_str as json_str, Coordinates, Reason};
 use crate::json::{Obj, Val};
 use crate::timefmt;
 use std::borrow::Cow;
@@ -195,10 +195,10 @@ fn device<'a>(e: &mut Event<'a, '_>, v: Val<'a>) {
     }
     if let Some(p) = &platform {
         if !e.set("platform", Text::Owned(p.clone())) {
-            e.attributes.push((
-                Cow::Borrowed("device.platform"),
-                Json::Built(serde_json::Value::from(p.as_str()).to_string().into_bytes()),
-            ));
+            let mut text = Vec::with_capacity(p.len() + 2);
+            json_str(&mut text, p);
+            e.attributes
+                .push((Cow::Borrowed("device.platform"), Json::Built(text)));
         }
     }
     for (k, val) in device.iter() {
