@@ -137,13 +137,8 @@ fn decode<'a>(
     // No named user anywhere: the channel is the only identity there is.
     if let (Some(uid), Some(did)) = (e.column_id("user_id"), e.column_id("device_id")) {
         if !e.has_value(uid) {
-            if let Some(ch) = e
-                .columns
-                .iter()
-                .find(|(c, _)| *c == did)
-                .map(|(_, t)| t.clone())
-            {
-                e.columns.push((uid, ch));
+            if let Some(ch) = e.value(did).cloned() {
+                e.put(uid, ch);
             }
         }
     }

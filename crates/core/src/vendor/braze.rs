@@ -180,26 +180,31 @@ fn event<'a>(
         scratch,
     } = bufs;
     flat.clear();
-    // A bit per key taken so far: only on a hit is a key looked for among them.
-    let mut seen = json::KeySet::default();
-    for (k, v) in m.iter() {
-        seen.add(json::key_bit(k.as_bytes()));
-        match k.as_ref() {
-            "id" | "event_type" | "time" => {}
-            "user" if user.is_some() => {}
-            "properties" if properties.is_some() => {}
-            _ => flat.push((k.clone(), avro_unwrap(v))),
+    // Flat rows and batch items have no nested objects: their members are the fields as
+    // they stand, read straight from the object below.
+    let nested = user.is_some() || properties.is_some();
+    if nested {
+        // A bit per key taken so far: only on a hit is a key looked for among them.
+        let mut seen = json::KeySet::default();
+        for (k, v) in m.iter() {
+            seen.add(json::key_bit(k.as_bytes()));
+            match k.as_ref() {
+                "id" | "event_type" | "time" => {}
+                "user" if user.is_some() => {}
+                "properties" if properties.is_some() => {}
+                _ => flat.push((k.clone(), avro_unwrap(v))),
+            }
         }
-    }
-    for (outer, inner) in [("user", &user), ("properties", &properties)] {
-        if let Some(inner) = inner {
-            for (k, v) in inner.iter() {
-                let bit = json::key_bit(k.as_bytes());
-                if seen.may_have(bit) && (m.has(k) || flat.iter().any(|(f, _)| f == k)) {
-                    flat.push((Cow::Owned(format!("{outer}.{k}")), avro_unwrap(v)));
-                } else {
-                    seen.add(bit);
-                    flat.push((k.clone(), avro_unwrap(v)));
+        for (outer, inner) in [("user", &user), ("properties", &properties)] {
+            if let Some(inner) = inner {
+                for (k, v) in inner.iter() {
+                    let bit = json::key_bit(k.as_bytes());
+                    if seen.may_have(bit) && (m.has(k) || flat.iter().any(|(f, _)| f == k)) {
+                        flat.push((Cow::Owned(format!("{outer}.{k}")), avro_unwrap(v)));
+                    } else {
+                        seen.add(bit);
+                        flat.push((k.clone(), avro_unwrap(v)));
+                    }
                 }
             }
         }
@@ -212,10 +217,14 @@ fn event<'a>(
         .map(|(_, c)| *c);
     let canonical = match mapped {
         Some("open") => {
-            let action = flat
-                .iter()
-                .find(|(k, _)| k == "button_action_type")
-                .and_then(|(_, v)| string(*v));
+            let action = if nested {
+                flat.iter()
+                    .find(|(k, _)| k == "button_action_type")
+                    .map(|(_, v)| *v)
+            } else {
+                m.get("button_action_type").map(avro_unwrap)
+            }
+            .and_then(string);
             if action.is_some_and(|a| CLICK_BUTTON_ACTIONS.contains(&a.as_ref())) {
                 "click"
             } else {
@@ -230,13 +239,27 @@ fn event<'a>(
         destination_index(canonical).unwrap_or_else(unknown_type_index)
     };
     let mut e = Event::new(destination, columns, attributes);
-    for (k, v) in flat.drain(..) {
-        if k == "message_extras" && first_byte(v) == b'"' {
-            e.attributes.push((k, Json::Extras(v)));
-            continue;
+    // One field into its column or attributes (a macro: as a closure it was not inlined).
+    macro_rules! put {
+        ($k:expr, $v:expr) => {{
+            let (k, v): (&Cow<'a, str>, Val<'a>) = ($k, $v);
+            if k == "message_extras" && first_byte(v) == b'"' {
+                e.attributes.push((k.clone(), Json::Extras(v)));
+            } else {
+                e.field(k, k.clone(), v);
+            }
+        }};
+    }
+    if nested {
+        for (k, v) in flat.drain(..) {
+            put!(&k, v);
         }
-        let column = k.clone();
-        e.field(&column, k, v);
+    } else {
+        for (k, v) in m.iter() {
+            if !matches!(k.as_ref(), "id" | "event_type" | "time") {
+                put!(k, avro_unwrap(v));
+            }
+        }
     }
     let header = Header {
         id: &id,

@@ -33,6 +33,8 @@ pub(super) struct ColumnTable {
     /// ascending id is the order its columns are written in.
     pub(super) ids: HashMap<&'static str, u8>,
     pub(super) names: Vec<&'static str>,
+    /// Per column id: `,"<name>":`, what a line writes before the column's value.
+    pub(super) prefixes: Vec<Box<[u8]>>,
     /// Per destination: bit `id` set when the destination has that column.
     pub(super) masks: Vec<u64>,
     /// Open addressing by [`slot_of`]: (name, id, signature), "" for an empty slot. The
@@ -101,6 +103,7 @@ pub(super) fn columns() -> &'static ColumnTable {
         let mut t = ColumnTable {
             ids: HashMap::default(),
             names: Vec::new(),
+            prefixes: Vec::new(),
             masks: Vec::new(),
             slots: vec![("", 0, (0, 0, 0)); SLOTS],
         };
@@ -137,6 +140,11 @@ pub(super) fn columns() -> &'static ColumnTable {
                 },
             );
         }
+        t.prefixes = t
+            .names
+            .iter()
+            .map(|name| format!(",\"{name}\":").into_bytes().into_boxed_slice())
+            .collect();
         for (id, name) in t.names.iter().enumerate() {
             let sig = sig_of(name.as_bytes());
             let mut i = slot_of(sig);
@@ -196,7 +204,10 @@ pub(super) struct Event<'a, 'b> {
     /// Bit `id` set once column `id` has a value.
     pub(super) filled: u64,
     /// (column id, value), first value wins; written in ascending id order.
-    pub(super) columns: &'b mut Vec<(u8, Text<'a>)>,
+    columns: &'b mut Vec<(u8, Text<'a>)>,
+    /// Per column id with its `filled` bit set: where its value is in `columns` (the
+    /// line is written by the bits, in id order, with no sort).
+    at: [u8; 64],
     pub(super) attributes: &'b mut Vec<(Cow<'a, str>, Json<'a>)>,
 }
 
@@ -212,8 +223,15 @@ impl<'a, 'b> Event<'a, 'b> {
             mask: self::columns().masks[destination],
             filled: 0,
             columns,
+            at: [0; 64],
             attributes,
         }
+    }
+
+    /// Column `id`'s value, if it has one.
+    pub(super) fn value(&self, id: u8) -> Option<&Text<'a>> {
+        self.has_value(id)
+            .then(|| &self.columns[self.at[id as usize] as usize].1)
     }
 
     #[inline]
@@ -225,8 +243,11 @@ impl<'a, 'b> Event<'a, 'b> {
         self.filled & (1u64 << id) != 0
     }
 
+    /// Column `id` takes `value` (it has none yet: first value wins).
     pub(super) fn put(&mut self, id: u8, value: Text<'a>) {
+        debug_assert!(!self.has_value(id));
         self.filled |= 1u64 << id;
+        self.at[id as usize] = self.columns.len() as u8;
         self.columns.push((id, value));
     }
 
@@ -314,13 +335,13 @@ impl<'a, 'b> Event<'a, 'b> {
         json::append(out, b"\",\"received_at\":\"");
         scratch.received.write(out, coords.received_at_ms);
         out.push(b'"');
-        self.columns.sort_unstable_by_key(|(id, _)| *id);
-        let names = &columns().names;
-        for (id, value) in self.columns.iter() {
-            json::append(out, b",\"");
-            json::append(out, names[*id as usize].as_bytes());
-            json::append(out, b"\":");
-            match value {
+        let prefixes = &columns().prefixes;
+        let mut filled = self.filled;
+        while filled != 0 {
+            let id = filled.trailing_zeros() as usize;
+            filled &= filled - 1;
+            json::append(out, &prefixes[id]);
+            match &self.columns[self.at[id] as usize].1 {
                 Text::Raw(raw) => json::append(out, raw.as_bytes()),
                 Text::Owned(s) => json_str(out, s),
             }
