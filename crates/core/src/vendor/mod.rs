@@ -249,11 +249,22 @@ impl Decoder {
                 format!("record of {} bytes holds no data", data.len()),
             );
         }
-        let fixed = &mut self.scratch.coords;
-        fixed.clear();
-        fixed.extend_from_slice(b",\"source_shard_id\":");
-        json_str(fixed, coords.shard_id);
-        fixed.extend_from_slice(b",\"source_sequence_number\":");
+        // The shard is the same for a batch's records: its part is written once.
+        let LineScratch {
+            coords: fixed,
+            coords_shard: (shard, shard_end),
+            ..
+        } = &mut self.scratch;
+        if fixed.is_empty() || shard != coords.shard_id {
+            fixed.clear();
+            fixed.extend_from_slice(b",\"source_shard_id\":");
+            json_str(fixed, coords.shard_id);
+            fixed.extend_from_slice(b",\"source_sequence_number\":");
+            shard.clear();
+            shard.push_str(coords.shard_id);
+            *shard_end = fixed.len();
+        }
+        fixed.truncate(*shard_end);
         json_str(fixed, coords.sequence_number);
         let mut tape = Tape::from_buffer(std::mem::take(&mut self.nodes));
         let parsed = match tape.parse_stream_bytes(bytes) {
@@ -729,6 +740,48 @@ mod tests {
         assert!(
             matches!(&decode_record(single, &COORDS)[0], Outcome::Quarantined(q) if q.reason == Reason::InvalidJson && q.position.is_none())
         );
+    }
+
+    #[test]
+    fn one_decoder_writes_each_records_own_shard_and_sequence_number() {
+        // The decoder keeps the shard's part of the coordinates from one record to the
+        // next: a record of another shard (the local run's decoder reads every shard), a
+        // shard id needing escapes, and a return to the first must each get their own.
+        let record =
+            br#"{"event_type":"users.messages.pushnotification.Send","id":"a","time":1767225600}"#;
+        let mut decoder = Decoder::default();
+        for (shard, sequence) in [
+            (
+                "shardId-000000000001",
+                "49590338271490256608559692538361571095921575989136588801",
+            ),
+            ("shardId-000000000001", "2"),
+            ("shardId-000000000002", "3"),
+            ("shard \"quoted\"", "4"),
+            ("shardId-000000000001", "5"),
+            ("", "6"),
+        ] {
+            let coords = Coordinates {
+                shard_id: shard,
+                sequence_number: sequence,
+                received_at_ms: COORDS.received_at_ms,
+            };
+            let mut out = Collect {
+                buffers: vec![Vec::new(); DESTINATIONS.len()],
+                outcomes: Vec::new(),
+            };
+            decoder.decode(record, &coords, &mut out);
+            let Some(Outcome::Event { line, .. }) = out.outcomes.first() else {
+                panic!("{:?}", out.outcomes);
+            };
+            let v: Value = serde_json::from_slice(line).unwrap();
+            assert_eq!(v["source_shard_id"], shard, "{shard}");
+            assert_eq!(v["source_sequence_number"], sequence, "{shard}");
+            let Outcome::Event { line: fresh, .. } = &decode_record(record, &coords)[0] else {
+                panic!("a fresh decoder quarantined it");
+            };
+            assert_eq!(line, fresh);
+        }
     }
 
     #[test]

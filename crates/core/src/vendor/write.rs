@@ -163,6 +163,8 @@ pub(super) fn columns() -> &'static ColumnTable {
 pub(super) struct LineScratch {
     /// `,"source_shard_id":…,"source_sequence_number":…` of the record being decoded.
     pub(super) coords: Vec<u8>,
+    /// The shard `coords` was written for, and where its sequence number starts.
+    pub(super) coords_shard: (String, usize),
     pub(super) occurred: timefmt::IsoWriter,
     pub(super) received: timefmt::IsoWriter,
     pub(super) text: String,
