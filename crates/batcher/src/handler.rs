@@ -50,14 +50,6 @@ pub fn new_invocation_id(prefix: &str) -> String {
     )
 }
 
-/// The shard id of a record: the Lambda event id is `shardId-…:<sequence number>`.
-fn shard_of(event_id: Option<&str>) -> &str {
-    event_id
-        .and_then(|id| id.split(':').next())
-        .filter(|s| !s.is_empty())
-        .unwrap_or("unknown-shard")
-}
-
 struct Job {
     destination: usize,
     stream: String,
@@ -91,7 +83,7 @@ pub async fn handle_batch<S: FirehoseSink>(
         .map(|r| InputRecord {
             data: &r.kinesis.data,
             coords: Coordinates {
-                shard_id: shard_of(r.event_id.as_deref()),
+                shard_id: r.shard_id(),
                 sequence_number: &r.kinesis.sequence_number,
                 received_at_ms: r.kinesis.arrival_ms,
             },
