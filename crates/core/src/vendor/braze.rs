@@ -200,7 +200,11 @@ fn event<'a>(
                 for (k, v) in inner.iter() {
                     let bit = json::key_bit(k.as_bytes());
                     if seen.may_have(bit) && (m.has(k) || flat.iter().any(|(f, _)| f == k)) {
-                        flat.push((Cow::Owned(format!("{outer}.{k}")), avro_unwrap(v)));
+                        // The new name is taken too: a later key equal to it (a
+                        // `properties` key `user.x`) must find it.
+                        let renamed = format!("{outer}.{k}");
+                        seen.add(json::key_bit(renamed.as_bytes()));
+                        flat.push((Cow::Owned(renamed), avro_unwrap(v)));
                     } else {
                         seen.add(bit);
                         flat.push((k.clone(), avro_unwrap(v)));

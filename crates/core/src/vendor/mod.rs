@@ -826,6 +826,94 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_nested_key_equal_to_a_renamed_one_is_renamed_too() {
+        // `a` is at the top and in `user` (kept as `user.a`); `properties` has its own
+        // `user.a`, which must not land on the same attribute (one value would be lost).
+        let record = br#"{"event_type":"users.messages.pushnotification.Send","id":"e1","time":1767225600,"a":1,"user":{"a":2},"properties":{"user.a":3}}"#;
+        let Outcome::Event { line, .. } = &decode_record(record, &COORDS)[0] else {
+            panic!("quarantined");
+        };
+        let text = std::str::from_utf8(line).unwrap();
+        assert!(
+            text.contains(r#""attributes":{"a":1,"user.a":2,"properties.user.a":3}"#),
+            "{text}"
+        );
+        same(record).unwrap();
+    }
+
+    /// Members for a Braze event or its nested objects: keys from a small pool, so that
+    /// top-level, `user` and `properties` keys clash, repeat, and take columns (`user_id`,
+    /// `campaign_id`), the click decision (`button_action_type`) and `message_extras`.
+    fn members() -> impl Strategy<Value = Vec<(&'static str, &'static str)>> {
+        let key = prop::sample::select(vec![
+            "user_id",
+            "campaign_id",
+            "button_action_type",
+            "message_extras",
+            "a",
+            "user.a",
+            "properties.a",
+            "b",
+        ]);
+        let value = prop::sample::select(vec![
+            r#""uri""#,
+            r#""deep_link""#,
+            r#""news_feed""#,
+            r#""{\"offer\":\"SAVE10\"}""#,
+            r#"{"string":"uri"}"#,
+            "7",
+            "null",
+            "true",
+            r#"{"k":[1,2]}"#,
+        ]);
+        prop::collection::vec((key, value), 0..6)
+    }
+
+    fn object(members: &[(&str, &str)]) -> String {
+        let inner: Vec<String> = members
+            .iter()
+            .map(|(k, v)| format!("\"{k}\":{v}"))
+            .collect();
+        format!("{{{}}}", inner.join(","))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
+        /// Braze events whose top-level, `user` and `properties` keys clash and repeat
+        /// (each nested key taken as it is unless the top level has it or it was taken
+        /// already, else renamed `user.<key>` / `properties.<key>`), decoded as the
+        /// reference decodes them.
+        #[test]
+        fn nested_keys_that_clash_are_read_as_the_reference_reads_them(
+            top in members(),
+            user in prop::option::of(members()),
+            properties in prop::option::of(members()),
+            open in any::<bool>(),
+            at in any::<prop::sample::Index>(),
+        ) {
+            let kind = if open { "Open" } else { "Send" };
+            let mut all: Vec<String> = vec![
+                format!(r#""event_type":"users.messages.pushnotification.{kind}""#),
+                r#""id":"e1""#.into(),
+                r#""time":1767225600"#.into(),
+            ];
+            all.extend(top.iter().map(|(k, v)| format!("\"{k}\":{v}")));
+            let mut nested = Vec::new();
+            if let Some(u) = &user {
+                nested.push(format!("\"user\":{}", object(u)));
+            }
+            if let Some(p) = &properties {
+                nested.push(format!("\"properties\":{}", object(p)));
+            }
+            // The nested objects somewhere among the top-level members.
+            let i = at.index(all.len() + 1);
+            all.splice(i..i, nested);
+            let record = format!("{{{}}}", all.join(","));
+            same(record.as_bytes())?;
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
         #[test]
