@@ -103,7 +103,10 @@ class Canonical:
             if isinstance(inner, dict):
                 for k, v in inner.items():
                     if k in e or k in seen:
-                        flat.append((f"{outer}.{k}", avro_unwrap(v)))
+                        name = f"{outer}.{k}"
+                        while name in e or name in seen:  # prefixed again while taken
+                            name = f"{outer}.{name}"
+                        flat.append((name, avro_unwrap(v)))
                     else:
                         flat.append((k, avro_unwrap(v)))
                     seen.add(flat[-1][0])

@@ -169,7 +169,8 @@ fn event<'a>(
 
     // Nested (HTTP connector) records carry `user` and `properties` objects; flatten them
     // so both shapes map the same way. A key also present at the top (or already taken)
-    // is kept in attributes as `user.<key>` / `properties.<key>`.
+    // is kept in attributes as `user.<key>` / `properties.<key>` (prefixed again while
+    // that name is taken).
     let user = k.user.and_then(|v| v.object());
     let properties = k.properties.and_then(|v| v.object());
     let Bufs {
@@ -200,9 +201,15 @@ fn event<'a>(
                 for (k, v) in inner.iter() {
                     let bit = json::key_bit(k.as_bytes());
                     if seen.may_have(bit) && (m.has(k) || flat.iter().any(|(f, _)| f == k)) {
-                        // The new name is taken too: a later key equal to it (a
-                        // `properties` key `user.x`) must find it.
-                        let renamed = format!("{outer}.{k}");
+                        // Renamed `user.<key>`; should that name be taken as well (a
+                        // top-level key `user.x`), `user.user.<key>`, and so on: no value
+                        // lands on another's name. The new name is taken too: a later key
+                        // equal to it (a `properties` key `user.x`) must find it.
+                        let mut renamed = format!("{outer}.{k}");
+                        while m.has(&renamed) || flat.iter().any(|(f, _)| *f == renamed) {
+                            renamed.insert(0, '.');
+                            renamed.insert_str(0, outer);
+                        }
                         seen.add(json::key_bit(renamed.as_bytes()));
                         flat.push((Cow::Owned(renamed), avro_unwrap(v)));
                     } else {

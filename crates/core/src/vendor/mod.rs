@@ -840,6 +840,17 @@ mod tests {
             "{text}"
         );
         same(record).unwrap();
+        // A top-level key already named `user.a`: user's `a` becomes `user.user.a`.
+        let record = br#"{"event_type":"users.messages.pushnotification.Send","id":"e1","time":1767225600,"a":1,"user.a":5,"user":{"a":2}}"#;
+        let Outcome::Event { line, .. } = &decode_record(record, &COORDS)[0] else {
+            panic!("quarantined");
+        };
+        let text = std::str::from_utf8(line).unwrap();
+        assert!(
+            text.contains(r#""attributes":{"a":1,"user.a":5,"user.user.a":2}"#),
+            "{text}"
+        );
+        same(record).unwrap();
     }
 
     /// Members for a Braze event or its nested objects: keys from a small pool, so that
@@ -853,6 +864,7 @@ mod tests {
             "message_extras",
             "a",
             "user.a",
+            "user.user.a",
             "properties.a",
             "b",
         ]);
@@ -882,8 +894,9 @@ mod tests {
         #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
         /// Braze events whose top-level, `user` and `properties` keys clash and repeat
         /// (each nested key taken as it is unless the top level has it or it was taken
-        /// already, else renamed `user.<key>` / `properties.<key>`), decoded as the
-        /// reference decodes them.
+        /// already, else renamed `user.<key>` / `properties.<key>`, prefixed again while
+        /// that is taken), decoded as the reference decodes them, and no value lost: the
+        /// line holds no key twice.
         #[test]
         fn nested_keys_that_clash_are_read_as_the_reference_reads_them(
             top in members(),
@@ -911,6 +924,13 @@ mod tests {
             all.splice(i..i, nested);
             let record = format!("{{{}}}", all.join(","));
             same(record.as_bytes())?;
+            for o in decode_record(record.as_bytes(), &COORDS) {
+                if let Outcome::Event { line, .. } = o {
+                    let mut tape = Tape::default();
+                    let root = tape.parse_bytes(&line).unwrap();
+                    prop_assert!(!tape.val(root).repeats_a_key(), "{}", String::from_utf8_lossy(&line));
+                }
+            }
         }
     }
 

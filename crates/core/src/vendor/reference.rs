@@ -469,8 +469,9 @@ fn braze(
     let occurred = braze_time(map)?;
 
     // Nested (HTTP connector) records carry `user` and `properties` objects; flatten them
-    // so that both shapes map the same way. A key that also exists at the top is kept
-    // in attributes under `user.<key>` / `properties.<key>`.
+    // so that both shapes map the same way. A key that also exists at the top (or was
+    // taken already) is kept in attributes under `user.<key>` / `properties.<key>`,
+    // prefixed again while that name is taken.
     let mut flat: Vec<(String, &Value)> = Vec::with_capacity(map.len() + 16);
     for (k, v) in map {
         match (k.as_str(), v) {
@@ -482,8 +483,15 @@ fn braze(
     for outer in ["user", "properties"] {
         if let Some(Value::Object(inner)) = map.get(outer) {
             for (k, v) in inner {
-                if map.contains_key(k) || flat.iter().any(|(f, _)| f == k) {
-                    flat.push((format!("{outer}.{k}"), avro_unwrap(v)));
+                let taken =
+                    |name: &str| map.contains_key(name) || flat.iter().any(|(f, _)| f == name);
+                if taken(k) {
+                    // Prefixed again while the name is taken: no value lands on another's.
+                    let mut name = format!("{outer}.{k}");
+                    while taken(&name) {
+                        name = format!("{outer}.{name}");
+                    }
+                    flat.push((name, avro_unwrap(v)));
                 } else {
                     flat.push((k.clone(), avro_unwrap(v)));
                 }
