@@ -641,6 +641,36 @@ mod tests {
 
     /// Fast and reference agree: same outcomes, same destinations and ids, lines equal as
     /// JSON, quarantine reasons and positions equal.
+    /// An object's members as written, repeated keys included (serde_json's maps keep one).
+    fn members_of(text: &[u8]) -> Vec<(String, Box<serde_json::value::RawValue>)> {
+        struct Members(Vec<(String, Box<serde_json::value::RawValue>)>);
+        impl<'de> serde::Deserialize<'de> for Members {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> serde::de::Visitor<'de> for V {
+                    type Value = Members;
+                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                        f.write_str("an object")
+                    }
+                    fn visit_map<A: serde::de::MapAccess<'de>>(
+                        self,
+                        mut map: A,
+                    ) -> Result<Members, A::Error> {
+                        let mut out = Vec::new();
+                        while let Some(entry) = map.next_entry()? {
+                            out.push(entry);
+                        }
+                        Ok(Members(out))
+                    }
+                }
+                d.deserialize_map(V)
+            }
+        }
+        serde_json::from_slice::<Members>(text)
+            .map(|m| m.0)
+            .unwrap_or_default()
+    }
+
     fn same(data: &[u8]) -> Result<(), TestCaseError> {
         let fast = decode_record(data, &COORDS);
         let slow = vendor_reference::decode_record(data, &COORDS);
@@ -687,6 +717,30 @@ mod tests {
                         l1.ends_with(b"\n") && l1.iter().filter(|b| **b == b'\n').count() == 1,
                         "one line per event"
                     );
+                    // No column and no attribute is written twice: a reader keeps one
+                    // of them, and the other value is lost. (Values inside an attribute
+                    // are the vendor's as written.)
+                    let top = members_of(l1);
+                    let attributes = top.iter().find(|(k, _)| k == "attributes");
+                    for keys in [
+                        top.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(),
+                        attributes
+                            .map(|(_, raw)| members_of(raw.get().as_bytes()))
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|(k, _)| k)
+                            .collect(),
+                    ] {
+                        let mut unique = keys.clone();
+                        unique.sort();
+                        unique.dedup();
+                        prop_assert_eq!(
+                            unique.len(),
+                            keys.len(),
+                            "a key written twice: {}",
+                            String::from_utf8_lossy(l1)
+                        );
+                    }
                     let a: Value = serde_json::from_slice(l1).unwrap();
                     let b: Value = serde_json::from_slice(l2).unwrap();
                     prop_assert_eq!(&a, &b);
@@ -824,6 +878,16 @@ mod tests {
                 prop_assert_eq!(column_of(name), t.ids.get(name).copied());
             }
         }
+    }
+
+    #[test]
+    fn members_of_keeps_repeated_keys() {
+        // What `same` relies on to find a key written twice.
+        let keys: Vec<String> = members_of(br#"{"a":1,"b":{"c":2},"a":3}"#)
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(keys, ["a", "b", "a"]);
     }
 
     #[test]
