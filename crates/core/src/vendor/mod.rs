@@ -999,6 +999,55 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
+        /// Airship events whose top-level keys are named like the attributes the decoder
+        /// makes (`device.<key>`, `body.<key>`, `user.named_user_id`), beside devices,
+        /// bodies and users that fill or leave those: decoded as the reference decodes them,
+        /// no column or attribute written twice.
+        ///
+        /// Known gap, not yet mended: a top-level key named like a made attribute (e.g.
+        /// `device.ios_channel` beside a device whose channel goes to attributes), or one
+        /// named user key falling to attributes for both its columns, writes that attribute
+        /// twice (the reference decoder overwrites: one value is lost either way). Airship
+        /// sends no such dotted top-level keys; the rule to adopt is Braze's (prefix again
+        /// while taken), in the decoder, the reference and the Python peers together.
+        #[test]
+        #[ignore = "known gap: Airship attribute names that clash (see the doc comment)"]
+        fn airship_names_that_clash_are_read_as_the_reference_reads_them(
+            kind in prop::sample::select(vec!["SEND", "OPEN", "SEND_ABORTED", "UNINSTALL", "CUSTOM"]),
+            top in prop::collection::vec((prop::sample::select(vec![
+                "device.channel", "device.ios_channel", "device.platform", "device.named_user_id",
+                "body.push_id", "body.group_id", "body.triggering_push.push_id", "body.reason",
+                "user.named_user_id", "user_id", "platform", "device_id", "x",
+            ]), prop::sample::select(vec![r#""v""#, "7", "null", r#"{"a":1}"#])), 0..5),
+            device in prop::option::of(prop::collection::vec((prop::sample::select(vec![
+                "channel", "ios_channel", "android_channel", "device_type", "named_user_id",
+                "platform", "x",
+            ]), prop::sample::select(vec![r#""c1""#, r#""IOS""#, r#""c2""#, "3", r#"{"iana_timezone":"Europe/London","y":1}"#])), 0..5)),
+            body in prop::option::of(prop::collection::vec((prop::sample::select(vec![
+                "push_id", "group_id", "variant_id", "reason", "triggering_push", "x",
+            ]), prop::sample::select(vec![r#""p1""#, "5", r#"{"push_id":"p2","x":1}"#, "null"])), 0..5)),
+            user in prop::option::of(prop::collection::vec((prop::sample::select(vec![
+                "named_user_id", "contact_id", "x",
+            ]), prop::sample::select(vec![r#""u1""#, "2"])), 0..3)),
+        ) {
+            let mut all: Vec<String> = vec![
+                format!(r#""type":"{kind}""#),
+                r#""id":"a1""#.into(),
+                r#""occurred":"2026-01-01T09:00:00Z""#.into(),
+            ];
+            all.extend(top.iter().map(|(k, v)| format!("\"{k}\":{v}")));
+            for (name, members) in [("device", &device), ("body", &body), ("user", &user)] {
+                if let Some(m) = members {
+                    all.push(format!("\"{name}\":{}", object(m)));
+                }
+            }
+            let record = format!("{{{}}}", all.join(","));
+            same(record.as_bytes())?;
+        }
+    }
+
+    proptest! {
         #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
         #[test]
         fn agrees_with_the_reference_on_mutated_records(
