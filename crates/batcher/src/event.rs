@@ -41,9 +41,18 @@ impl PartialEq for KinesisBatchRecord {
 /// The shard id in a Lambda event id, `shardId-…:<sequence number>`.
 fn shard_of(event_id: Option<&str>) -> &str {
     event_id
-        .and_then(|id| id.split(':').next())
-        .filter(|s| !s.is_empty())
+        .and_then(|id| shard_len(id.as_bytes()).map(|n| &id[..n]))
         .unwrap_or(UNKNOWN_SHARD)
+}
+
+/// How long the shard part of an event id is (the bytes before its first `:`, an ASCII
+/// byte, so a prefix of text is text); none when that part is empty.
+fn shard_len(event_id: &[u8]) -> Option<usize> {
+    let n = event_id
+        .iter()
+        .position(|b| *b == b':')
+        .unwrap_or(event_id.len());
+    (n > 0).then_some(n)
 }
 
 /// The shard of a record whose event id does not say.
@@ -249,14 +258,9 @@ fn record(r: Val<'_>, arena: &mut Vec<u8>) -> Result<RecordRead, String> {
         None => (None, None),
         Some(v) if v.first_byte() == b'n' => (None, None),
         Some(v) => {
-            let id = v.str().ok_or("eventID is not a string")?;
-            let start = arena.len();
-            arena.extend_from_slice(id.as_bytes());
-            let n = id.split(':').next().unwrap_or_default().len();
-            (
-                Some(start..arena.len()),
-                (n > 0).then_some(start..start + n),
-            )
+            let id = text(v, arena).ok_or("eventID is not a string")?;
+            let shard = shard_len(&arena[id.clone()]).map(|n| id.start..id.start + n);
+            (Some(id), shard)
         }
     };
     let k = kinesis
