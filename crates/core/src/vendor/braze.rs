@@ -199,14 +199,15 @@ fn event<'a>(
         for (outer, inner) in [("user", &user), ("properties", &properties)] {
             if let Some(inner) = inner {
                 for (k, v) in inner.iter() {
+                    let taken = |name: &str| m.has(name) || flat.iter().any(|(f, _)| f == name);
                     let bit = json::key_bit(k.as_bytes());
-                    if seen.may_have(bit) && (m.has(k) || flat.iter().any(|(f, _)| f == k)) {
+                    if seen.may_have(bit) && taken(k) {
                         // Renamed `user.<key>`; should that name be taken as well (a
                         // top-level key `user.x`), `user.user.<key>`, and so on: no value
                         // lands on another's name. The new name is taken too: a later key
                         // equal to it (a `properties` key `user.x`) must find it.
                         let mut renamed = format!("{outer}.{k}");
-                        while m.has(&renamed) || flat.iter().any(|(f, _)| *f == renamed) {
+                        while taken(&renamed) {
                             renamed.insert(0, '.');
                             renamed.insert_str(0, outer);
                         }

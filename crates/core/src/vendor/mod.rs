@@ -639,8 +639,6 @@ mod tests {
         all
     }
 
-    /// Fast and reference agree: same outcomes, same destinations and ids, lines equal as
-    /// JSON, quarantine reasons and positions equal.
     /// An object's members as written, repeated keys included (serde_json's maps keep one).
     fn members_of(text: &[u8]) -> Vec<(String, Box<serde_json::value::RawValue>)> {
         struct Members(Vec<(String, Box<serde_json::value::RawValue>)>);
@@ -671,6 +669,9 @@ mod tests {
             .unwrap_or_default()
     }
 
+    /// Fast and reference agree: same outcomes, same destinations and ids, lines equal as
+    /// JSON (and no column or attribute written twice), quarantine reasons and positions
+    /// equal.
     fn same(data: &[u8]) -> Result<(), TestCaseError> {
         let fast = decode_record(data, &COORDS);
         let slow = vendor_reference::decode_record(data, &COORDS);

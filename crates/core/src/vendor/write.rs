@@ -480,22 +480,23 @@ pub(super) fn write_extras(out: &mut Vec<u8>, v: Val<'_>, scratch: &mut LineScra
     let LineScratch { text, nodes, .. } = scratch;
     match raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
         Some(content) if flat_extras(content.as_bytes(), out) => {}
-        _ => write_extras_general(out, raw, text, nodes),
+        Some(content) => write_extras_general(out, raw, content, text, nodes),
+        None => out.extend_from_slice(raw.as_bytes()),
     }
 }
 
-/// [`write_extras`] for any content: unescaped, read onto a tape, written back.
+/// [`write_extras`] for any content (`raw` is the string, `content` what is between its
+/// quotes): unescaped, read onto a tape, written back; the string as it is when what it
+/// holds is not JSON.
 fn write_extras_general(
     out: &mut Vec<u8>,
     raw: &str,
+    content: &str,
     text: &mut String,
     nodes: &mut Vec<json::Node<'static>>,
 ) {
     text.clear();
-    match raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
-        Some(content) => json::unescape_into(content, text),
-        None => return out.extend_from_slice(raw.as_bytes()),
-    }
+    json::unescape_into(content, text);
     let mut tape = Tape::from_buffer(std::mem::take(nodes));
     match tape.parse_one(text) {
         Ok(root) if !tape.val(root).huge() => write_value(out, tape.val(root)),
@@ -628,7 +629,7 @@ mod tests {
     fn general(content: &str) -> Vec<u8> {
         let raw = format!("\"{content}\"");
         let mut out = Vec::new();
-        write_extras_general(&mut out, &raw, &mut String::new(), &mut Vec::new());
+        write_extras_general(&mut out, &raw, content, &mut String::new(), &mut Vec::new());
         out
     }
 
