@@ -148,17 +148,18 @@ class Canonical:
                 from_type = isinstance(v.get("device_type"), str)
                 platform = v["device_type"].lower() if from_type else (CHANNELS[keyed[0]] if keyed else None)
                 if id_key:
-                    self.field(dest, cols, attrs, "device_id", f"device.{id_key}", id_val)
+                    self.field(dest, cols, attrs, "device_id", made(e, attrs, "device", f"device.{id_key}"), id_val)
                 if platform is not None:
-                    self.field(dest, cols, attrs, "platform", "device.platform", platform)
+                    self.field(dest, cols, attrs, "platform", made(e, attrs, "device", "device.platform"), platform)
                 for dk, dv in v.items():
                     if dk == id_key or (dk == "device_type" and from_type):
                         continue
                     if dk in CHANNELS and isinstance(dv, str) and dv == id_val:
                         continue
                     if dk in NAMED_USER_KEYS and isinstance(dv, str):
-                        self.field(dest, cols, attrs, "external_user_id", f"device.{dk}", dv)
-                        self.field(dest, cols, attrs, "user_id", f"device.{dk}", dv)
+                        name = made(e, attrs, "device", f"device.{dk}")  # one name: kept once
+                        self.field(dest, cols, attrs, "external_user_id", name, dv)
+                        self.field(dest, cols, attrs, "user_id", name, dv)
                     elif dk == "attributes" and isinstance(dv, dict):
                         left, taken = {}, False
                         for ak, av in dv.items():
@@ -180,19 +181,20 @@ class Canonical:
                 rest = {}
                 for uk, uv in v.items():
                     if uk == "named_user_id" and isinstance(uv, str):
-                        self.field(dest, cols, attrs, "external_user_id", "user.named_user_id", uv)
-                        self.field(dest, cols, attrs, "user_id", "user.named_user_id", uv)
+                        name = made(e, attrs, "user", "user.named_user_id")
+                        self.field(dest, cols, attrs, "external_user_id", name, uv)
+                        self.field(dest, cols, attrs, "user_id", name, uv)
                     else:
                         rest[uk] = uv
                 if rest:
                     attrs["user"] = rest
             elif k == "body" and isinstance(v, dict):
                 rest = {}
-                for bk, bv in self.push_ids(dest, cols, attrs, v, "body.").items():
+                for bk, bv in self.push_ids(e, dest, cols, attrs, v, "body.").items():
                     if bk == "reason" and isinstance(bv, str):
-                        self.field(dest, cols, attrs, "abort_type", "body.reason", bv)
+                        self.field(dest, cols, attrs, "abort_type", made(e, attrs, "body", "body.reason"), bv)
                     elif bk == "triggering_push" and isinstance(bv, dict):
-                        left = self.push_ids(dest, cols, attrs, bv, "body.triggering_push.")
+                        left = self.push_ids(e, dest, cols, attrs, bv, "body.triggering_push.")
                         if left:
                             rest[bk] = left
                     else:
@@ -205,14 +207,22 @@ class Canonical:
             cols["user_id"] = cols["device_id"]
         return self.line(dest, e["id"], canonical, "airship", e["type"], occurred, received_ms, cols, attrs, shard, seq)
 
-    def push_ids(self, dest, cols, attrs, push, prefix):
+    def push_ids(self, e, dest, cols, attrs, push, prefix):
         left = {}
         for k, v in push.items():
             if k in PUSH_IDS and (isinstance(v, str) or (isinstance(v, (int, float)) and not isinstance(v, bool))):
-                self.field(dest, cols, attrs, PUSH_IDS[k], f"{prefix}{k}", v)
+                self.field(dest, cols, attrs, PUSH_IDS[k], made(e, attrs, "body", f"{prefix}{k}"), v)
             else:
                 left[k] = v
         return left
+
+
+def made(e: dict, attrs: dict, obj: str, name: str) -> str:
+    """A name made from a nested member (`device.<key>`, ...), prefixed with its object's
+    name again while a top-level key or an attribute already written has it."""
+    while name in e or name in attrs:
+        name = f"{obj}.{name}"
+    return name
 
 
 def braze_ms(t) -> int:

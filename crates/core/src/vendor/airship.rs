@@ -125,9 +125,9 @@ fn decode<'a>(
     for (k, v) in m.iter() {
         match k.as_ref() {
             "id" | "type" | "occurred" => {}
-            "device" => device(&mut e, v),
-            "body" => body(&mut e, v),
-            "user" if !device_named && v.object().is_some() => user(&mut e, v),
+            "device" => device(&mut e, m, v),
+            "body" => body(&mut e, m, v),
+            "user" if !device_named && v.object().is_some() => user(&mut e, m, v),
             _ => {
                 let column = k.clone();
                 e.field(&column, k.clone(), v);
@@ -156,7 +156,7 @@ fn decode<'a>(
     Ok((destination, id, start))
 }
 
-fn device<'a>(e: &mut Event<'a, '_>, v: Val<'a>) {
+fn device<'a>(e: &mut Event<'a, '_>, top: &Obj<'a>, v: Val<'a>) {
     let Some(device) = v.object() else {
         e.attributes
             .push((Cow::Borrowed("device"), Json::Raw(v.get())));
@@ -186,14 +186,16 @@ fn device<'a>(e: &mut Event<'a, '_>, v: Val<'a>) {
     let platform_from_type = device.get("device_type").is_some_and(is_str);
     let mut rest: Vec<(Cow<'a, str>, Json<'a>)> = Vec::new();
     if let (Some(k), Some(val)) = (&id_key, id_val) {
-        e.field_with("device_id", val, || Cow::Owned(format!("device.{k}")));
+        if !e.column("device_id", val) {
+            attribute(e, top, "device", Cow::Owned(format!("device.{k}")), val);
+        }
     }
     if let Some(p) = &platform {
         if !e.set("platform", Text::Owned(p.clone())) {
             let mut text = Vec::with_capacity(p.len() + 2);
             json_str(&mut text, p);
-            e.attributes
-                .push((Cow::Borrowed("device.platform"), Json::Built(text)));
+            let name = made(e, top, "device", Cow::Borrowed("device.platform"));
+            e.attributes.push((name, Json::Built(text)));
         }
     }
     for (k, val) in device.iter() {
@@ -210,9 +212,7 @@ fn device<'a>(e: &mut Event<'a, '_>, v: Val<'a>) {
             continue;
         }
         if NAMED_USER_KEYS.contains(&k.as_ref()) && first_byte(val) == b'"' {
-            let key = || Cow::Owned(format!("device.{k}"));
-            e.field_with("external_user_id", val, key);
-            e.field_with("user_id", val, key);
+            named_user(e, top, "device", Cow::Owned(format!("device.{k}")), val);
             continue;
         }
         if k == "attributes" {
@@ -252,15 +252,14 @@ fn device<'a>(e: &mut Event<'a, '_>, v: Val<'a>) {
 
 /// The top-level `user` object (`named_user_id`, `contact_id`): the named user is the
 /// customer; the rest stays in `attributes.user`.
-fn user<'a>(e: &mut Event<'a, '_>, v: Val<'a>) {
+fn user<'a>(e: &mut Event<'a, '_>, top: &Obj<'a>, v: Val<'a>) {
     let Some(user) = v.object() else {
         return;
     };
     let mut rest: Vec<(Cow<'a, str>, Json<'a>)> = Vec::new();
     for (k, val) in user.iter() {
         if k == "named_user_id" && first_byte(val) == b'"' {
-            e.field("external_user_id", Cow::Borrowed("user.named_user_id"), val);
-            e.field("user_id", Cow::Borrowed("user.named_user_id"), val);
+            named_user(e, top, "user", Cow::Borrowed("user.named_user_id"), val);
             continue;
         }
         rest.push((k.clone(), Json::Raw(val.get())));
@@ -271,22 +270,24 @@ fn user<'a>(e: &mut Event<'a, '_>, v: Val<'a>) {
     }
 }
 
-fn body<'a>(e: &mut Event<'a, '_>, v: Val<'a>) {
+fn body<'a>(e: &mut Event<'a, '_>, top: &Obj<'a>, v: Val<'a>) {
     let Some(body) = v.object() else {
         e.attributes
             .push((Cow::Borrowed("body"), Json::Raw(v.get())));
         return;
     };
     let mut rest: Vec<(Cow<'a, str>, Json<'a>)> = Vec::new();
-    for (k, val) in take_push_ids(e, &body, "body.") {
+    for (k, val) in take_push_ids(e, top, &body, "body.") {
         // SEND_ABORTED says why: the abort table's abort_type.
         if k == "reason" && first_byte(val) == b'"' {
-            e.field("abort_type", Cow::Borrowed("body.reason"), val);
+            if !e.column("abort_type", val) {
+                attribute(e, top, "body", Cow::Borrowed("body.reason"), val);
+            }
             continue;
         }
         if k == "triggering_push" {
             if let Some(tp) = val.object() {
-                let left = take_push_ids(e, &tp, "body.triggering_push.");
+                let left = take_push_ids(e, top, &tp, "body.triggering_push.");
                 if !left.is_empty() {
                     let left: Vec<(Cow<'a, str>, Json<'a>)> = left
                         .into_iter()
@@ -309,6 +310,7 @@ fn body<'a>(e: &mut Event<'a, '_>, v: Val<'a>) {
 /// what is left.
 fn take_push_ids<'a>(
     e: &mut Event<'a, '_>,
+    top: &Obj<'a>,
     push: &Obj<'a>,
     prefix: &str,
 ) -> Vec<(Cow<'a, str>, Val<'a>)> {
@@ -323,10 +325,58 @@ fn take_push_ids<'a>(
         // Strings, and numbers (Airship types variant_id as an integer) as their text.
         match column {
             Some(c) if matches!(first_byte(val), b'"' | b'-' | b'0'..=b'9') => {
-                e.field_with(c, val, || Cow::Owned(format!("{prefix}{k}")))
+                if !e.column(c, val) {
+                    attribute(e, top, "body", Cow::Owned(format!("{prefix}{k}")), val);
+                }
             }
             _ => left.push((k.clone(), val)),
         }
     }
     left
+}
+
+/// The name of an attribute the decoder makes from a nested member (`device.<key>`,
+/// `body.<key>`, `user.named_user_id`): as it is, unless a top-level key or an attribute
+/// already written has that name — then prefixed with its object's name again
+/// (`device.device.<key>`) while it is taken, Braze's rule for renamed keys. A top-level
+/// key keeps its name; both values are kept (docs/catalogue.md).
+fn made<'a>(e: &Event<'a, '_>, top: &Obj<'a>, object: &str, name: Cow<'a, str>) -> Cow<'a, str> {
+    let taken = |n: &str| top.has(n) || e.attributes.iter().any(|(a, _)| a == n);
+    if !taken(&name) {
+        return name;
+    }
+    let mut name = format!("{object}.{name}");
+    while taken(&name) {
+        name = format!("{object}.{name}");
+    }
+    Cow::Owned(name)
+}
+
+/// A made attribute: `v` under [`made`]'s name.
+fn attribute<'a>(
+    e: &mut Event<'a, '_>,
+    top: &Obj<'a>,
+    object: &str,
+    name: Cow<'a, str>,
+    v: Val<'a>,
+) {
+    let name = made(e, top, object, name);
+    e.attributes.push((name, Json::Raw(v.get())));
+}
+
+/// A named user (a string): the customer in `external_user_id` and `user_id`; kept once in
+/// attributes under `name` when either column cannot take it (both would write the same
+/// value under the same name).
+fn named_user<'a>(
+    e: &mut Event<'a, '_>,
+    top: &Obj<'a>,
+    object: &str,
+    name: Cow<'a, str>,
+    v: Val<'a>,
+) {
+    let external = e.column("external_user_id", v);
+    let user = e.column("user_id", v);
+    if !(external && user) {
+        attribute(e, top, object, name, v);
+    }
 }

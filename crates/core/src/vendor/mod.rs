@@ -918,6 +918,30 @@ mod tests {
         same(record).unwrap();
     }
 
+    #[test]
+    fn an_airship_name_that_is_taken_is_prefixed_again_and_a_named_user_kept_once() {
+        let line = |record: &[u8]| {
+            let Outcome::Event { line, .. } = &decode_record(record, &COORDS)[0] else {
+                panic!("quarantined");
+            };
+            same(record).unwrap();
+            String::from_utf8(line.clone()).unwrap()
+        };
+        // `device_id` is taken by a top-level key, so the device's channel goes to
+        // attributes as `device.channel` — a name a top-level key already has.
+        let text = line(br#"{"type":"SEND","id":"a1","occurred":"2026-01-01T09:00:00Z","device_id":"d0","device":{"channel":"c1"},"device.channel":"t"}"#);
+        assert!(
+            text.contains(r#""attributes":{"device.device.channel":"c1","device.channel":"t"}"#),
+            "{text}"
+        );
+        // Both named-user columns taken: the device's named user is kept once.
+        let text = line(br#"{"type":"SEND","id":"a1","occurred":"2026-01-01T09:00:00Z","external_user_id":"x","user_id":"y","device":{"channel":"c1","named_user_id":"n1"}}"#);
+        assert!(
+            text.contains(r#""attributes":{"device.named_user_id":"n1"}"#),
+            "{text}"
+        );
+    }
+
     /// Members for a Braze event or its nested objects: keys from a small pool, so that
     /// top-level, `user` and `properties` keys clash, repeat, and take columns (`user_id`,
     /// `campaign_id`), the click decision (`button_action_type`) and `message_extras`.
@@ -1004,16 +1028,10 @@ mod tests {
         /// Airship events whose top-level keys are named like the attributes the decoder
         /// makes (`device.<key>`, `body.<key>`, `user.named_user_id`), beside devices,
         /// bodies and users that fill or leave those: decoded as the reference decodes them,
-        /// no column or attribute written twice.
-        ///
-        /// Known gap, not yet mended: a top-level key named like a made attribute (e.g.
-        /// `device.ios_channel` beside a device whose channel goes to attributes), or one
-        /// named user key falling to attributes for both its columns, writes that attribute
-        /// twice (the reference decoder overwrites: one value is lost either way). Airship
-        /// sends no such dotted top-level keys; the rule to adopt is Braze's (prefix again
-        /// while taken), in the decoder, the reference and the Python peers together.
+        /// no column or attribute written twice. A made name that is taken is prefixed
+        /// again (`device.device.ios_channel`); a named user neither column takes is kept
+        /// once.
         #[test]
-        #[ignore = "known gap: Airship attribute names that clash (see the doc comment)"]
         fn airship_names_that_clash_are_read_as_the_reference_reads_them(
             kind in prop::sample::select(vec!["SEND", "OPEN", "SEND_ABORTED", "UNINSTALL", "CUSTOM"]),
             top in prop::collection::vec((prop::sample::select(vec![

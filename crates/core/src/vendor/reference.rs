@@ -603,9 +603,9 @@ fn airship(
     for (k, v) in map {
         match k.as_str() {
             "id" | "type" | "occurred" => {}
-            "device" => airship_device(&mut b, v),
-            "body" => airship_body(&mut b, v),
-            "user" if !device_named && v.is_object() => airship_user(&mut b, v),
+            "device" => airship_device(&mut b, map, v),
+            "body" => airship_body(&mut b, map, v),
+            "user" if !device_named && v.is_object() => airship_user(&mut b, map, v),
             _ => b.field(k, k, v),
         }
     }
@@ -625,7 +625,7 @@ fn airship(
     ))
 }
 
-fn airship_device(b: &mut Builder, v: &Value) {
+fn airship_device(b: &mut Builder, top: &Map<String, Value>, v: &Value) {
     let Value::Object(device) = v else {
         b.attributes.insert("device".into(), v.clone());
         return;
@@ -653,10 +653,12 @@ fn airship_device(b: &mut Builder, v: &Value) {
     };
     let mut rest = Map::new();
     if let (Some(k), Some(val)) = (&id_key, &id_val) {
-        b.field("device_id", &format!("device.{k}"), val);
+        let name = made(b, top, "device", format!("device.{k}"));
+        b.field("device_id", &name, val);
     }
     if let Some(p) = &platform {
-        b.field("platform", "device.platform", &Value::String(p.clone()));
+        let name = made(b, top, "device", "device.platform".to_owned());
+        b.field("platform", &name, &Value::String(p.clone()));
     }
     for (k, val) in device {
         if id_key.as_deref() == Some(k.as_str()) {
@@ -672,8 +674,10 @@ fn airship_device(b: &mut Builder, v: &Value) {
             continue;
         }
         if AIRSHIP_NAMED_USER_KEYS.contains(&k.as_str()) && val.is_string() {
-            b.field("external_user_id", &format!("device.{k}"), val);
-            b.field("user_id", &format!("device.{k}"), val);
+            // One name for both columns: a value neither takes is kept once.
+            let name = made(b, top, "device", format!("device.{k}"));
+            b.field("external_user_id", &name, val);
+            b.field("user_id", &name, val);
             continue;
         }
         if k == "attributes" {
@@ -709,15 +713,16 @@ fn airship_device(b: &mut Builder, v: &Value) {
     }
 }
 
-fn airship_user(b: &mut Builder, v: &Value) {
+fn airship_user(b: &mut Builder, top: &Map<String, Value>, v: &Value) {
     let Value::Object(user) = v else {
         return;
     };
     let mut rest = Map::new();
     for (k, val) in user {
         if k == "named_user_id" && val.is_string() {
-            b.field("external_user_id", "user.named_user_id", val);
-            b.field("user_id", "user.named_user_id", val);
+            let name = made(b, top, "user", "user.named_user_id".to_owned());
+            b.field("external_user_id", &name, val);
+            b.field("user_id", &name, val);
             continue;
         }
         rest.insert(k.clone(), val.clone());
@@ -727,19 +732,20 @@ fn airship_user(b: &mut Builder, v: &Value) {
     }
 }
 
-fn airship_body(b: &mut Builder, v: &Value) {
+fn airship_body(b: &mut Builder, top: &Map<String, Value>, v: &Value) {
     let Value::Object(body) = v else {
         b.attributes.insert("body".into(), v.clone());
         return;
     };
     let mut rest = Map::new();
-    for (k, val) in take_push_ids(b, body, "body.") {
+    for (k, val) in take_push_ids(b, top, body, "body.") {
         if k == "reason" && val.is_string() {
-            b.field("abort_type", "body.reason", &val);
+            let name = made(b, top, "body", "body.reason".to_owned());
+            b.field("abort_type", &name, &val);
             continue;
         }
         if let ("triggering_push", Value::Object(tp)) = (k.as_str(), &val) {
-            let left = take_push_ids(b, tp, "body.triggering_push.");
+            let left = take_push_ids(b, top, tp, "body.triggering_push.");
             if !left.is_empty() {
                 rest.insert(k, Value::Object(left));
             }
@@ -754,7 +760,12 @@ fn airship_body(b: &mut Builder, v: &Value) {
 
 /// Map an Airship push reference (`push_id`, `group_id`, `variant_id`) to columns; return
 /// what is left.
-fn take_push_ids(b: &mut Builder, push: &Map<String, Value>, prefix: &str) -> Map<String, Value> {
+fn take_push_ids(
+    b: &mut Builder,
+    top: &Map<String, Value>,
+    push: &Map<String, Value>,
+    prefix: &str,
+) -> Map<String, Value> {
     let mut left = Map::new();
     for (k, val) in push {
         let column = match k.as_str() {
@@ -765,7 +776,8 @@ fn take_push_ids(b: &mut Builder, push: &Map<String, Value>, prefix: &str) -> Ma
         };
         match column {
             Some(c) if val.is_string() || val.is_number() => {
-                b.field(c, &format!("{prefix}{k}"), val)
+                let name = made(b, top, "body", format!("{prefix}{k}"));
+                b.field(c, &name, val)
             }
             _ => {
                 left.insert(k.clone(), val.clone());
@@ -773,6 +785,15 @@ fn take_push_ids(b: &mut Builder, push: &Map<String, Value>, prefix: &str) -> Ma
         }
     }
     left
+}
+
+/// A name made from a nested member (`device.<key>`, …), prefixed with its object's name
+/// again while a top-level key or an attribute already written has it.
+fn made(b: &Builder, top: &Map<String, Value>, object: &str, mut name: String) -> String {
+    while top.contains_key(&name) || b.attributes.contains_key(&name) {
+        name = format!("{object}.{name}");
+    }
+    name
 }
 
 /// The value inside an Avro JSON union (`{"string": "x"}` → `"x"`), else the value.

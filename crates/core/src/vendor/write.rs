@@ -270,6 +270,16 @@ impl<'a, 'b> Event<'a, 'b> {
         v: Val<'a>,
         attr_key: impl FnOnce() -> Cow<'a, str>,
     ) {
+        if !self.column(column, v) {
+            self.attributes.push((attr_key(), Json::Raw(v.get())));
+        }
+    }
+
+    /// The column step of [`Event::field`]: true when `v` is settled by column `column`
+    /// (the destination has it, it is still empty and `v` is a scalar, or `v` is null
+    /// and leaves it null); false when `v` belongs in attributes.
+    #[inline]
+    pub(super) fn column(&mut self, column: &str, v: Val<'a>) -> bool {
         if let Some(id) = self.column_id(column) {
             let text = match first_byte(v) {
                 b'"' => Some(Some(Text::Raw(v.get()))),
@@ -281,13 +291,13 @@ impl<'a, 'b> Event<'a, 'b> {
             match text {
                 Some(Some(t)) if !self.has_value(id) => {
                     self.put(id, t);
-                    return;
+                    return true;
                 }
-                Some(None) => return,
+                Some(None) => return true,
                 _ => {}
             }
         }
-        self.attributes.push((attr_key(), Json::Raw(v.get())));
+        false
     }
 
     pub(super) fn set(&mut self, column: &str, value: Text<'a>) -> bool {
