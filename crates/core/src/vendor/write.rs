@@ -277,8 +277,9 @@ impl<'a, 'b> Event<'a, 'b> {
 
     /// The column step of [`Event::field`]: true when `v` is settled by column `column`
     /// (the destination has it, it is still empty and `v` is a scalar, or `v` is null
-    /// and leaves it null); false when `v` belongs in attributes.
-    #[inline]
+    /// and leaves it null); false when `v` belongs in attributes. Inlined always: as a
+    /// call of its own it cost Braze's field step 1.5 % of a batch's instructions.
+    #[inline(always)]
     pub(super) fn column(&mut self, column: &str, v: Val<'a>) -> bool {
         if let Some(id) = self.column_id(column) {
             let text = match first_byte(v) {
