@@ -3,7 +3,7 @@
 //! connector's), flat (the storage export's) and `{"events": […]}` batches — map the same
 //! way: the nested objects are flattened first. Fields named like a column fill it.
 
-use super::write::{Event, Header, Json};
+use super::write::{column_of, Event, Header, Json};
 use super::{
     event_id, first_byte, kind_of, reject, string, Bufs, Format, Known, LineResult, Rejection,
     OUT_OF_RANGE,
@@ -173,54 +173,7 @@ fn event<'a>(
     // that name is taken).
     let user = k.user.and_then(|v| v.object());
     let properties = k.properties.and_then(|v| v.object());
-    let Bufs {
-        flat,
-        columns,
-        attributes,
-        out,
-        scratch,
-    } = bufs;
-    flat.clear();
-    // Flat rows and batch items have no nested objects: their members are the fields as
-    // they stand, read straight from the object below.
     let nested = user.is_some() || properties.is_some();
-    if nested {
-        // A bit per key taken so far: only on a hit is a key looked for among them.
-        let mut seen = json::KeySet::default();
-        for (k, v) in m.iter() {
-            seen.add(json::key_bit(k.as_bytes()));
-            match k.as_ref() {
-                "id" | "event_type" | "time" => {}
-                "user" if user.is_some() => {}
-                "properties" if properties.is_some() => {}
-                _ => flat.push((k.clone(), avro_unwrap(v))),
-            }
-        }
-        for (outer, inner) in [("user", &user), ("properties", &properties)] {
-            if let Some(inner) = inner {
-                for (k, v) in inner.iter() {
-                    let taken = |name: &str| m.has(name) || flat.iter().any(|(f, _)| f == name);
-                    let bit = json::key_bit(k.as_bytes());
-                    if seen.may_have(bit) && taken(k) {
-                        // Renamed `user.<key>`; should that name be taken as well (a
-                        // top-level key `user.x`), `user.user.<key>`, and so on: no value
-                        // lands on another's name. The new name is taken too: a later key
-                        // equal to it (a `properties` key `user.x`) must find it.
-                        let mut renamed = format!("{outer}.{k}");
-                        while taken(&renamed) {
-                            renamed.insert(0, '.');
-                            renamed.insert_str(0, outer);
-                        }
-                        seen.add(json::key_bit(renamed.as_bytes()));
-                        flat.push((Cow::Owned(renamed), avro_unwrap(v)));
-                    } else {
-                        seen.add(bit);
-                        flat.push((k.clone(), avro_unwrap(v)));
-                    }
-                }
-            }
-        }
-    }
 
     // The names share a long prefix: compare the end first.
     let mapped = TYPES
@@ -229,14 +182,15 @@ fn event<'a>(
         .map(|(_, c)| *c);
     let canonical = match mapped {
         Some("open") => {
-            let action = if nested {
-                flat.iter()
-                    .find(|(k, _)| k == "button_action_type")
-                    .map(|(_, v)| *v)
-            } else {
-                m.get("button_action_type").map(avro_unwrap)
-            }
-            .and_then(string);
+            // The first `button_action_type` in field order: a top-level one, else
+            // `user`'s, else `properties'` (a nested key is renamed only when an earlier
+            // field has its name, so the first of them keeps it).
+            let action = m
+                .get("button_action_type")
+                .or_else(|| user.and_then(|u| u.get("button_action_type")))
+                .or_else(|| properties.and_then(|p| p.get("button_action_type")))
+                .map(avro_unwrap)
+                .and_then(string);
             if action.is_some_and(|a| CLICK_BUTTON_ACTIONS.contains(&a.as_ref())) {
                 "click"
             } else {
@@ -250,6 +204,13 @@ fn event<'a>(
     } else {
         destination_index(canonical).unwrap_or_else(unknown_type_index)
     };
+    let Bufs {
+        names,
+        columns,
+        attributes,
+        out,
+        scratch,
+    } = bufs;
     let mut e = Event::new(destination, columns, attributes);
     // One field into its column or attributes (a macro: as a closure it was not inlined).
     macro_rules! put {
@@ -258,15 +219,61 @@ fn event<'a>(
             if k == "message_extras" && first_byte(v) == b'"' {
                 e.attributes.push((k.clone(), Json::Extras(v)));
             } else {
-                e.field(k, k.clone(), v);
+                e.field_with(k, v, || k.clone());
             }
         }};
     }
     if nested {
-        for (k, v) in flat.drain(..) {
-            put!(&k, v);
+        // Nested (HTTP connector) records carry `user` and `properties` objects: their
+        // members follow the top-level fields, so both shapes map the same way. A nested
+        // key that an earlier field has (a top-level key, or one of `user`'s) is kept in
+        // attributes as `user.<key>` / `properties.<key>`, prefixed again while that name
+        // is taken. A bit per key taken so far: only on a hit is a key looked for.
+        let mut seen = json::KeySet::default();
+        for (k, v) in m.iter() {
+            seen.add(json::key_bit(k.as_bytes()));
+            match k.as_ref() {
+                "id" | "event_type" | "time" => {}
+                "user" if user.is_some() => {}
+                "properties" if properties.is_some() => {}
+                _ => put!(k, avro_unwrap(v)),
+            }
+        }
+        names.clear();
+        for (outer, inner) in [("user", &user), ("properties", &properties)] {
+            let Some(inner) = inner else { continue };
+            for (k, v) in inner.iter() {
+                // Taken: a top-level key, a nested key kept as it is, or a renamed one
+                // (renamed names hold a dot, which no column's does: all are attributes).
+                let taken = |e: &Event<'a, '_>, names: &[&str], name: &str| {
+                    m.has(name)
+                        || names.contains(&name)
+                        || e.attributes.iter().any(|(a, _)| a == name)
+                };
+                let bit = json::key_bit(k.as_bytes());
+                if seen.may_have(bit) && taken(&e, names, k) {
+                    // Renamed `user.<key>`; should that name be taken as well (a
+                    // top-level key `user.x`), `user.user.<key>`, and so on: no value
+                    // lands on another's name. The new name is taken too: a later key
+                    // equal to it (a `properties` key `user.x`) must find it.
+                    let mut renamed = format!("{outer}.{k}");
+                    while taken(&e, names, &renamed) {
+                        renamed.insert(0, '.');
+                        renamed.insert_str(0, outer);
+                    }
+                    seen.add(json::key_bit(renamed.as_bytes()));
+                    let v = avro_unwrap(v);
+                    debug_assert!(column_of(&renamed).is_none());
+                    e.attributes.push((Cow::Owned(renamed), Json::Raw(v.get())));
+                } else {
+                    seen.add(bit);
+                    names.push(k.as_ref());
+                    put!(k, avro_unwrap(v));
+                }
+            }
         }
     } else {
+        // Flat rows and batch items: their members are the fields as they stand.
         for (k, v) in m.iter() {
             if !matches!(k.as_ref(), "id" | "event_type" | "time") {
                 put!(k, avro_unwrap(v));

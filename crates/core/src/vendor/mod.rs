@@ -203,7 +203,7 @@ impl Output for Collect {
 pub struct Decoder {
     nodes: Vec<json::Node<'static>>,
     candidates: Vec<Candidate<'static>>,
-    flat: Vec<(Cow<'static, str>, Val<'static>)>,
+    names: Vec<&'static str>,
     columns: Vec<(u8, Text<'static>)>,
     attributes: Vec<(Cow<'static, str>, Json<'static>)>,
     scratch: LineScratch,
@@ -211,7 +211,8 @@ pub struct Decoder {
 
 /// One record's view of the decoder's buffers.
 struct Bufs<'a, 'd> {
-    flat: Vec<(Cow<'a, str>, Val<'a>)>,
+    /// Braze: the nested keys kept under their own names so far (for the clash check).
+    names: Vec<&'a str>,
     columns: Vec<(u8, Text<'a>)>,
     attributes: Vec<(Cow<'a, str>, Json<'a>)>,
     out: &'d mut dyn Output,
@@ -307,14 +308,14 @@ impl Decoder {
                 }
             };
             let mut bufs = Bufs {
-                flat: json::recycle(std::mem::take(&mut self.flat)),
+                names: json::recycle(std::mem::take(&mut self.names)),
                 columns: json::recycle(std::mem::take(&mut self.columns)),
                 attributes: json::recycle(std::mem::take(&mut self.attributes)),
                 out,
                 scratch: &mut self.scratch,
             };
             finish(&candidates, coords, data, multi, &mut bufs);
-            self.flat = json::recycle(bufs.flat);
+            self.names = json::recycle(bufs.names);
             self.columns = json::recycle(bufs.columns);
             self.attributes = json::recycle(bufs.attributes);
             self.candidates = json::recycle(candidates);
