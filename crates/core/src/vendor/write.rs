@@ -246,7 +246,9 @@ impl<'a, 'b> Event<'a, 'b> {
         self.filled & (1u64 << id) != 0
     }
 
-    /// Column `id` takes `value` (it has none yet: first value wins).
+    /// Column `id` takes `value` (it has none yet: first value wins). Inlined always: as
+    /// a call, its register saves and restores were 17 of its 42 instructions.
+    #[inline(always)]
     pub(super) fn put(&mut self, id: u8, value: Text<'a>) {
         debug_assert!(!self.has_value(id));
         self.filled |= 1u64 << id;
