@@ -696,14 +696,29 @@ impl<'a, 't> Parser<'a, 't> {
 
     #[inline(always)]
     fn string(&mut self) -> Result<bool, SyntaxError> {
-        // Fast path, inlined: an ASCII string with nothing to escape that ends within 32
-        // bytes (keys, ids, UUIDs, times: most of them).
+        // Fast path, inlined: an ASCII string with nothing to escape that ends within 48
+        // bytes (keys, times, and the UUIDs and Braze type names of 36 characters and more:
+        // ending within 32 bytes, seven strings an event went the slow way, a call of ~166
+        // instructions each).
         // Otherwise the slow path goes on from the first byte it has to look at (the
-        // special one found, or past the 32 plain ones).
+        // special one found, or past the plain ones).
         #[allow(unused_mut)]
         let mut from = self.pos + 1;
         #[cfg(target_arch = "x86_64")]
-        if let Some(chunk) = self.b.get(self.pos + 1..self.pos + 33) {
+        if let Some(chunk) = self.b.get(self.pos + 1..self.pos + 49) {
+            let k = sse2::first16::<true>(&chunk[..16])
+                .or_else(|| sse2::first16::<true>(&chunk[16..32]).map(|k| k + 16))
+                .or_else(|| sse2::first16::<true>(&chunk[32..]).map(|k| k + 32));
+            match k {
+                Some(k) if chunk[k] == b'"' => {
+                    self.pos += k + 2;
+                    return Ok(false);
+                }
+                Some(k) => from += k,
+                None => from += 48,
+            }
+        } else if let Some(chunk) = self.b.get(self.pos + 1..self.pos + 33) {
+            // Near the end of the text: 32 bytes, as far as there are.
             let k = sse2::first16::<true>(&chunk[..16])
                 .or_else(|| sse2::first16::<true>(&chunk[16..]).map(|k| k + 16));
             match k {
@@ -723,13 +738,54 @@ impl<'a, 't> Parser<'a, 't> {
     /// first such byte, then looks for the end only.
     /// `from`: where to look on (the bytes before it are plain ASCII).
     #[inline(never)]
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_labels))]
     fn string_slow(&mut self, from: usize) -> Result<bool, SyntaxError> {
         let b = self.b;
         let content = self.pos + 1;
         let mut i = from;
         let mut escaped = false;
         let mut high = false;
-        loop {
+        'scan: loop {
+            // ASCII so far, on x86_64: the special bytes of 16 at a time from one load, each
+            // escape's own bytes passed over in the same bits (a string of escaped JSON,
+            // Braze's `message_extras`, has an escape every few bytes: a search per escape
+            // cost ~90 instructions). A byte past ASCII, a control character, 16 plain
+            // bytes or fewer than 16 left: the step below.
+            #[cfg(target_arch = "x86_64")]
+            if !high {
+                if let Some(chunk) = b.get(i..i + 16) {
+                    let base = i;
+                    let mut bits = sse2::bits16::<true>(chunk);
+                    loop {
+                        if bits == 0 {
+                            // 16 plain bytes: a long plain run (record data) is searched
+                            // by the step below, 64 bytes at a time and with AVX2.
+                            i = base + 16;
+                            break;
+                        }
+                        let at = base + bits.trailing_zeros() as usize;
+                        match b[at] {
+                            b'"' => {
+                                self.pos = at + 1;
+                                return Ok(escaped);
+                            }
+                            b'\\' => {
+                                escaped = true;
+                                i = self.escape(at)?;
+                                let passed = i - base;
+                                if passed >= 16 {
+                                    continue 'scan;
+                                }
+                                bits &= u32::MAX << passed;
+                            }
+                            _ => {
+                                i = at;
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
             i = match high {
                 false => find_special::<true>(b, i, self.wide),
                 true => find_special::<false>(b, i, self.wide),
@@ -766,7 +822,9 @@ impl<'a, 't> Parser<'a, 't> {
         }
     }
 
-    /// A backslash escape at `i`; the index after it.
+    /// A backslash escape at `i`; the index after it. Inlined always (both of
+    /// [`Parser::string_slow`]'s steps take escapes).
+    #[inline(always)]
     fn escape(&mut self, i: usize) -> Result<usize, SyntaxError> {
         let b = self.b;
         match b.get(i + 1) {
@@ -1167,6 +1225,16 @@ mod sse2 {
         }
     }
 
+    /// A bit per special byte of the 16 at the start of `chunk` (bit k: byte k).
+    #[inline(always)]
+    pub(super) fn bits16<const HIGH: bool>(chunk: &[u8]) -> u32 {
+        assert!(chunk.len() >= 16);
+        // SAFETY: `chunk` holds 16 readable bytes (asserted); the load is unaligned.
+        let v = unsafe { _mm_loadu_si128(chunk.as_ptr() as *const __m128i) };
+        // SAFETY: register arithmetic only (SSE2, x86_64 baseline).
+        unsafe { _mm_movemask_epi8(mask16::<HIGH>(v)) as u32 }
+    }
+
     /// The first of 16 bytes at `i` that is special, if any.
     #[inline(always)]
     pub(super) fn first16<const HIGH: bool>(chunk: &[u8]) -> Option<usize> {
@@ -1287,6 +1355,59 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use serde_json::Value;
+
+    /// A string's end, an escape, text past ASCII and a control character at every offset
+    /// from 0 to 120 — through each fast path's windows (16, 32, 48 bytes) and the scans
+    /// past them — with the text ending at the string and with more text after it.
+    #[test]
+    fn reads_a_special_byte_at_every_offset_of_a_string() {
+        for n in 0..=120 {
+            // The end; an escape written as two bytes, or six (`\u0001`); past ASCII.
+            for tail in ["", "\n", "\"", "\u{1}z", "é"] {
+                let s = format!("{}{tail}", "a".repeat(n));
+                let text = serde_json::to_string(&s).unwrap();
+                for doc in [text.clone(), format!("[{text},\"{}\"]", "z".repeat(64))] {
+                    let mut tape = Tape::default();
+                    let root = tape
+                        .parse_one(&doc)
+                        .unwrap_or_else(|e| panic!("{doc}: {e}"));
+                    let v = tape.val(root);
+                    let v = v.array().and_then(|mut a| a.next()).unwrap_or(v);
+                    assert_eq!(v.str().as_deref(), Some(s.as_str()), "{doc}");
+                }
+            }
+            // Escapes close together (escaped JSON, as Braze's message_extras) and a
+            // surrogate pair, across the 16-byte blocks wherever they start.
+            let pad = "a".repeat(n);
+            for (json, read) in [
+                (r#"{\"k\":\"v\",\"n\":\"\\\\x\"}"#, r#"{"k":"v","n":"\\x"}"#),
+                (r#"\ud83d\ude00\n\u00e9\t\""#, "😀\né\t\""),
+            ] {
+                for doc in [
+                    format!("\"{pad}{json}{pad}\""),
+                    format!("[\"{pad}{json}\",\"{}\"]", "z".repeat(64)),
+                ] {
+                    let mut tape = Tape::default();
+                    let root = tape
+                        .parse_one(&doc)
+                        .unwrap_or_else(|e| panic!("{doc}: {e}"));
+                    let v = tape.val(root);
+                    let v = v.array().and_then(|mut a| a.next()).unwrap_or(v);
+                    let want = match doc.starts_with('[') {
+                        true => format!("{pad}{read}"),
+                        false => format!("{pad}{read}{pad}"),
+                    };
+                    assert_eq!(v.str().as_deref(), Some(want.as_str()), "{doc}");
+                }
+            }
+            // A raw control character at the same offset is refused, and one after an
+            // escape in the same 16 bytes.
+            for bad in [format!("{pad}\u{1}"), format!("{pad}\\n\u{1}")] {
+                let raw = format!("[\"{bad}\",\"{}\"]", "z".repeat(64));
+                assert!(Tape::default().parse_one(&raw).is_err(), "{raw:?}");
+            }
+        }
+    }
 
     fn scalar_find(b: &[u8], i: usize, high: bool) -> usize {
         (i..b.len())
@@ -1640,8 +1761,10 @@ mod tests {
             }
         }
 
-        /// Strings of every length around the 32-byte fast path and the 16- and 64-byte
-        /// scans, with escapes and text past ASCII anywhere in them.
+        /// Strings of every length around the 48-byte fast path (and the 32-byte one near
+        /// the end of a text) and the 16- and 64-byte scans, with escapes and text past
+        /// ASCII anywhere in them; alone (the text ends with the string) and followed by
+        /// more text (every window is there to look at).
         #[test]
         fn reads_strings_of_any_length_as_serde_json_writes_them(
             plain in 0usize..100,
@@ -1655,6 +1778,13 @@ mod tests {
             prop_assert!(root.is_ok(), "{:?}", text);
             let read = tape.val(root.unwrap()).str();
             prop_assert_eq!(read.as_deref(), Some(s.as_str()));
+            let padded = format!("[{text},\"{}\"]", "z".repeat(64));
+            let mut tape = Tape::default();
+            let root = tape.parse_one(&padded);
+            prop_assert!(root.is_ok(), "{:?}", padded);
+            let first = tape.val(root.unwrap()).array().and_then(|mut a| a.next());
+            let first = first.and_then(|v| v.str());
+            prop_assert_eq!(first.as_deref(), Some(s.as_str()));
             // The same bytes with one made invalid UTF-8 are refused.
             let mut bad = text.clone().into_bytes();
             if bad.len() > 2 {
