@@ -53,18 +53,25 @@ pub(crate) const AVRO_UNION_TYPES: &[&str] = &[
 ];
 
 /// The value inside an Avro JSON union (`{"string": "x"}` → `"x"`), else the value.
+/// The first-byte test inlined always: nearly every field is no object, and the call
+/// cost 16 instructions a field.
+#[inline(always)]
 fn avro_unwrap<'a>(v: Val<'a>) -> Val<'a> {
     if first_byte(v) == b'{' {
-        if let Some(o) = v.object() {
-            let mut members = o.iter();
-            if let (Some((k, inner)), None) = (members.next(), members.next()) {
-                if AVRO_UNION_TYPES.contains(&k.as_ref()) {
-                    return inner;
-                }
-            }
-        }
+        union_member(v).unwrap_or(v)
+    } else {
+        v
     }
-    v
+}
+
+/// An object's one member when it is an Avro union's (`{"string": "x"}`).
+fn union_member<'a>(v: Val<'a>) -> Option<Val<'a>> {
+    let o = v.object()?;
+    let mut members = o.iter();
+    match (members.next(), members.next()) {
+        (Some((k, inner)), None) if AVRO_UNION_TYPES.contains(&k.as_ref()) => Some(inner),
+        _ => None,
+    }
 }
 
 /// Braze button actions that take the user somewhere: such an Open is a `click`.
