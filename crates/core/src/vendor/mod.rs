@@ -202,6 +202,7 @@ impl Output for Collect {
 #[derive(Default)]
 pub struct Decoder {
     nodes: Vec<json::Node<'static>>,
+    roots: Vec<usize>,
     candidates: Vec<Candidate<'static>>,
     names: Vec<&'static str>,
     columns: Vec<(u8, Text<'static>)>,
@@ -268,8 +269,9 @@ impl Decoder {
         fixed.truncate(*shard_end);
         json_str(fixed, coords.sequence_number);
         let mut tape = Tape::from_buffer(std::mem::take(&mut self.nodes));
-        let parsed = match tape.parse_stream_bytes(bytes) {
-            Ok(roots) => Ok(roots),
+        let mut roots = std::mem::take(&mut self.roots);
+        let parsed = match tape.parse_stream_into(bytes, &mut roots) {
+            Ok(()) => Ok(()),
             Err(e) if e.not_utf8() => {
                 Err((Reason::NotUtf8, format!("invalid UTF-8 at byte {}", e.at)))
             }
@@ -283,8 +285,8 @@ impl Decoder {
             let mut candidates: Vec<Candidate<'_>> =
                 json::recycle(std::mem::take(&mut self.candidates));
             let multi = match (parsed, lines) {
-                (Ok(roots), _) => {
-                    for root in roots {
+                (Ok(()), _) => {
+                    for &root in &roots {
                         expand_into(tape.val(root), &mut candidates);
                     }
                     false
@@ -304,6 +306,7 @@ impl Decoder {
                     whole(out, reason, detail);
                     self.candidates = json::recycle(candidates);
                     self.nodes = tape.into_buffer();
+                    self.roots = roots;
                     return;
                 }
             };
@@ -321,6 +324,7 @@ impl Decoder {
             self.candidates = json::recycle(candidates);
         }
         self.nodes = tape.into_buffer();
+        self.roots = roots;
     }
 }
 
