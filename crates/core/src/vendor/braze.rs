@@ -174,10 +174,8 @@ fn event<'a>(
     let (id, id_raw) = event_id(k)?;
     let occurred = braze_time(k)?;
 
-    // Nested (HTTP connector) records carry `user` and `properties` objects; flatten them
-    // so both shapes map the same way. A key also present at the top (or already taken)
-    // is kept in attributes as `user.<key>` / `properties.<key>` (prefixed again while
-    // that name is taken).
+    // Nested (HTTP connector) records carry `user` and `properties` objects (their
+    // members are read after the top-level fields, below).
     let user = k.user.and_then(|v| v.object());
     let properties = k.properties.and_then(|v| v.object());
     let nested = user.is_some() || properties.is_some();
