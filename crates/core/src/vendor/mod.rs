@@ -483,14 +483,19 @@ fn finish<'a>(
             let raw = if single { data.to_vec() } else { raw.to_vec() };
             Decoded::Quarantined(QuarantineEntry::new(reason, detail, coords, position, raw))
         };
-        let (m, known) = match item {
+        // Borrowed, not copied (~136 bytes, a `memcpy` a record).
+        let of_value;
+        let (m, known): (Obj<'a>, &Known<'a>) = match item {
             Candidate::Bad(reason, detail, raw) => {
                 bufs.out.emit(quarantine(*reason, detail.clone(), raw));
                 continue;
             }
-            Candidate::Obj(m, k) => (*m, *k),
+            Candidate::Obj(m, k) => (*m, k),
             Candidate::Value(v) => match v.object() {
-                Some(m) => (m, Known::of(&m)),
+                Some(m) => {
+                    of_value = Known::of(&m);
+                    (m, &of_value)
+                }
                 None => {
                     bufs.out.emit(quarantine(
                         Reason::NotAnObject,
@@ -501,7 +506,7 @@ fn finish<'a>(
                 }
             },
         };
-        match event_line(&m, &known, coords, bufs) {
+        match event_line(&m, known, coords, bufs) {
             Ok((destination, event_id, start)) => {
                 let buffer = bufs.out.buffer(destination);
                 let end = buffer.len();
