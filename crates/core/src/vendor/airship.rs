@@ -186,9 +186,9 @@ fn device<'a>(e: &mut Event<'a, '_>, top: &Obj<'a>, v: Val<'a>) {
     let platform_from_type = device.get("device_type").is_some_and(is_str);
     let mut rest: Vec<(Cow<'a, str>, Json<'a>)> = Vec::new();
     if let (Some(k), Some(val)) = (&id_key, id_val) {
-        if !e.column("device_id", val) {
-            attribute(e, top, "device", Cow::Owned(format!("device.{k}")), val);
-        }
+        field(e, top, "device_id", val, "device", || {
+            format!("device.{k}").into()
+        });
     }
     if let Some(p) = &platform {
         if !e.set("platform", Text::Owned(p.clone())) {
@@ -280,9 +280,7 @@ fn body<'a>(e: &mut Event<'a, '_>, top: &Obj<'a>, v: Val<'a>) {
     for (k, val) in take_push_ids(e, top, &body, "body.") {
         // SEND_ABORTED says why: the abort table's abort_type.
         if k == "reason" && first_byte(val) == b'"' {
-            if !e.column("abort_type", val) {
-                attribute(e, top, "body", Cow::Borrowed("body.reason"), val);
-            }
+            field(e, top, "abort_type", val, "body", || "body.reason".into());
             continue;
         }
         if k == "triggering_push" {
@@ -325,9 +323,7 @@ fn take_push_ids<'a>(
         // Strings, and numbers (Airship types variant_id as an integer) as their text.
         match column {
             Some(c) if matches!(first_byte(val), b'"' | b'-' | b'0'..=b'9') => {
-                if !e.column(c, val) {
-                    attribute(e, top, "body", Cow::Owned(format!("{prefix}{k}")), val);
-                }
+                field(e, top, c, val, "body", || format!("{prefix}{k}").into())
             }
             _ => left.push((k.clone(), val)),
         }
@@ -350,6 +346,21 @@ fn made<'a>(e: &Event<'a, '_>, top: &Obj<'a>, object: &str, name: Cow<'a, str>) 
         name = format!("{object}.{name}");
     }
     Cow::Owned(name)
+}
+
+/// A mapped field: into `column` when the destination has it free (or `v` is null),
+/// else into attributes under [`made`]'s name for `name` (built only then).
+fn field<'a>(
+    e: &mut Event<'a, '_>,
+    top: &Obj<'a>,
+    column: &str,
+    v: Val<'a>,
+    object: &str,
+    name: impl FnOnce() -> Cow<'a, str>,
+) {
+    if !e.column(column, v) {
+        attribute(e, top, object, name(), v);
+    }
 }
 
 /// A made attribute: `v` under [`made`]'s name.
