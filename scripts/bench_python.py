@@ -62,10 +62,11 @@ class Canonical:
         self.order = columns
         self.loads = loads
 
-    def field(self, dest, cols, attrs, column, key, v):
+    def column(self, dest, cols, column, v) -> bool:
+        """Whether `v` is settled by `column` (taken, or null leaving it null)."""
         if column in self.columns[dest]:
             if v is None:
-                return
+                return True
             if isinstance(v, bool):
                 text = "true" if v else "false"
             elif isinstance(v, (str, int, float)):
@@ -74,8 +75,25 @@ class Canonical:
                 text = None
             if text is not None and column not in cols:
                 cols[column] = text
-                return
-        attrs[key] = v
+                return True
+        return False
+
+    def field(self, dest, cols, attrs, column, key, v):
+        if not self.column(dest, cols, column, v):
+            attrs[key] = v
+
+    def made_field(self, e, dest, cols, attrs, column, obj, key, v):
+        """A mapped nested field: its column, else attributes under the made name (the
+        clash check only then, as the Rust decoder does it)."""
+        if not self.column(dest, cols, column, v):
+            attrs[made(e, attrs, obj, key)] = v
+
+    def named_user(self, e, dest, cols, attrs, obj, key, v):
+        """Both user columns; kept once in attributes when either cannot take it."""
+        external = self.column(dest, cols, "external_user_id", v)
+        user = self.column(dest, cols, "user_id", v)
+        if not (external and user):
+            attrs[made(e, attrs, obj, key)] = v
 
     def event(self, e: dict, shard: str, seq: str, received_ms: int):
         if "event_type" in e:
@@ -148,18 +166,16 @@ class Canonical:
                 from_type = isinstance(v.get("device_type"), str)
                 platform = v["device_type"].lower() if from_type else (CHANNELS[keyed[0]] if keyed else None)
                 if id_key:
-                    self.field(dest, cols, attrs, "device_id", made(e, attrs, "device", f"device.{id_key}"), id_val)
+                    self.made_field(e, dest, cols, attrs, "device_id", "device", f"device.{id_key}", id_val)
                 if platform is not None:
-                    self.field(dest, cols, attrs, "platform", made(e, attrs, "device", "device.platform"), platform)
+                    self.made_field(e, dest, cols, attrs, "platform", "device", "device.platform", platform)
                 for dk, dv in v.items():
                     if dk == id_key or (dk == "device_type" and from_type):
                         continue
                     if dk in CHANNELS and isinstance(dv, str) and dv == id_val:
                         continue
                     if dk in NAMED_USER_KEYS and isinstance(dv, str):
-                        name = made(e, attrs, "device", f"device.{dk}")  # one name: kept once
-                        self.field(dest, cols, attrs, "external_user_id", name, dv)
-                        self.field(dest, cols, attrs, "user_id", name, dv)
+                        self.named_user(e, dest, cols, attrs, "device", f"device.{dk}", dv)
                     elif dk == "attributes" and isinstance(dv, dict):
                         left, taken = {}, False
                         for ak, av in dv.items():
@@ -181,9 +197,7 @@ class Canonical:
                 rest = {}
                 for uk, uv in v.items():
                     if uk == "named_user_id" and isinstance(uv, str):
-                        name = made(e, attrs, "user", "user.named_user_id")
-                        self.field(dest, cols, attrs, "external_user_id", name, uv)
-                        self.field(dest, cols, attrs, "user_id", name, uv)
+                        self.named_user(e, dest, cols, attrs, "user", "user.named_user_id", uv)
                     else:
                         rest[uk] = uv
                 if rest:
@@ -192,7 +206,7 @@ class Canonical:
                 rest = {}
                 for bk, bv in self.push_ids(e, dest, cols, attrs, v, "body.").items():
                     if bk == "reason" and isinstance(bv, str):
-                        self.field(dest, cols, attrs, "abort_type", made(e, attrs, "body", "body.reason"), bv)
+                        self.made_field(e, dest, cols, attrs, "abort_type", "body", "body.reason", bv)
                     elif bk == "triggering_push" and isinstance(bv, dict):
                         left = self.push_ids(e, dest, cols, attrs, bv, "body.triggering_push.")
                         if left:
@@ -211,7 +225,7 @@ class Canonical:
         left = {}
         for k, v in push.items():
             if k in PUSH_IDS and (isinstance(v, str) or (isinstance(v, (int, float)) and not isinstance(v, bool))):
-                self.field(dest, cols, attrs, PUSH_IDS[k], made(e, attrs, "body", f"{prefix}{k}"), v)
+                self.made_field(e, dest, cols, attrs, PUSH_IDS[k], "body", f"{prefix}{k}", v)
             else:
                 left[k] = v
         return left
