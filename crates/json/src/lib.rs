@@ -731,7 +731,9 @@ impl<'a, 't> Parser<'a, 't> {
                 None => from += 48,
             }
         } else if let Some(chunk) = self.b.get(self.pos + 1..self.pos + 33) {
-            // Near the end of the text: 32 bytes, as far as there are.
+            // Near the end of the text: 32 bytes, as far as there are. Written out beside
+            // the 48-byte window on purpose: one window chosen first and matched once cost
+            // +0.7 % of a batch, an iterator over the 16-byte tests +4-5 % (measured).
             let k = sse2::first16::<true>(&chunk[..16])
                 .or_else(|| sse2::first16::<true>(&chunk[16..]).map(|k| k + 16));
             match k {
