@@ -1236,6 +1236,15 @@ fn special_bytes<const HIGH: bool>(w: u64) -> u64 {
     (ctrl | q | s | high) & (ONES << 7)
 }
 
+/// The first `"`, `\\` or control character at or after `from`, if any: in the content of
+/// a raw JSON string, read and valid, a backslash (nothing else stands there unescaped).
+/// 16 bytes at a time from one load: a `memchr` call cost ~40 instructions on the short
+/// texts of Braze's `message_extras`.
+pub fn next_special(b: &[u8], from: usize) -> Option<usize> {
+    let i = find_special::<false>(b, from, false);
+    (i < b.len()).then_some(i)
+}
+
 /// The first index at or after `i` holding `"`, `\` or a control character — and with
 /// `HIGH`, a byte past ASCII (where a string must be checked for UTF-8) — or the length.
 /// `wide`: the CPU has AVX2 ([`has_avx2`]), used past a string's first 16 bytes.

@@ -548,16 +548,8 @@ fn flat_extras_into(c: &[u8], out: &mut Vec<u8>) -> bool {
             return None;
         }
         let from = at + 2;
-        // Keys and values here are mostly short: a byte loop over the first 16 bytes (a
-        // memchr call cost ~40 instructions, four an event), then a search.
-        let rest = c.get(from..)?;
-        let end = from
-            + match rest.iter().take(16).position(|b| *b == b'\\') {
-                Some(k) => k,
-                None if rest.len() <= 16 => return None,
-                None => 16 + memchr::memchr(b'\\', &rest[16..])?,
-            };
-        (c.get(end + 1) == Some(&b'"')).then_some((from, end))
+        let end = json::next_special(c, from)?;
+        (c.get(end..end + 2) == Some(b"\\\"")).then_some((from, end))
     }
     if c.first() != Some(&b'{') {
         return false;
