@@ -130,6 +130,9 @@ fn braze_time(k: &Known<'_>) -> Result<i64, Rejection> {
         b'-' | b'0'..=b'9' => {
             // Whole seconds (most Braze times) in range: the value serde_json reads,
             // without it. Anything else, and every bad time, as before.
+            if let Some(ms) = short_whole_seconds_ms(raw.get()) {
+                return Ok(ms);
+            }
             if let Some(ms) =
                 whole_seconds(raw.get()).and_then(|f| timefmt::from_unix_seconds(f, "").ok())
             {
@@ -151,6 +154,29 @@ fn braze_time(k: &Known<'_>) -> Result<i64, Rejection> {
             format!("time is {}", kind_of(raw)),
         )),
     }
+}
+
+/// A JSON number of 1 to 12 digits (UNIX seconds until the year 33658) in range, in
+/// milliseconds, read in one pass: below 10^12 seconds the double path
+/// ([`whole_seconds`], then `timefmt::from_unix_seconds`) multiplies and rounds exactly, so
+/// this is its value. Anything else: `None`, for that path.
+#[inline]
+fn short_whole_seconds_ms(text: &str) -> Option<i64> {
+    let t = text.as_bytes();
+    if t.is_empty() || t.len() > 12 {
+        return None;
+    }
+    let mut n = 0i64;
+    for d in t {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + i64::from(d - b'0');
+    }
+    let ms = n * 1000;
+    (timefmt::MIN_MS..timefmt::MAX_MS)
+        .contains(&ms)
+        .then_some(ms)
 }
 
 /// A JSON number that is a whole number of seconds (`-?[0-9]{1,18}`), as a double: what
@@ -338,6 +364,26 @@ mod tests {
     }
 
     proptest! {
+        /// The one-pass reading of short whole seconds gives what the double path gives,
+        /// times in range or not (near the range's ends among them), and leaves to it
+        /// what it does not read.
+        #[test]
+        fn short_whole_seconds_read_as_the_double_path_reads_them(
+            n in prop_oneof![
+                0i64..1_000_000_000_000,
+                946_684_790i64..946_684_810,
+                4_102_444_790i64..4_102_444_810,
+                any::<i64>(),
+            ],
+        ) {
+            let t = n.to_string();
+            let double = whole_seconds(&t).and_then(|f| crate::timefmt::from_unix_seconds(f, "").ok());
+            match super::short_whole_seconds_ms(&t) {
+                Some(ms) => prop_assert_eq!(Some(ms), double),
+                None => prop_assert!(double.is_none() || t.len() > 12 || n < 0, "{}", t),
+            }
+        }
+
         #[test]
         fn any_whole_number_reads_as_serde_json_reads_it(n in any::<i64>()) {
             let t = n.to_string();
