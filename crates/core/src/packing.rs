@@ -117,7 +117,13 @@ impl Packer {
         // Kept sorted. A batch feeds sources in order, so a new one is past the last.
         let (sources, lines) = (&mut self.current.sources, &mut self.current.source_lines);
         match sources.last() {
-            Some(&last) if last >= source => match sources.binary_search(&source) {
+            // The same record's next event (a Braze batch: a few a record).
+            Some(&last) if last == source => {
+                if let Some(n) = lines.last_mut() {
+                    *n += 1;
+                }
+            }
+            Some(&last) if last > source => match sources.binary_search(&source) {
                 Ok(at) => lines[at] += 1,
                 Err(at) => {
                     sources.insert(at, source);
