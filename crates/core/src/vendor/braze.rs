@@ -253,21 +253,40 @@ fn event<'a>(
                 e.field_with(k, v, || k.clone());
             }
         }};
+        // `col`: the key's column ([`column_of`]), looked up already.
+        ($k:expr, $v:expr, $col:expr) => {{
+            let (k, v): (&Cow<'a, str>, Val<'a>) = ($k, $v);
+            if k == "message_extras" && first_byte(v) == b'"' {
+                e.attributes.push((k.clone(), Json::Extras(v)));
+            } else if !e.column_at($col, v) {
+                e.attributes.push((k.clone(), Json::Raw(v.get())));
+            }
+        }};
     }
     if nested {
         // Nested (HTTP connector) records carry `user` and `properties` objects: their
         // members follow the top-level fields, so both shapes map the same way. A nested
         // key that an earlier field has (a top-level key, or one of `user`'s) is kept in
         // attributes as `user.<key>` / `properties.<key>`, prefixed again while that name
-        // is taken. A bit per key taken so far: only on a hit is a key looked for.
+        // is taken. A bit per key taken so far: only on a hit is a key looked for. Keys
+        // named like a column — most of a nested object's — have their column's bit
+        // (`seen_columns`: exact, and no second look-up when the value is put), the
+        // others a bit of 512 (`seen`).
         let mut seen = json::KeySet::default();
+        let mut seen_columns = 0u64;
         for (k, v) in m.iter() {
-            seen.add(json::key_bit(k.as_bytes()));
             match k.as_ref() {
-                "id" | "event_type" | "time" => {}
-                "user" if user.is_some() => {}
-                "properties" if properties.is_some() => {}
-                _ => put!(k, avro_unwrap(v)),
+                "id" | "event_type" | "time" => seen.add(json::key_bit(k.as_bytes())),
+                "user" if user.is_some() => seen.add(json::key_bit(k.as_bytes())),
+                "properties" if properties.is_some() => seen.add(json::key_bit(k.as_bytes())),
+                _ => {
+                    let col = column_of(k);
+                    match col {
+                        Some(id) => seen_columns |= 1u64 << id,
+                        None => seen.add(json::key_bit(k.as_bytes())),
+                    }
+                    put!(k, avro_unwrap(v), col)
+                }
             }
         }
         names.clear();
@@ -281,8 +300,16 @@ fn event<'a>(
                         || names.contains(&name)
                         || e.attributes.iter().any(|(a, _)| a == name)
                 };
-                let bit = json::key_bit(k.as_bytes());
-                if seen.may_have(bit) && taken(&e, names, k) {
+                let col = column_of(k);
+                let bit = match col {
+                    Some(_) => None,
+                    None => Some(json::key_bit(k.as_bytes())),
+                };
+                let clash = match col {
+                    Some(id) => seen_columns & (1u64 << id) != 0,
+                    None => bit.is_some_and(|b| seen.may_have(b)) && taken(&e, names, k),
+                };
+                if clash {
                     // Renamed `user.<key>`; should that name be taken as well (a
                     // top-level key `user.x`), `user.user.<key>`, and so on: no value
                     // lands on another's name. The new name is taken too: a later key
@@ -297,9 +324,13 @@ fn event<'a>(
                     debug_assert!(column_of(&renamed).is_none());
                     e.attributes.push((Cow::Owned(renamed), Json::Raw(v.get())));
                 } else {
-                    seen.add(bit);
+                    if let Some(id) = col {
+                        seen_columns |= 1u64 << id;
+                    } else if let Some(bit) = bit {
+                        seen.add(bit);
+                    }
                     names.push(k.as_ref());
-                    put!(k, avro_unwrap(v));
+                    put!(k, avro_unwrap(v), col);
                 }
             }
         }

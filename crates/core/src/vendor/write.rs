@@ -283,7 +283,13 @@ impl<'a, 'b> Event<'a, 'b> {
     /// call of its own it cost Braze's field step 1.5 % of a batch's instructions.
     #[inline(always)]
     pub(super) fn column(&mut self, column: &str, v: Val<'a>) -> bool {
-        if let Some(id) = self.column_id(column) {
+        self.column_at(column_of(column), v)
+    }
+
+    /// [`Event::column`] for a field whose column id ([`column_of`]) is known.
+    #[inline(always)]
+    pub(super) fn column_at(&mut self, column: Option<u8>, v: Val<'a>) -> bool {
+        if let Some(id) = column.filter(|id| self.mask & (1u64 << id) != 0) {
             let text = match first_byte(v) {
                 b'"' => Some(Some(Text::Raw(v.get()))),
                 b't' | b'f' => Some(Some(Text::Owned(v.get().to_owned()))),
