@@ -165,59 +165,27 @@ impl<'a> Val<'a> {
     /// The elements of an array.
     pub fn array(&self) -> Option<impl Iterator<Item = Val<'a>> + 'a> {
         let tape = self.tape;
-        (self.first_byte() == b'[').then(|| {
-            self.kids().map(move |index| Val {
-                tape,
-                node: &tape.nodes[index],
-            })
-        })
+        (self.first_byte() == b'[').then(|| self.kids().map(move |node| Val { tape, node }))
     }
 }
 
-/// Walks siblings by their `end` links.
+/// Walks siblings by their `end` links: each one's node.
 struct Kids<'a> {
     nodes: &'a [Node<'a>],
     next: usize,
     end: usize,
 }
 
-impl Iterator for Kids<'_> {
-    type Item = usize;
+impl<'a> Iterator for Kids<'a> {
+    type Item = &'a Node<'a>;
     #[inline]
-    fn next(&mut self) -> Option<usize> {
+    fn next(&mut self) -> Option<&'a Node<'a>> {
         if self.next >= self.end {
             return None;
         }
-        let at = self.next;
-        self.next = self.nodes.get(at).map_or(self.end, |n| n.end as usize);
-        Some(at)
-    }
-}
-
-/// An object's members by their `end` links: (key, value's node), each key once, at its
-/// first place with its last value.
-struct Members<'a> {
-    nodes: &'a [Node<'a>],
-    next: usize,
-    end: usize,
-}
-
-impl<'a> Iterator for Members<'a> {
-    type Item = (&'a Cow<'a, str>, &'a Node<'a>);
-    #[inline]
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if self.next >= self.end {
-                return None;
-            }
-            let n = self.nodes.get(self.next)?;
-            self.next = n.end as usize;
-            match n.replaced_by {
-                _ if n.repeat => continue,
-                0 => return Some((&n.key, n)),
-                r => return Some((&n.key, self.nodes.get(r as usize)?)),
-            }
-        }
+        let n = self.nodes.get(self.next)?;
+        self.next = n.end as usize;
+        Some(n)
     }
 }
 
@@ -235,13 +203,18 @@ pub struct Obj<'a> {
 impl<'a> Obj<'a> {
     /// Members: (key, the value's node), each key once, at its first place with its last
     /// value.
-    fn members(&self) -> Members<'a> {
+    fn members(&self) -> impl Iterator<Item = (&'a Cow<'a, str>, &'a Node<'a>)> + 'a {
         let nodes = &self.tape.nodes[..];
-        Members {
+        let kids = Kids {
             nodes,
             next: self.index + 1,
             end: nodes.get(self.index).map_or(0, |n| n.end as usize),
-        }
+        };
+        kids.filter_map(move |n| match n.replaced_by {
+            _ if n.repeat => None,
+            0 => Some((&n.key, n)),
+            r => nodes.get(r as usize).map(|v| (&n.key, v)),
+        })
     }
     pub fn get(&self, key: &str) -> Option<Val<'a>> {
         let tape = self.tape;
