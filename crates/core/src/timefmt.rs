@@ -107,19 +107,31 @@ impl IsoWriter {
             rem / 1_000 % 60,
             rem % 1_000,
         );
-        let mut buf = *b"00:00:00.000Z";
-        for (at, v, width) in [(0, h, 2), (3, mi, 2), (6, s, 2), (9, milli, 3)] {
-            let mut v = v;
-            for i in (0..width).rev() {
-                buf[at + i] = b'0' + (v % 10) as u8;
-                v /= 10;
-            }
-        }
-        self.last[11..].copy_from_slice(&buf);
+        // Two digits at a time from a table (digit by digit, this was half the cost of
+        // writing an event's time).
+        let pair = |v: u32| {
+            let at = 2 * v as usize;
+            [PAIRS[at], PAIRS[at + 1]]
+        };
+        let [h0, h1] = pair(h);
+        let [m0, m1] = pair(mi);
+        let [s0, s1] = pair(s);
+        let [f1, f2] = pair(milli % 100);
+        let f0 = b'0' + (milli / 100) as u8;
+        self.last[11..]
+            .copy_from_slice(&[h0, h1, b':', m0, m1, b':', s0, s1, b'.', f0, f1, f2, b'Z']);
         self.last_ms = Some(ms);
         out.extend_from_slice(&self.last);
     }
 }
+
+/// "00" to "99", each number's two digits at twice the number.
+const PAIRS: &[u8; 200] = b"\
+    0001020304050607080910111213141516171819\
+    2021222324252627282930313233343536373839\
+    4041424344454647484950515253545556575859\
+    6061626364656667686970717273747576777879\
+    8081828384858687888990919293949596979899";
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ` as a String.
 pub fn iso(ms: i64) -> String {

@@ -96,6 +96,11 @@ pub struct Node<'a> {
 #[derive(Debug, Default)]
 pub struct Tape<'a> {
     nodes: Vec<Node<'a>>,
+    /// A node's key was unescaped into a `String` of its own since the tape was last
+    /// emptied. Without one no node owns memory, and emptying the tape forgets its
+    /// nodes instead of dropping each (a loop over every node of every record: 0.8 % of a
+    /// Braze batch's instructions).
+    owned_keys: bool,
 }
 
 /// A value on a tape: its node, held (not its index: every read of the value was an
@@ -242,12 +247,14 @@ impl<'a> Tape<'a> {
     pub fn from_buffer(nodes: Vec<Node<'_>>) -> Self {
         Tape {
             nodes: recycle(nodes),
+            owned_keys: false,
         }
     }
 
     /// The tape's buffer, emptied, for the next [`Tape::from_buffer`].
-    pub fn into_buffer(self) -> Vec<Node<'static>> {
-        recycle(self.nodes)
+    pub fn into_buffer(mut self) -> Vec<Node<'static>> {
+        self.clear();
+        recycle(std::mem::take(&mut self.nodes))
     }
 
     /// The value whose node index a `parse_*` call returned.
@@ -408,7 +415,14 @@ impl<'a> Tape<'a> {
     }
 
     fn clear(&mut self) {
-        self.nodes.clear();
+        if std::mem::take(&mut self.owned_keys) {
+            self.nodes.clear();
+        } else {
+            // SAFETY: length 0 is within capacity, and no node owns memory (every key is
+            // borrowed: `owned_keys` is set whenever an owned one is pushed), so the
+            // nodes forgotten here leave nothing to free.
+            unsafe { self.nodes.set_len(0) }
+        }
     }
 
     /// Whitespace-separated JSON texts (a value that does not end itself — a number,
@@ -613,6 +627,7 @@ impl<'a, 't> Parser<'a, 't> {
                 let escaped = self.string()?;
                 let raw_key = self.text(key_start, self.pos - 1);
                 let member_key = if escaped {
+                    self.tape.owned_keys = true;
                     Cow::Owned(unescape(raw_key))
                 } else {
                     Cow::Borrowed(raw_key)

@@ -4,7 +4,9 @@
 //! named user on the device or in the top-level `user`, the push in `body`.
 
 use super::write::{object_json, Event, Header, Json, Text};
-use super::{event_id, first_byte, kind_of, reject, string, Bufs, Format, Known, LineResult};
+use super::{
+    blank, event_id, first_byte, kind_of, reject, string, Bufs, Format, Known, LineResult,
+};
 use crate::catalogue::{destination_index, unknown_type_index};
 use crate::event::{push_json_str as json_str, Coordinates, Reason};
 use crate::json::{Obj, Val};
@@ -60,7 +62,7 @@ const CHANNELS: &[(&str, &str)] = &[
 /// The event's `type`, when it is a non-empty string.
 fn kind<'a>(k: &Known<'a>) -> Option<(Val<'a>, Cow<'a, str>)> {
     let t = k.kind?;
-    string(t).filter(|s| !s.trim().is_empty()).map(|s| (t, s))
+    string(t).filter(|s| !blank(s)).map(|s| (t, s))
 }
 
 /// Airship's records are the ones with a non-empty string `type`.
@@ -114,7 +116,12 @@ fn decode<'a>(
     } else {
         destination_index(canonical).unwrap_or_else(unknown_type_index)
     };
-    let mut e = Event::new(destination, &mut bufs.columns, &mut bufs.attributes);
+    let mut e = Event::new(
+        destination,
+        &mut bufs.columns,
+        &mut bufs.attributes,
+        bufs.texts,
+    );
     // The named user is on the device, or (newer events) in the top-level `user` object
     // with the contact id; the device's wins when both are there.
     let device_named = m.get("device").and_then(|d| d.object()).is_some_and(|d| {
@@ -137,7 +144,7 @@ fn decode<'a>(
     // No named user anywhere: the channel is the only identity there is.
     if let (Some(uid), Some(did)) = (e.column_id("user_id"), e.column_id("device_id")) {
         if !e.has_value(uid) {
-            if let Some(ch) = e.value(did).cloned() {
+            if let Some(ch) = e.value(did).copied() {
                 e.put(uid, ch);
             }
         }
@@ -191,7 +198,8 @@ fn device<'a>(e: &mut Event<'a, '_>, top: &Obj<'a>, v: Val<'a>) {
         });
     }
     if let Some(p) = &platform {
-        if !e.set("platform", Text::Owned(p.clone())) {
+        let text = e.built(p);
+        if !e.set("platform", text) {
             let mut text = Vec::with_capacity(p.len() + 2);
             json_str(&mut text, p);
             let name = made(e, top, "device", Cow::Borrowed("device.platform"));

@@ -5,8 +5,8 @@
 
 use super::write::{column_of, Event, Header, Json};
 use super::{
-    event_id, first_byte, kind_of, reject, string, Bufs, Format, Known, LineResult, Rejection,
-    OUT_OF_RANGE,
+    blank, event_id, first_byte, kind_of, reject, string, Bufs, Format, Known, LineResult,
+    Rejection, OUT_OF_RANGE,
 };
 use crate::catalogue::{destination_index, unknown_type_index};
 use crate::event::{Coordinates, Reason};
@@ -105,7 +105,7 @@ fn decode<'a>(
                 ),
             ))
         }
-        Some(s) if !s.trim().is_empty() => event(m, k, t, &s, coords, bufs),
+        Some(s) if !blank(&s) => event(m, k, t, &s, coords, bufs),
         _ => Err(reject(
             Reason::MissingEventType,
             format!("event_type is {}", kind_of(t)),
@@ -239,10 +239,11 @@ fn event<'a>(
         names,
         columns,
         attributes,
+        texts,
         out,
         scratch,
     } = bufs;
-    let mut e = Event::new(destination, columns, attributes);
+    let mut e = Event::new(destination, columns, attributes, texts);
     // One field into its column or attributes (a macro: as a closure it was not inlined).
     macro_rules! put {
         ($k:expr, $v:expr) => {{
