@@ -90,6 +90,10 @@ pub struct Node<'a> {
     pub repeat: bool,
     /// Strings: the text holds an escape (its content is not its text as it is).
     pub escaped: bool,
+    /// The raw text's first byte, which tells the value's kind (`"`, `{`, `[`, `t`, `f`,
+    /// `n`, `-` or a digit): kept in the node's padding, so telling a kind is one load —
+    /// no bounds check on the text (it was ~5 % of a Braze event's mapping).
+    pub first: u8,
 }
 
 /// The values of one or more JSON texts. Reused between records to keep its allocation.
@@ -129,7 +133,7 @@ impl<'a> Val<'a> {
         self.node().huge
     }
     pub fn first_byte(&self) -> u8 {
-        self.node().raw.as_bytes()[0]
+        self.node().first
     }
     /// A string value's text, escapes resolved (borrowed when it has none).
     pub fn str(&self) -> Option<Cow<'a, str>> {
@@ -520,7 +524,14 @@ impl<'a, 't> Parser<'a, 't> {
 
     /// Push a scalar's node (it started at `start` and ends here); its index.
     #[inline]
-    fn push(&mut self, key: Cow<'a, str>, start: usize, huge: bool, escaped: bool) -> usize {
+    fn push(
+        &mut self,
+        key: Cow<'a, str>,
+        start: usize,
+        first: u8,
+        huge: bool,
+        escaped: bool,
+    ) -> usize {
         let at = self.tape.nodes.len();
         self.tape.nodes.push(Node {
             key,
@@ -530,13 +541,14 @@ impl<'a, 't> Parser<'a, 't> {
             huge,
             repeat: false,
             escaped,
+            first,
         });
         at
     }
 
     /// Push an object's or array's node before its children; finished by `close`.
     #[inline]
-    fn open(&mut self, key: Cow<'a, str>) -> usize {
+    fn open(&mut self, key: Cow<'a, str>, first: u8) -> usize {
         let at = self.tape.nodes.len();
         self.tape.nodes.push(Node {
             key,
@@ -546,6 +558,7 @@ impl<'a, 't> Parser<'a, 't> {
             huge: false,
             repeat: false,
             escaped: false,
+            first,
         });
         at
     }
@@ -567,13 +580,13 @@ impl<'a, 't> Parser<'a, 't> {
         match self.b.get(self.pos) {
             Some(b'"') => {
                 let escaped = self.string()?;
-                Ok(self.push(key, start, false, escaped))
+                Ok(self.push(key, start, b'"', false, escaped))
             }
             Some(b'{') => self.object(depth + 1, key, &[]),
             Some(b'[') => self.array(depth + 1, key),
-            Some(b'-' | b'0'..=b'9') => {
+            Some(&first @ (b'-' | b'0'..=b'9')) => {
                 let huge = self.number()?;
-                Ok(self.push(key, start, huge, false))
+                Ok(self.push(key, start, first, huge, false))
             }
             Some(b't') => self.literal(b"true", key),
             Some(b'f') => self.literal(b"false", key),
@@ -587,7 +600,7 @@ impl<'a, 't> Parser<'a, 't> {
         let start = self.pos;
         if self.b[self.pos..].starts_with(word) {
             self.pos += word.len();
-            Ok(self.push(key, start, false, false))
+            Ok(self.push(key, start, word[0], false, false))
         } else {
             Err(self.err("expected a JSON value"))
         }
@@ -606,7 +619,7 @@ impl<'a, 't> Parser<'a, 't> {
         }
         let start = self.pos;
         self.pos += 1;
-        let me = self.open(key);
+        let me = self.open(key, b'{');
         let mut seen = KeySet::default();
         let mut huge = false;
         self.skip_ws();
@@ -680,11 +693,11 @@ impl<'a, 't> Parser<'a, 't> {
         let (at, huge) = match self.b.get(self.pos) {
             Some(b'"') => {
                 let escaped = self.string()?;
-                (self.push(key, start, false, escaped), false)
+                (self.push(key, start, b'"', false, escaped), false)
             }
-            Some(b'-' | b'0'..=b'9') => {
+            Some(&first @ (b'-' | b'0'..=b'9')) => {
                 let huge = self.number()?;
-                (self.push(key, start, huge, false), huge)
+                (self.push(key, start, first, huge, false), huge)
             }
             _ => {
                 let at = self.value(depth, key)?;
@@ -730,7 +743,7 @@ impl<'a, 't> Parser<'a, 't> {
         }
         let start = self.pos;
         self.pos += 1;
-        let me = self.open(key);
+        let me = self.open(key, b'[');
         let mut huge = false;
         self.skip_ws();
         if self.b.get(self.pos) == Some(&b']') {
@@ -1534,6 +1547,10 @@ mod tests {
             (Ok(()), Ok(root)) => {
                 let v = tape.val(root);
                 prop_assert!(!v.huge(), "{text:?} flagged huge");
+                // Every node's first byte is its text's.
+                for n in &tape.nodes {
+                    prop_assert_eq!(Some(&n.first), n.raw.as_bytes().first(), "{:?}", text);
+                }
                 // The tape rebuilds the same value.
                 prop_assert_eq!(rebuild(v), serde_json::from_str::<Value>(text).unwrap());
             }
