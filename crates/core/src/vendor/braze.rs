@@ -325,12 +325,14 @@ fn event<'a>(
                     debug_assert!(column_of(&renamed).is_none());
                     e.attributes.push((Cow::Owned(renamed), Json::Raw(v.get())));
                 } else {
+                    // Only names without a column are ever looked for in `names` (a
+                    // column's name is told by its bit), so only they are kept there.
                     if let Some(id) = col {
                         seen_columns |= 1u64 << id;
                     } else if let Some(bit) = bit {
                         seen.add(bit);
+                        names.push(k.as_ref());
                     }
-                    names.push(k.as_ref());
                     put!(k, avro_unwrap(v), col);
                 }
             }

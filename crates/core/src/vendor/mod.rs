@@ -217,7 +217,7 @@ pub struct Decoder {
     roots: Vec<usize>,
     candidates: Vec<Candidate<'static>>,
     names: Vec<&'static str>,
-    columns: Vec<(u8, Text<'static>)>,
+    columns: Vec<std::mem::MaybeUninit<Text<'static>>>,
     attributes: Vec<(Cow<'static, str>, Json<'static>)>,
     texts: String,
     scratch: LineScratch,
@@ -227,7 +227,7 @@ pub struct Decoder {
 struct Bufs<'a, 'd> {
     /// Braze: the nested keys kept under their own names so far (for the clash check).
     names: Vec<&'a str>,
-    columns: Vec<(u8, Text<'a>)>,
+    columns: Vec<std::mem::MaybeUninit<Text<'a>>>,
     attributes: Vec<(Cow<'a, str>, Json<'a>)>,
     texts: &'d mut String,
     out: &'d mut dyn Output,
@@ -904,6 +904,17 @@ mod tests {
                 prop_assert_eq!(column_of(name), t.ids.get(name).copied());
             }
         }
+    }
+
+    #[test]
+    fn every_column_id_fits_the_64_bit_sets_and_slots() {
+        // `filled`, `seen_columns` and the destination masks are u64s, and an event has
+        // 64 value slots: a catalogue with more text columns needs wider ones.
+        assert!(
+            columns().names.len() <= 64,
+            "{} columns",
+            columns().names.len()
+        );
     }
 
     #[test]

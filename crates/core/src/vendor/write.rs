@@ -10,6 +10,7 @@ use crate::json::{self, Tape, Val};
 use crate::timefmt;
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::mem::MaybeUninit;
 use std::sync::OnceLock;
 
 // ---------------------------------------------------------------------------------------
@@ -212,40 +213,55 @@ pub(super) struct Event<'a, 'b> {
     pub(super) mask: u64,
     /// Bit `id` set once column `id` has a value.
     pub(super) filled: u64,
-    /// (column id, value), first value wins; written in ascending id order.
-    columns: &'b mut Vec<(u8, Text<'a>)>,
+    /// Per column id, its value when its `filled` bit is set (first value wins; the
+    /// line is written by the bits, in id order). One slot per id, reused from event to
+    /// event and never read before this event sets it: a value is one store, with no
+    /// list to append to, and no slot is initialised in advance (for a record of one
+    /// event, filling 64 slots cost more than the appends it saved).
+    values: &'b mut [MaybeUninit<Text<'a>>],
     /// The text of every [`Text::Built`] value.
     texts: &'b mut String,
-    /// Per column id with its `filled` bit set: where its value is in `columns` (the
-    /// line is written by the bits, in id order, with no sort).
-    at: [u8; 64],
     pub(super) attributes: &'b mut Vec<(Cow<'a, str>, Json<'a>)>,
 }
 
 impl<'a, 'b> Event<'a, 'b> {
     pub(super) fn new(
         destination: usize,
-        columns: &'b mut Vec<(u8, Text<'a>)>,
+        values: &'b mut Vec<MaybeUninit<Text<'a>>>,
         attributes: &'b mut Vec<(Cow<'a, str>, Json<'a>)>,
         texts: &'b mut String,
     ) -> Self {
-        columns.clear();
+        // A slot per column id (ids are below 64: `filled` is a bit set); writing
+        // uninitialised slots writes nothing.
+        values.resize_with(64, MaybeUninit::uninit);
         attributes.clear();
         texts.clear();
         Event {
             mask: self::columns().masks[destination],
             filled: 0,
-            columns,
+            values,
             texts,
-            at: [0; 64],
             attributes,
         }
     }
 
     /// Column `id`'s value, if it has one.
     pub(super) fn value(&self, id: u8) -> Option<&Text<'a>> {
+        // SAFETY: the bit is set (`has_value`).
         self.has_value(id)
-            .then(|| &self.columns[self.at[id as usize] as usize].1)
+            .then(|| unsafe { self.slot(id as usize) })
+    }
+
+    /// The value of column `id`.
+    ///
+    /// # Safety
+    /// `filled`'s bit `id` must be set: it is set only by `put`, which writes slot `id`
+    /// first, in this event (`filled` starts at 0 with each `Event`).
+    #[inline(always)]
+    unsafe fn slot(&self, id: usize) -> &Text<'a> {
+        debug_assert!(self.filled & (1u64 << id) != 0);
+        // SAFETY: slot `id` was written by `put` (the caller's promise above).
+        unsafe { self.values[id].assume_init_ref() }
     }
 
     /// `text` as a column's value, kept in the event's text buffer.
@@ -269,9 +285,8 @@ impl<'a, 'b> Event<'a, 'b> {
     #[inline(always)]
     pub(super) fn put(&mut self, id: u8, value: Text<'a>) {
         debug_assert!(!self.has_value(id));
+        self.values[id as usize] = MaybeUninit::new(value);
         self.filled |= 1u64 << id;
-        self.at[id as usize] = self.columns.len() as u8;
-        self.columns.push((id, value));
     }
 
     /// A vendor field: into its column when the destination has one and the value is a
@@ -391,7 +406,8 @@ impl<'a, 'b> Event<'a, 'b> {
             let id = filled.trailing_zeros() as usize;
             filled &= filled - 1;
             json::append(out, &prefixes[id]);
-            match self.columns[self.at[id] as usize].1 {
+            // SAFETY: `id` is a bit of `filled`.
+            match *unsafe { self.slot(id) } {
                 Text::Raw(raw) => json::append(out, raw.as_bytes()),
                 Text::Bare(s) => json_str(out, s),
                 Text::Built(at, len) => json_str(out, &self.texts[at as usize..][..len as usize]),
