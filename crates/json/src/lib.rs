@@ -1209,6 +1209,23 @@ pub fn append(out: &mut Vec<u8>, s: &[u8]) {
     }
 }
 
+/// `out.extend_from_slice(&padded[..n])` (`n <= 32`) as one copy of all 32 bytes when `out`
+/// has room for them: the bytes past `n` land beyond `out`'s length, where the next
+/// append writes over them.
+#[inline(always)]
+pub fn append_padded(out: &mut Vec<u8>, padded: &[u8; 32], n: usize) {
+    let len = out.len();
+    if n > 32 || out.capacity() - len < 32 {
+        return out.extend_from_slice(&padded[..n.min(32)]);
+    }
+    // SAFETY: `out` has room for 32 more bytes (checked above), so the write is within its
+    // allocation; `set_len` covers the first `n <= 32` of them, all written.
+    unsafe {
+        std::ptr::write_unaligned(out.as_mut_ptr().add(len) as *mut [u8; 32], *padded);
+        out.set_len(len + n);
+    }
+}
+
 /// Copy `n` bytes, `W <= n <= 2W`, as two moves of `W` bytes: one from each end,
 /// overlapping in the middle.
 ///
@@ -1660,7 +1677,7 @@ mod tests {
     #[test]
     fn append_is_extend_from_slice_at_every_length_and_room() {
         let text: Vec<u8> = (0..80u8).map(|i| b'!' + i).collect();
-        for n in 0..=40 {
+        for n in 0..=70 {
             for start in 0..3 {
                 // Its own allocation of exactly n bytes: a read past it is one valgrind's
                 // memcheck reports (scripts/test runs this test under it).
@@ -1673,6 +1690,28 @@ mod tests {
                     want.extend_from_slice(s);
                     assert_eq!(out, want, "length {n}, room {room}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn append_padded_is_extend_from_slice_at_every_length_and_room() {
+        for n in 0..=33 {
+            let mut padded = [0u8; 32];
+            for (i, b) in padded.iter_mut().enumerate().take(n.min(32)) {
+                *b = b'a' + i as u8 % 26;
+            }
+            for room in [0, n.saturating_sub(1), n, 31, 32, 33, 64] {
+                let mut out = Vec::with_capacity(5 + room);
+                out.extend_from_slice(b"head:");
+                let mut want = out.clone();
+                append_padded(&mut out, &padded, n);
+                want.extend_from_slice(&padded[..n.min(32)]);
+                assert_eq!(out, want, "length {n}, room {room}");
+                // What follows overwrites the padding copied past the length.
+                append(&mut out, b"tail");
+                want.extend_from_slice(b"tail");
+                assert_eq!(out, want, "length {n}, room {room}, then more");
             }
         }
     }

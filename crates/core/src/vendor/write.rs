@@ -34,14 +34,44 @@ pub(super) struct ColumnTable {
     /// ascending id is the order its columns are written in.
     pub(super) ids: HashMap<&'static str, u8>,
     pub(super) names: Vec<&'static str>,
-    /// Per column id: `,"<name>":`, what a line writes before the column's value.
-    pub(super) prefixes: Vec<Box<[u8]>>,
+    /// Per column id: `,"<name>":`, what a line writes before the column's value, in 32
+    /// bytes padded with zeros (all 32 copied, the length kept: no choice of copy by
+    /// length, whose branch the prefixes' varied lengths kept mispredicting), or, for a
+    /// name too long for that, as it is.
+    pub(super) prefixes: Vec<Prefix>,
     /// Per destination: bit `id` set when the destination has that column.
     pub(super) masks: Vec<u64>,
     /// Open addressing by [`slot_of`]: (name, id, signature), "" for an empty slot. The
     /// column map is looked up ~20 times per event; this costs one hash of two words and,
     /// almost always, one comparison of three words.
     pub(super) slots: Vec<(&'static str, u8, Sig)>,
+}
+
+/// What a line writes before a column's value (see [`ColumnTable::prefixes`]).
+pub(super) enum Prefix {
+    Padded([u8; 32], usize),
+    Long(Box<[u8]>),
+}
+
+impl Prefix {
+    fn of(text: Vec<u8>) -> Prefix {
+        match text.len() {
+            n @ ..=32 => {
+                let mut padded = [0u8; 32];
+                padded[..n].copy_from_slice(&text);
+                Prefix::Padded(padded, n)
+            }
+            _ => Prefix::Long(text.into_boxed_slice()),
+        }
+    }
+
+    #[inline(always)]
+    fn write(&self, out: &mut Vec<u8>) {
+        match self {
+            Prefix::Padded(padded, n) => json::append_padded(out, padded, *n),
+            Prefix::Long(text) => json::append(out, text),
+        }
+    }
 }
 
 /// A key's first 8 and last 8 bytes and its length: for keys of up to 16 bytes these
@@ -145,7 +175,7 @@ pub(super) fn columns() -> &'static ColumnTable {
         t.prefixes = t
             .names
             .iter()
-            .map(|name| format!(",\"{name}\":").into_bytes().into_boxed_slice())
+            .map(|name| Prefix::of(format!(",\"{name}\":").into_bytes()))
             .collect();
         for (id, name) in t.names.iter().enumerate() {
             let sig = sig_of(name.as_bytes());
@@ -405,7 +435,7 @@ impl<'a, 'b> Event<'a, 'b> {
         while filled != 0 {
             let id = filled.trailing_zeros() as usize;
             filled &= filled - 1;
-            json::append(out, &prefixes[id]);
+            prefixes[id].write(out);
             // SAFETY: `id` is a bit of `filled`.
             match *unsafe { self.slot(id) } {
                 Text::Raw(raw) => json::append(out, raw.as_bytes()),
