@@ -135,6 +135,12 @@ impl<'a> Val<'a> {
     pub fn first_byte(&self) -> u8 {
         self.node().first
     }
+    /// Whether `other` is this very value (the same node of the same tape), not only an
+    /// equal one.
+    #[inline]
+    pub fn is(&self, other: Option<Val<'a>>) -> bool {
+        other.is_some_and(|o| std::ptr::eq(self.node, o.node))
+    }
     /// A string value's text, escapes resolved (borrowed when it has none).
     pub fn str(&self) -> Option<Cow<'a, str>> {
         let node = self.node();
@@ -1047,7 +1053,7 @@ impl KeySet {
 /// first byte) get different bits: the hash reads every byte of a key of up to 16 bytes
 /// (longer ones: their first and last 8).
 #[inline]
-pub fn key_bit(kb: &[u8]) -> KeyBit {
+pub const fn key_bit(kb: &[u8]) -> KeyBit {
     let n = kb.len();
     // Two loads that may overlap; keys under 4 bytes: first, middle and last byte.
     let (head, tail) = if let (Some(h), Some(t)) = (kb.first_chunk::<8>(), kb.last_chunk::<8>()) {

@@ -273,22 +273,39 @@ fn event<'a>(
         // named like a column — most of a nested object's — have their column's bit
         // (`seen_columns`: exact, and no second look-up when the value is put), the
         // others a bit of 512 (`seen`).
+        // The members read already (`Known`) are taken: their bits, worked out once, and
+        // each told in the loop by being that very value (no compare of its key).
+        const ROLE_BITS: [json::KeyBit; 5] = [
+            json::key_bit(b"id"),
+            json::key_bit(b"event_type"),
+            json::key_bit(b"time"),
+            json::key_bit(b"user"),
+            json::key_bit(b"properties"),
+        ];
+        let roles = [
+            k.id,
+            k.event_type,
+            k.time,
+            user.and(k.user),
+            properties.and(k.properties),
+        ];
         let mut seen = json::KeySet::default();
-        let mut seen_columns = 0u64;
-        for (k, v) in m.iter() {
-            match k.as_ref() {
-                "id" | "event_type" | "time" => seen.add(json::key_bit(k.as_bytes())),
-                "user" if user.is_some() => seen.add(json::key_bit(k.as_bytes())),
-                "properties" if properties.is_some() => seen.add(json::key_bit(k.as_bytes())),
-                _ => {
-                    let col = column_of(k);
-                    match col {
-                        Some(id) => seen_columns |= 1u64 << id,
-                        None => seen.add(json::key_bit(k.as_bytes())),
-                    }
-                    put!(k, avro_unwrap(v), col)
-                }
+        for (role, bit) in roles.iter().zip(ROLE_BITS) {
+            if role.is_some() {
+                seen.add(bit);
             }
+        }
+        let mut seen_columns = 0u64;
+        for (key, v) in m.iter() {
+            if roles.iter().any(|r| v.is(*r)) {
+                continue;
+            }
+            let col = column_of(key);
+            match col {
+                Some(id) => seen_columns |= 1u64 << id,
+                None => seen.add(json::key_bit(key.as_bytes())),
+            }
+            put!(key, avro_unwrap(v), col)
         }
         names.clear();
         for (outer, inner) in [("user", &user), ("properties", &properties)] {
