@@ -248,7 +248,7 @@ pub(super) struct Event<'a, 'b> {
     /// event and never read before this event sets it: a value is one store, with no
     /// list to append to, and no slot is initialised in advance (for a record of one
     /// event, filling 64 slots cost more than the appends it saved).
-    values: &'b mut [MaybeUninit<Text<'a>>],
+    values: &'b mut [MaybeUninit<Text<'a>>; 64],
     /// The text of every [`Text::Built`] value.
     texts: &'b mut String,
     pub(super) attributes: &'b mut Vec<(Cow<'a, str>, Json<'a>)>,
@@ -264,6 +264,9 @@ impl<'a, 'b> Event<'a, 'b> {
         // A slot per column id (ids are below 64: `filled` is a bit set); writing
         // uninitialised slots writes nothing.
         values.resize_with(64, MaybeUninit::uninit);
+        let Some(values) = values.first_chunk_mut::<64>() else {
+            unreachable!("64 slots, just made")
+        };
         attributes.clear();
         texts.clear();
         Event {
@@ -291,7 +294,7 @@ impl<'a, 'b> Event<'a, 'b> {
     unsafe fn slot(&self, id: usize) -> &Text<'a> {
         debug_assert!(self.filled & (1u64 << id) != 0);
         // SAFETY: slot `id` was written by `put` (the caller's promise above).
-        unsafe { self.values[id].assume_init_ref() }
+        unsafe { self.values[id & 63].assume_init_ref() }
     }
 
     /// `text` as a column's value, kept in the event's text buffer.
@@ -315,7 +318,7 @@ impl<'a, 'b> Event<'a, 'b> {
     #[inline(always)]
     pub(super) fn put(&mut self, id: u8, value: Text<'a>) {
         debug_assert!(!self.has_value(id));
-        self.values[id as usize] = MaybeUninit::new(value);
+        self.values[id as usize & 63] = MaybeUninit::new(value);
         self.filled |= 1u64 << id;
     }
 
