@@ -118,7 +118,7 @@ fn decode<'a>(
     };
     let mut e = Event::new(
         destination,
-        &mut bufs.columns,
+        &mut bufs.values,
         &mut bufs.attributes,
         bufs.texts,
     );

@@ -237,13 +237,13 @@ fn event<'a>(
     };
     let Bufs {
         names,
-        columns,
+        values,
         attributes,
         texts,
         out,
         scratch,
     } = bufs;
-    let mut e = Event::new(destination, columns, attributes, texts);
+    let mut e = Event::new(destination, values, attributes, texts);
     // One field into its column or attributes (a macro: as a closure it was not inlined).
     macro_rules! put {
         ($k:expr, $v:expr) => {{

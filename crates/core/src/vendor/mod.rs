@@ -217,7 +217,6 @@ pub struct Decoder {
     roots: Vec<usize>,
     candidates: Vec<Candidate<'static>>,
     names: Vec<&'static str>,
-    columns: Vec<std::mem::MaybeUninit<Text<'static>>>,
     attributes: Vec<(Cow<'static, str>, Json<'static>)>,
     texts: String,
     scratch: LineScratch,
@@ -227,7 +226,9 @@ pub struct Decoder {
 struct Bufs<'a, 'd> {
     /// Braze: the nested keys kept under their own names so far (for the clash check).
     names: Vec<&'a str>,
-    columns: Vec<std::mem::MaybeUninit<Text<'a>>>,
+    /// An event's value slot per column id ([`write::Event`]): uninitialised, so making
+    /// them per record costs nothing.
+    values: [std::mem::MaybeUninit<Text<'a>>; 64],
     attributes: Vec<(Cow<'a, str>, Json<'a>)>,
     texts: &'d mut String,
     out: &'d mut dyn Output,
@@ -326,7 +327,7 @@ impl Decoder {
             };
             let mut bufs = Bufs {
                 names: json::recycle(std::mem::take(&mut self.names)),
-                columns: json::recycle(std::mem::take(&mut self.columns)),
+                values: [const { std::mem::MaybeUninit::uninit() }; 64],
                 attributes: json::recycle(std::mem::take(&mut self.attributes)),
                 texts: &mut self.texts,
                 out,
@@ -334,7 +335,6 @@ impl Decoder {
             };
             finish(&candidates, coords, data, multi, &mut bufs);
             self.names = json::recycle(bufs.names);
-            self.columns = json::recycle(bufs.columns);
             self.attributes = json::recycle(bufs.attributes);
             self.candidates = json::recycle(candidates);
         }

@@ -257,16 +257,10 @@ pub(super) struct Event<'a, 'b> {
 impl<'a, 'b> Event<'a, 'b> {
     pub(super) fn new(
         destination: usize,
-        values: &'b mut Vec<MaybeUninit<Text<'a>>>,
+        values: &'b mut [MaybeUninit<Text<'a>>; 64],
         attributes: &'b mut Vec<(Cow<'a, str>, Json<'a>)>,
         texts: &'b mut String,
     ) -> Self {
-        // A slot per column id (ids are below 64: `filled` is a bit set); writing
-        // uninitialised slots writes nothing.
-        values.resize_with(64, MaybeUninit::uninit);
-        let Some(values) = values.first_chunk_mut::<64>() else {
-            unreachable!("64 slots, just made")
-        };
         attributes.clear();
         texts.clear();
         Event {
