@@ -1353,14 +1353,14 @@ mod sse2 {
         unsafe {
             let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
             let slash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
-            // v <= 0x1f (unsigned) exactly when min(v, 0x1f) == v.
-            let ctrl = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
-            let m = _mm_or_si128(_mm_or_si128(quote, slash), ctrl);
-            // A byte past ASCII has its own high bit set.
+            let m = _mm_or_si128(quote, slash);
             if HIGH {
-                _mm_or_si128(m, v)
+                // Control characters and bytes past ASCII in one compare: as signed bytes,
+                // exactly these are below 0x20 (0x80-0xff are negative).
+                _mm_or_si128(m, _mm_cmpgt_epi8(_mm_set1_epi8(0x20), v))
             } else {
-                m
+                // v <= 0x1f (unsigned) exactly when min(v, 0x1f) == v.
+                _mm_or_si128(m, _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v))
             }
         }
     }
@@ -1461,12 +1461,13 @@ mod avx2 {
     fn mask32<const HIGH: bool>(v: __m256i) -> __m256i {
         let quote = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'"' as i8));
         let slash = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'\\' as i8));
-        let ctrl = _mm256_cmpeq_epi8(_mm256_min_epu8(v, _mm256_set1_epi8(0x1f)), v);
-        let m = _mm256_or_si256(_mm256_or_si256(quote, slash), ctrl);
+        let m = _mm256_or_si256(quote, slash);
         if HIGH {
-            _mm256_or_si256(m, v)
+            // As in `sse2::mask16`: signed, below 0x20 = a control character or past ASCII.
+            _mm256_or_si256(m, _mm256_cmpgt_epi8(_mm256_set1_epi8(0x20), v))
         } else {
-            m
+            let ctrl = _mm256_cmpeq_epi8(_mm256_min_epu8(v, _mm256_set1_epi8(0x1f)), v);
+            _mm256_or_si256(m, ctrl)
         }
     }
 
@@ -1818,6 +1819,33 @@ mod tests {
         assert!(tape.parse_stream("1x").is_err());
         assert!(tape.parse_stream("true,").is_err());
         assert_eq!(tape.parse_stream("  ").unwrap().len(), 0);
+    }
+
+    /// Every byte value (0x1f/0x20 and 0x7f/0x80 among them: the edges of the signed
+    /// compare that finds control characters and bytes past ASCII at once) at every
+    /// offset of the 16-, 64- and AVX2 blocks: found where a plain loop finds it.
+    #[test]
+    fn finds_every_byte_value_as_a_plain_loop_does() {
+        for c in 0..=255u8 {
+            for at in 0..140 {
+                let mut b = vec![b'a'; 160];
+                b[at] = c;
+                for wide in [false, has_avx2()] {
+                    for start in [0, at.min(3), at] {
+                        assert_eq!(
+                            find_special::<false>(&b, start, wide),
+                            scalar_find(&b, start, false),
+                            "{c:#x} at {at}"
+                        );
+                        assert_eq!(
+                            find_special::<true>(&b, start, wide),
+                            scalar_find(&b, start, true),
+                            "{c:#x} at {at}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     proptest! {
