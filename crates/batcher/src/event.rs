@@ -519,6 +519,132 @@ mod tests {
         }
     }
 
+    /// Records of every shape the reader tells apart — members missing, of the wrong kind,
+    /// escaped keys, members it skips (nested, numbers beyond a double) — read as serde
+    /// reads them (each key once: serde's derive refuses a repeated field).
+    fn record_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        use proptest::sample::select;
+        let kinesis_member = |k: usize| -> Vec<&'static str> {
+            match k {
+                0 => vec![
+                    r#""data":"aGk=""#,
+                    r#""data":"aG\/k=""#,
+                    r#""data":1"#,
+                    r#""d\u0061ta":"aGk=""#,
+                ],
+                1 => vec![
+                    r#""sequenceNumber":"49""#,
+                    r#""sequenceNumber":null"#,
+                    r#""sequence\u004eumber":"50""#,
+                ],
+                2 => vec![
+                    r#""approximateArrivalTimestamp":1767229200.5"#,
+                    r#""approximateArrivalTimestamp":"12.5""#,
+                    r#""approximateArrivalTimestamp":[1]"#,
+                    r#""approximateArrivalTimestamp":1e999"#,
+                ],
+                _ => vec![r#""partitionKey":{"a":[1,2,{"b":null}],"n":1e999}"#],
+            }
+        };
+        let kinesis = proptest::sample::subsequence(vec![0usize, 1, 2, 3], 0..=4)
+            .prop_flat_map(move |ks| {
+                ks.into_iter()
+                    .map(|k| select(kinesis_member(k)))
+                    .collect::<Vec<_>>()
+            })
+            .prop_map(|m| format!("{{{}}}", m.join(",")));
+        let member = move |k: usize| -> BoxedStrategy<String> {
+            match k {
+                0 => prop_oneof![
+                    kinesis.clone().prop_map(|o| format!(r#""kinesis":{o}"#)),
+                    kinesis
+                        .clone()
+                        .prop_map(|o| format!(r#""kine\u0073is":{o}"#)),
+                    select(vec![
+                        r#""kinesis":"x""#,
+                        r#""kinesis":[{"data":"aGk="}]"#,
+                        r#""kinesis":null"#
+                    ])
+                    .prop_map(str::to_owned),
+                ]
+                .boxed(),
+                1 => select(vec![
+                    r#""eventID":"shardId-1:2""#,
+                    r#""eventID":null"#,
+                    r#""eventID":5"#,
+                ])
+                .prop_map(str::to_owned)
+                .boxed(),
+                _ => select(vec![
+                    r#""eventSource":"aws:kinesis""#,
+                    r#""x":[[[{"y":1e999}]]]"#,
+                ])
+                .prop_map(str::to_owned)
+                .boxed(),
+            }
+        };
+        prop_oneof![
+            8 => proptest::sample::subsequence(vec![0usize, 1, 2], 0..=3)
+                .prop_shuffle()
+                .prop_flat_map(move |ks| ks.into_iter().map(&member).collect::<Vec<_>>())
+                .prop_map(|m| format!("{{{}}}", m.join(","))),
+            1 => select(vec!["1", "[]", r#""r""#, "null"]).prop_map(str::to_owned),
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn reads_records_of_every_shape_as_serde_does(
+            records in proptest::collection::vec(record_text(), 0..4),
+        ) {
+            same_as_serde(&format!(r#"{{"Records":[{}]}}"#, records.join(",")));
+        }
+    }
+
+    /// What is wrong with a record, said for each way it can be wrong — after the record
+    /// is read whole: one that is not JSON is reported as such.
+    #[test]
+    fn a_bad_record_is_named_with_what_is_wrong() {
+        let ok = r#""data":"aGk=","sequenceNumber":"1","approximateArrivalTimestamp":1"#;
+        for (record, why) in [
+            ("7".to_string(), "not an object"),
+            (r#"{"eventID":1}"#.to_string(), "eventID is not a string"),
+            (r#"{"eventID":"a:1"}"#.to_string(), "missing field `kinesis`"),
+            (r#"{"kinesis":[1]}"#.to_string(), "kinesis is not an object"),
+            (r#"{"kinesis":{}}"#.to_string(), "missing field `data`"),
+            (r#"{"kinesis":{"data":1}}"#.to_string(), "data is not a string"),
+            (r#"{"kinesis":{"data":"aGk="}}"#.to_string(), "missing field `sequenceNumber`"),
+            (format!(r#"{{"kinesis":{{{ok}}},"kinesis":{{"data":"aGk="}}}}"#), "missing field `sequenceNumber`"),
+            (r#"{"kinesis":{"data":"aGk=","sequenceNumber":1}}"#.to_string(), "sequenceNumber is not a string"),
+            (r#"{"kinesis":{"data":"aGk=","sequenceNumber":"1","approximateArrivalTimestamp":"x"}}"#.to_string(), "approximateArrivalTimestamp is not a number"),
+        ] {
+            let body = format!(r#"{{"Records":[{{"kinesis":{{{ok}}}}},{record}]}}"#);
+            assert_eq!(
+                KinesisBatch::from_json(body.as_bytes()),
+                Err(PayloadError::Record { index: 1, why: why.into() }),
+                "{body}"
+            );
+        }
+        // A record whose kinesis member is wrong and which is not JSON further on: not JSON.
+        let body = format!(r#"{{"Records":[{{"kinesis":{{{ok}}}}},{{"kinesis":1,"x":tru}}]}}"#);
+        assert!(
+            matches!(
+                KinesisBatch::from_json(body.as_bytes()),
+                Err(PayloadError::NotJson(_))
+            ),
+            "{body}"
+        );
+        // A repeated kinesis member: the last one, whole.
+        let body = format!(r#"{{"Records":[{{"kinesis":{{"data":"eA=="}},"kinesis":{{{ok}}}}}]}}"#);
+        assert_eq!(
+            &KinesisBatch::from_json(body.as_bytes()).unwrap().records[0]
+                .kinesis
+                .data[..],
+            b"hi"
+        );
+    }
+
     #[test]
     fn invalid_base64_is_kept_as_text_not_an_error() {
         let json = r#"{"Records":[{"kinesis":{"data":"not base64!","sequenceNumber":"9","approximateArrivalTimestamp":1}}]}"#;
