@@ -182,6 +182,11 @@ def main() -> int:
 
         vs_orjson = ratios("fast", "ms_per_batch", "rust", "ms_per_batch")
         vs_floor = ratios("pair_rust", "ms_per_batch", "pair_floor", "floor_ms")
+        # Beside the median of the pairs (the target's measure): Rust's fastest run over all
+        # pairs against the floor's fastest. A shared machine's slow spells only ever add
+        # time, so the fastest runs are the least disturbed; information, not the target.
+        best_to_floor = round(min(r["ms_min"] for r in timed["pair_rust"])
+                              / min(f["floor_min_ms"] for f in timed["pair_floor"]), 2)
         # pushfeed's own reader doing the floor's work: how much of the distance to the
         # floor is reading, how much the canonical lines.
         reader_vs_floor = ratios("pair_floor", "pushfeed_json_ms", "pair_floor", "floor_ms")
@@ -197,7 +202,7 @@ def main() -> int:
         res.update(rust=rust, fast=fast, powertools=typical, events=rust["events"], floor=floor, lines=len(expected),
                    floor_ms=floor["floor_ms"], ratio=round(statistics.median(vs_orjson), 2),
                    ratio_powertools=round(statistics.median(ratios("powertools", "ms_per_batch", "rust", "ms_per_batch")), 2),
-                   ratio_to_floor=round(statistics.median(vs_floor), 2),
+                   ratio_to_floor=round(statistics.median(vs_floor), 2), best_to_floor=best_to_floor,
                    ratio_rounds=vs_orjson, ratio_to_floor_rounds=vs_floor,
                    reader_ms=floor["pushfeed_json_ms"], reader_to_floor=round(statistics.median(reader_vs_floor), 2))
         return res
@@ -216,7 +221,7 @@ def main() -> int:
         rows.append(f"  {name:<18} pushfeed's reader    {res['reader_ms']:9.2f} ms/batch (the floor's work, every document read onto pushfeed's tape: "
                     f"{res['reader_to_floor']:.2f}× the floor; the rest of Rust's time is the canonical lines)")
         rows.append(f"  {name:<18} orjson ÷ Rust = {res['ratio']:.1f}×, powertools ÷ Rust = {res['ratio_powertools']:.1f}×, "
-                    f"Rust ÷ floor = {res['ratio_to_floor']:.2f}× (rounds: {spread(res['ratio_rounds'])}; pairs: {spread(res['ratio_to_floor_rounds'])}); outputs equal ({res['lines']:,} lines, {res['records']:,} records, {mb:.1f} MB)")
+                    f"Rust ÷ floor = {res['ratio_to_floor']:.2f}× (rounds: {spread(res['ratio_rounds'])}; pairs: {spread(res['ratio_to_floor_rounds'])}; fastest runs: {res['best_to_floor']:.2f}×); outputs equal ({res['lines']:,} lines, {res['records']:,} records, {mb:.1f} MB)")
 
     results, rows = {}, []
     sizes = [("1000_records", 200 if args.quick else 1000), ("full_6mb", 300 if args.quick else 10_000)]
@@ -258,7 +263,8 @@ def main() -> int:
     worst_ratio = min(m["ratio"] for m in mixes.values())
     worst_ratio_to_floor = max(m["ratio_to_floor"] for m in mixes.values())
     rows.append(f"  worst of {len(mixes)} full payloads: orjson ÷ Rust = {worst_ratio:.1f}× (target ≥ 10×), "
-                f"Rust ÷ floor = {worst_ratio_to_floor:.2f}× (target ≤ 1.5×)")
+                f"Rust ÷ floor = {worst_ratio_to_floor:.2f}× (target ≤ 1.5×; fastest runs: "
+                f"{max(m['best_to_floor'] for m in mixes.values()):.2f}×)")
 
     # The real binaries under a local Runtime API: cold start and the full batch.
     one, _ = payload_from_feed(feed, 1)
@@ -371,11 +377,13 @@ def main() -> int:
                              "python_powertools_ms_per_batch": round(m["powertools"]["ms_per_batch"], 3),
                              "ratio": m["ratio"], "floor_ms": m["floor_ms"], "ratio_to_floor": m["ratio_to_floor"],
                              "ratio_rounds": m["ratio_rounds"], "ratio_to_floor_rounds": m["ratio_to_floor_rounds"],
+                             "best_to_floor": m["best_to_floor"],
                              "reader_ms": m["reader_ms"], "reader_to_floor": m["reader_to_floor"],
                              "rust_peak_rss_mib": m["rust"]["peak_rss_mib"]}
                       for name, m in mixes.items()},
             "worst_ratio": worst_ratio,
             "worst_ratio_to_floor": worst_ratio_to_floor,
+            "worst_best_to_floor": max(m["best_to_floor"] for m in mixes.values()),
         }))
     return 0
 
