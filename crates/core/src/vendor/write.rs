@@ -37,8 +37,9 @@ pub(super) struct ColumnTable {
     /// Per column id: `,"<name>":`, what a line writes before the column's value, in 32
     /// bytes padded with zeros (all 32 copied, the length kept: no choice of copy by
     /// length, whose branch the prefixes' varied lengths kept mispredicting), or, for a
-    /// name too long for that, as it is.
-    pub(super) prefixes: Vec<Prefix>,
+    /// name too long for that, as it is. 64 of them (ids past the last column's are never
+    /// written), so a column id (< 64: a bit of a `u64`) indexes it with no bounds check.
+    pub(super) prefixes: Box<[Prefix; 64]>,
     /// Per destination: bit `id` set when the destination has that column.
     pub(super) masks: Vec<u64>,
     /// Open addressing by [`slot_of`]: (name, id, signature), "" for an empty slot. The
@@ -135,7 +136,7 @@ pub(super) fn columns() -> &'static ColumnTable {
         let mut t = ColumnTable {
             ids: HashMap::default(),
             names: Vec::new(),
-            prefixes: Vec::new(),
+            prefixes: Box::new(std::array::from_fn(|_| Prefix::of(Vec::new()))),
             masks: Vec::new(),
             slots: vec![("", 0, (0, 0, 0)); SLOTS],
         };
@@ -172,11 +173,9 @@ pub(super) fn columns() -> &'static ColumnTable {
                 },
             );
         }
-        t.prefixes = t
-            .names
-            .iter()
-            .map(|name| Prefix::of(format!(",\"{name}\":").into_bytes()))
-            .collect();
+        for (prefix, name) in t.prefixes.iter_mut().zip(&t.names) {
+            *prefix = Prefix::of(format!(",\"{name}\":").into_bytes());
+        }
         for (id, name) in t.names.iter().enumerate() {
             let sig = sig_of(name.as_bytes());
             let mut i = slot_of(sig);
@@ -432,7 +431,7 @@ impl<'a, 'b> Event<'a, 'b> {
         while filled != 0 {
             let id = filled.trailing_zeros() as usize;
             filled &= filled - 1;
-            prefixes[id].write(out);
+            prefixes[id & 63].write(out);
             // SAFETY: `id` is a bit of `filled`.
             match *unsafe { self.slot(id) } {
                 Text::Raw(raw) => json::append(out, raw.as_bytes()),
