@@ -300,7 +300,7 @@ fn event<'a>(
             if roles.iter().any(|r| v.is(*r)) {
                 continue;
             }
-            let col = column_of(key);
+            let col = e.table.column_of(key);
             match col {
                 Some(id) => seen_columns |= 1u64 << id,
                 None => seen.add(json::key_bit(key.as_bytes())),
@@ -318,7 +318,7 @@ fn event<'a>(
                         || names.contains(&name)
                         || e.attributes.iter().any(|(a, _)| a == name)
                 };
-                let col = column_of(k);
+                let col = e.table.column_of(k);
                 let bit = match col {
                     Some(_) => None,
                     None => Some(json::key_bit(k.as_bytes())),
