@@ -114,6 +114,16 @@ def run_json(cmd: list[str]) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def floor_of(runs: list[list[str]]) -> dict:
+    """The parse floor from each of its builds, run one after the other: the faster one's
+    figures (the floor is the least time the work takes, so each build's fastest run
+    counts), and which build that was."""
+    results = [dict(run_json(cmd), build="pgo" if "pgo" in cmd[0] else "plain") for cmd in runs]
+    best = min(results, key=lambda r: r["floor_ms"])
+    return dict(best, floor_min_ms=min(r["floor_min_ms"] for r in results),
+                pushfeed_json_ms=min(r["pushfeed_json_ms"] for r in results))
+
+
 def billed(sizes: list[int]) -> int:
     return sum(max(1, math.ceil(s / FIREHOSE_UNIT)) * FIREHOSE_UNIT for s in sizes)
 
@@ -121,7 +131,9 @@ def billed(sizes: list[int]) -> int:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin-dir", required=True)
-    ap.add_argument("--floor-bin", required=True, help="crates/json/examples/floor.rs, built --release")
+    ap.add_argument("--floor-bin", required=True, action="append",
+                    help="crates/json/examples/floor.rs, built --release; given more than once (the plain and the "
+                         "profile-guided build), each is run and the faster one is the floor")
     ap.add_argument("--quick", action="store_true", help="small batches and few runs (CI)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -153,7 +165,7 @@ def main() -> int:
             timed["rust"].append(run_json([pushfeed, "bench-batch", "--payload", str(path), "--runs", str(per), "--out", str(work / f"{name}.rust.jsonl")]))
             timed["fast"].append(run_json([sys.executable, str(ROOT / "scripts" / "bench_python.py"), "fast", str(catalogue), str(path), str(per), str(work / f"{name}.fast.jsonl")]))
             timed["powertools"].append(run_json([sys.executable, str(ROOT / "scripts" / "bench_python.py"), "powertools", str(catalogue), str(path), str(per), str(work / f"{name}.powertools.jsonl")]))
-            timed["floor"].append(run_json([args.floor_bin, str(path), str(per)]))
+            timed["floor"].append(floor_of([[f, str(path), str(per)] for f in args.floor_bin]))
         # Rust and the floor in pairs, one right after the other (first one, then the
         # other), for the ratio to the floor: in a round the Python peers run between them,
         # seconds during which a shared machine's speed can change by half (one round on
@@ -161,9 +173,11 @@ def main() -> int:
         # both are timed within a second of each other.
         for i in range(pairs):
             rust_run = [pushfeed, "bench-batch", "--payload", str(path), "--runs", str(per)]
-            floor_run = [args.floor_bin, str(path), str(per)]
-            first, second = (rust_run, floor_run) if i % 2 == 0 else (floor_run, rust_run)
-            a, b = run_json(first), run_json(second)
+            floor_runs = [[f, str(path), str(per)] for f in args.floor_bin]
+            if i % 2 == 0:
+                a, b = run_json(rust_run), floor_of(floor_runs)
+            else:
+                a, b = floor_of(floor_runs), run_json(rust_run)
             timed["pair_rust"].append(a if i % 2 == 0 else b)
             timed["pair_floor"].append(b if i % 2 == 0 else a)
 
@@ -204,7 +218,8 @@ def main() -> int:
                    ratio_powertools=round(statistics.median(ratios("powertools", "ms_per_batch", "rust", "ms_per_batch")), 2),
                    ratio_to_floor=round(statistics.median(vs_floor), 2), best_to_floor=best_to_floor,
                    ratio_rounds=vs_orjson, ratio_to_floor_rounds=vs_floor,
-                   reader_ms=floor["pushfeed_json_ms"], reader_to_floor=round(statistics.median(reader_vs_floor), 2))
+                   reader_ms=floor["pushfeed_json_ms"], reader_to_floor=round(statistics.median(reader_vs_floor), 2),
+                   floor_builds=dict(collections.Counter(f["build"] for f in timed["pair_floor"])))
         return res
 
     def spread(rs: list[float]) -> str:
@@ -217,7 +232,8 @@ def main() -> int:
             rows.append(f"  {name:<18} {label:<20} {r['ms_per_batch']:9.2f} ms/batch {res['events'] / r['ms_per_batch'] * 1000:12,.0f} events/s "
                         f"{mb / r['ms_per_batch'] * 1000:8.1f} MB/s  peak {r['peak_rss_mib']:6.1f} MiB")
         rows.append(f"  {name:<18} parse floor          {floor['floor_ms']:9.2f} ms/batch (sonic-rs {floor['sonic_rs_ms']:.2f}, simd-json {floor['simd_json_ms']:.2f}: "
-                    f"event + base64 + every document validated, nothing produced)")
+                    f"event + base64 + every document validated, nothing produced; "
+                    f"faster build in the pairs: {', '.join(f'{k} {v}' for k, v in sorted(res['floor_builds'].items()))})")
         rows.append(f"  {name:<18} pushfeed's reader    {res['reader_ms']:9.2f} ms/batch (the floor's work, every document read onto pushfeed's tape: "
                     f"{res['reader_to_floor']:.2f}× the floor; the rest of Rust's time is the canonical lines)")
         rows.append(f"  {name:<18} orjson ÷ Rust = {res['ratio']:.1f}×, powertools ÷ Rust = {res['ratio_powertools']:.1f}×, "
@@ -377,7 +393,7 @@ def main() -> int:
                              "python_powertools_ms_per_batch": round(m["powertools"]["ms_per_batch"], 3),
                              "ratio": m["ratio"], "floor_ms": m["floor_ms"], "ratio_to_floor": m["ratio_to_floor"],
                              "ratio_rounds": m["ratio_rounds"], "ratio_to_floor_rounds": m["ratio_to_floor_rounds"],
-                             "best_to_floor": m["best_to_floor"],
+                             "best_to_floor": m["best_to_floor"], "floor_builds": m["floor_builds"],
                              "reader_ms": m["reader_ms"], "reader_to_floor": m["reader_to_floor"],
                              "rust_peak_rss_mib": m["rust"]["peak_rss_mib"]}
                       for name, m in mixes.items()},

@@ -39,3 +39,27 @@ ensure_cargo_lambda() {
   ensure_venv_at "$LAMBDA_VENV" scripts/requirements-lambda.txt cargo-lambda
   export PATH="$LAMBDA_VENV/bin:$PATH"
 }
+
+# llvm-profdata of the LLVM rustc is built on (profiles are read by that LLVM version):
+# rustup's llvm-tools when present, else Debian's llvm-<major>, installed if missing.
+ensure_llvm_profdata() {
+  local major sysroot host candidate
+  major="$(rustc -vV | sed -n 's/^LLVM version: \([0-9]*\).*/\1/p')"
+  sysroot="$(rustc --print sysroot)"
+  host="$(rustc -vV | sed -n 's/^host: //p')"
+  for candidate in "$sysroot/lib/rustlib/$host/bin/llvm-profdata" "/usr/lib/llvm-$major/bin/llvm-profdata" \
+      "$(command -v "llvm-profdata-$major" || true)"; do
+    if [ -n "$candidate" ] && [ -x "$candidate" ]; then
+      LLVM_PROFDATA="$candidate"
+      return 0
+    fi
+  done
+  step "installing llvm-$major (llvm-profdata for rustc's LLVM $major) from Debian"
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get install -y "llvm-$major" >/dev/null || { $sudo apt-get update >/dev/null && $sudo apt-get install -y "llvm-$major" >/dev/null; } || {
+    echo "cannot install llvm-$major; install llvm-profdata for LLVM $major, or build without PGO (PUSHFEED_PGO=0)" >&2
+    return 1
+  }
+  LLVM_PROFDATA="/usr/lib/llvm-$major/bin/llvm-profdata"
+}
