@@ -73,6 +73,27 @@ def with_large_properties(data: bytes, i: int) -> bytes:
     return json.dumps(v, separators=(",", ":")).encode()
 
 
+def generate(pushfeed: str, path: Path, events: int, seed: int, bad_rate: float) -> Path:
+    """A feed from `pushfeed generate`."""
+    subprocess.run([pushfeed, "generate", "--events", str(events), "--seed", str(seed), "--bad-rate", str(bad_rate),
+                    "--output", str(path)], check=True, capture_output=True)
+    return path
+
+
+def shape_mixes(mix_feed: Path) -> dict[str, list[bytes]]:
+    """A feed's records by shape, one mix per shape the bench times (the nested records
+    with large properties added)."""
+    by_shape = collections.defaultdict(list)
+    for data in feed_records(mix_feed):
+        by_shape[shape(data)].append(data)
+    return {
+        "braze_nested_large": [with_large_properties(d, i) for i, d in enumerate(by_shape["braze_nested"])],
+        "braze_batch": by_shape["braze_batch"],
+        "braze_flat": by_shape["braze_flat"],
+        "airship_ndjson": by_shape["airship_ndjson"],
+    }
+
+
 def payload_from_records(records: list[bytes], max_records: int) -> tuple[bytes, int]:
     """A Lambda Kinesis event of these records (cycled if too few), up to max_records and 6 MB."""
     parts, size, n = [], 12, 0
@@ -147,9 +168,7 @@ def main() -> int:
     pairs = 1 if args.quick else 15
     catalogue = work / "catalogue.json"
     catalogue.write_text(subprocess.run([pushfeed, "catalogue", "--json"], check=True, capture_output=True, text=True).stdout)
-    feed = work / "feed.jsonl"
-    subprocess.run([pushfeed, "generate", "--events", "9000", "--seed", "3", "--bad-rate", "0", "--output", str(feed)],
-                   check=True, capture_output=True)
+    feed = generate(pushfeed, work / "feed.jsonl", 9000, 3, 0)
 
     def measure(name: str, payload: bytes, n: int) -> dict | None:
         """Rust, both Python peers and the parse floor on one payload; None if outputs differ."""
@@ -252,22 +271,9 @@ def main() -> int:
     # Full payloads of one shape each (the same generator, records picked by shape), and a
     # mix with 1 % bad records: the batcher's speed must hold on every feed, not one mix.
     limit = 300 if args.quick else 10_000
-    mix_feed = work / "mix-feed.jsonl"
-    subprocess.run([pushfeed, "generate", "--events", "6000" if args.quick else "150000", "--seed", "5", "--bad-rate", "0",
-                    "--output", str(mix_feed)], check=True, capture_output=True)
-    bad_feed = work / "bad-feed.jsonl"
-    subprocess.run([pushfeed, "generate", "--events", "3000" if args.quick else "30000", "--seed", "7", "--bad-rate", "0.01",
-                    "--output", str(bad_feed)], check=True, capture_output=True)
-    by_shape = collections.defaultdict(list)
-    for data in feed_records(mix_feed):
-        by_shape[shape(data)].append(data)
-    mix_records = {
-        "braze_nested_large": [with_large_properties(d, i) for i, d in enumerate(by_shape["braze_nested"])],
-        "braze_batch": by_shape["braze_batch"],
-        "braze_flat": by_shape["braze_flat"],
-        "airship_ndjson": by_shape["airship_ndjson"],
-        "bad_1pct": feed_records(bad_feed),
-    }
+    mix_feed = generate(pushfeed, work / "mix-feed.jsonl", 6000 if args.quick else 150_000, 5, 0)
+    bad_feed = generate(pushfeed, work / "bad-feed.jsonl", 3000 if args.quick else 30_000, 7, 0.01)
+    mix_records = dict(shape_mixes(mix_feed), bad_1pct=feed_records(bad_feed))
     mixes = {"generated_mix": results["full_6mb"]}
     for name, records in mix_records.items():
         payload, n = payload_from_records(records, limit)

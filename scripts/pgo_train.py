@@ -8,8 +8,6 @@ the bench then times.
 
 from __future__ import annotations
 
-import collections
-import subprocess
 import sys
 from pathlib import Path
 
@@ -25,22 +23,9 @@ def main() -> int:
         return 2
     pushfeed, out = sys.argv[1], Path(sys.argv[2])
     out.mkdir(parents=True, exist_ok=True)
-    mix, bad = out / "mix-feed.jsonl", out / "bad-feed.jsonl"
-    for path, seed, events, bad_rate in ((mix, "101", "60000", "0"), (bad, "103", "20000", "0.02")):
-        subprocess.run([pushfeed, "generate", "--events", events, "--seed", seed, "--bad-rate", bad_rate,
-                        "--output", str(path)], check=True, capture_output=True)
-    records = bench.feed_records(mix)
-    by_shape = collections.defaultdict(list)
-    for data in records:
-        by_shape[bench.shape(data)].append(data)
-    mixes = {
-        "all": records,
-        "braze_nested_large": [bench.with_large_properties(d, i) for i, d in enumerate(by_shape["braze_nested"])],
-        "braze_batch": by_shape["braze_batch"],
-        "braze_flat": by_shape["braze_flat"],
-        "airship_ndjson": by_shape["airship_ndjson"],
-        "bad_2pct": bench.feed_records(bad),
-    }
+    mix = bench.generate(pushfeed, out / "mix-feed.jsonl", 60_000, 101, 0)
+    bad = bench.generate(pushfeed, out / "bad-feed.jsonl", 20_000, 103, 0.02)
+    mixes = dict(bench.shape_mixes(mix), all=bench.feed_records(mix), bad_2pct=bench.feed_records(bad))
     for name in SHAPES:
         payload, n = bench.payload_from_records(mixes[name], 10_000)
         if n == 0:
