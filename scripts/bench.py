@@ -135,11 +135,11 @@ def run_json(cmd: list[str]) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def floor_of(runs: list[list[str]]) -> dict:
-    """The parse floor from each of its builds, run one after the other: the faster one's
-    figures (the floor is the least time the work takes, so each build's fastest run
-    counts), and which build that was."""
-    results = [dict(run_json(cmd), build="pgo" if "pgo" in cmd[0] else "plain") for cmd in runs]
+def floor_of(runs: list[tuple[str, list[str]]]) -> dict:
+    """The parse floor from each of its builds (label, command), run one after the other:
+    the faster one's figures (the floor is the least time the work takes, so each build's
+    fastest run counts), and which build that was."""
+    results = [dict(run_json(cmd), build=label) for label, cmd in runs]
     best = min(results, key=lambda r: r["floor_ms"])
     return dict(best, floor_min_ms=min(r["floor_min_ms"] for r in results),
                 pushfeed_json_ms=min(r["pushfeed_json_ms"] for r in results))
@@ -152,12 +152,13 @@ def billed(sizes: list[int]) -> int:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin-dir", required=True)
-    ap.add_argument("--floor-bin", required=True, action="append",
-                    help="crates/json/examples/floor.rs, built --release; given more than once (the plain and the "
-                         "profile-guided build), each is run and the faster one is the floor")
+    ap.add_argument("--floor-bin", required=True, help="crates/json/examples/floor.rs, built --release")
+    ap.add_argument("--floor-bin-pgo", help="the same, built profile-guided (scripts/pgo floor): both builds are run "
+                                            "and the faster one is the floor")
     ap.add_argument("--quick", action="store_true", help="small batches and few runs (CI)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    floor_bins = [("plain", args.floor_bin)] + ([("pgo", args.floor_bin_pgo)] if args.floor_bin_pgo else [])
     bins = Path(args.bin_dir)
     pushfeed = str(bins / "pushfeed")
     work = Path(tempfile.mkdtemp(prefix="pushfeed-bench-"))
@@ -184,7 +185,7 @@ def main() -> int:
             timed["rust"].append(run_json([pushfeed, "bench-batch", "--payload", str(path), "--runs", str(per), "--out", str(work / f"{name}.rust.jsonl")]))
             timed["fast"].append(run_json([sys.executable, str(ROOT / "scripts" / "bench_python.py"), "fast", str(catalogue), str(path), str(per), str(work / f"{name}.fast.jsonl")]))
             timed["powertools"].append(run_json([sys.executable, str(ROOT / "scripts" / "bench_python.py"), "powertools", str(catalogue), str(path), str(per), str(work / f"{name}.powertools.jsonl")]))
-            timed["floor"].append(floor_of([[f, str(path), str(per)] for f in args.floor_bin]))
+            timed["floor"].append(floor_of([(label, [f, str(path), str(per)]) for label, f in floor_bins]))
         # Rust and the floor in pairs, one right after the other (first one, then the
         # other), for the ratio to the floor: in a round the Python peers run between them,
         # seconds during which a shared machine's speed can change by half (one round on
@@ -192,7 +193,7 @@ def main() -> int:
         # both are timed within a second of each other.
         for i in range(pairs):
             rust_run = [pushfeed, "bench-batch", "--payload", str(path), "--runs", str(per)]
-            floor_runs = [[f, str(path), str(per)] for f in args.floor_bin]
+            floor_runs = [(label, [f, str(path), str(per)]) for label, f in floor_bins]
             if i % 2 == 0:
                 a, b = run_json(rust_run), floor_of(floor_runs)
             else:
